@@ -1,0 +1,1 @@
+"""seqgen-server: the allocator daemon that owns numbers and their durable state."""

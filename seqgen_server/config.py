@@ -1,0 +1,99 @@
+"""Command line -> ServerConfig. Nothing here reads the environment."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+
+from seqgen_common.endpoints import is_loopback, validate_zmq
+from seqgen_common.limits import DEFAULT_CONTROL_PORT, DEFAULT_PUBLIC_PORT
+
+__all__ = ["ServerConfig", "parse_args"]
+
+DEFAULT_RESERVE = 1000
+DEFAULT_MAX_SEQUENCES = 10_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    bind: str = f"tcp://0.0.0.0:{DEFAULT_PUBLIC_PORT}"
+    control: str = f"tcp://127.0.0.1:{DEFAULT_CONTROL_PORT}"
+    instance: int = 1
+    instances: int = 1
+    drift: int = 100
+    data: Path = Path("/var/lib/seqgen")
+    reserve: int = DEFAULT_RESERVE
+    max_sequences: int = DEFAULT_MAX_SEQUENCES
+    allow_remote_control: bool = False
+    log_level: str = "INFO"
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="seqgen-server",
+        description="seqgen allocator daemon: hands out numbers congruent to INSTANCE "
+        "mod INSTANCES, durably, on a ZeroMQ REQ/REP socket.",
+    )
+    d = ServerConfig()
+    p.add_argument("--bind", default=d.bind, metavar="URI",
+                   help="public ZeroMQ endpoint for clients and proxies (default %(default)s)")
+    p.add_argument("--control", default=d.control, metavar="URI",
+                   help="private control endpoint for seqgen-admin; loopback or ipc only "
+                   "unless --allow-remote-control (default %(default)s)")
+    p.add_argument("--instance", type=int, default=d.instance, metavar="K",
+                   help="this server's number, 1..INSTANCES; it issues numbers v with "
+                   "v %% INSTANCES == K %% INSTANCES; fixed forever (default %(default)s)")
+    p.add_argument("--instances", type=int, default=d.instances, metavar="N",
+                   help="how many servers the cluster has, the same on all; fixed forever "
+                   "(default %(default)s)")
+    p.add_argument("--drift", type=int, default=d.drift, metavar="D",
+                   help="skip ahead when a client's last number is more than D above this "
+                   "server's (default %(default)s)")
+    p.add_argument("--data", type=Path, default=d.data, metavar="DIR",
+                   help="directory of the durable state, created if missing (default %(default)s)")
+    p.add_argument("--reserve", type=int, default=d.reserve, metavar="R",
+                   help="own numbers per name made durable ahead of use; a crash skips at most "
+                   "R per name, a clean stop none (default %(default)s)")
+    p.add_argument("--max-sequences", type=int, default=d.max_sequences, metavar="M",
+                   help="refuse new names (INTERNAL) once this many exist (default %(default)s)")
+    p.add_argument("--allow-remote-control", action="store_true",
+                   help="allow a --control address that is not loopback (it has no "
+                   "authentication: protect it by other means)")
+    p.add_argument("--log-level", default=d.log_level,
+                   choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper,
+                   help="logging threshold (default %(default)s)")
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> ServerConfig:
+    """Parse and check the flags; exits with status 2 and a message when they are wrong."""
+    parser = _build_parser()
+    ns = parser.parse_args(argv)
+    if ns.instances < 1:
+        parser.error(f"--instances must be at least 1, got {ns.instances}")
+    if not 1 <= ns.instance <= ns.instances:
+        parser.error(f"--instance must be between 1 and --instances ({ns.instances}), got {ns.instance}")
+    if ns.drift < 0:
+        parser.error(f"--drift must be 0 or more, got {ns.drift}")
+    if ns.reserve < 1:
+        parser.error(f"--reserve must be at least 1, got {ns.reserve}")
+    if ns.max_sequences < 1:
+        parser.error(f"--max-sequences must be at least 1, got {ns.max_sequences}")
+    for flag in ("bind", "control"):
+        try:
+            validate_zmq(getattr(ns, flag))
+        except ValueError as exc:
+            parser.error(f"--{flag}: {exc}")
+    if ns.bind == ns.control:
+        parser.error("--bind and --control must differ")
+    if not ns.allow_remote_control and not is_loopback(ns.control):
+        parser.error(
+            f"--control {ns.control} is not a loopback address; the control socket has no "
+            "authentication. Use 127.0.0.1 or ipc://, or pass --allow-remote-control"
+        )
+    return ServerConfig(
+        bind=ns.bind, control=ns.control, instance=ns.instance, instances=ns.instances,
+        drift=ns.drift, data=ns.data, reserve=ns.reserve, max_sequences=ns.max_sequences,
+        allow_remote_control=ns.allow_remote_control, log_level=ns.log_level,
+    )

@@ -1,0 +1,115 @@
+"""Per-name state of a server: what was issued and what is durable. Pure logic.
+
+``cur[name]`` is the highest number issued (or the floor), ``mark[name]`` the
+durable high-water mark. A number may leave the server only when it is at
+most ``mark``. Marks are raised in batches by the store writer: the ledger
+collects the wanted marks (``take_batch``) and learns the outcome
+(``batch_done``). Reservation: a mark is raised ``reserve`` own numbers past
+the last number issued, and the refill is asked for when less than half of
+the reservation is left, so a steady stream of requests rarely waits for the
+disk.
+"""
+
+from __future__ import annotations
+
+from seqgen_common.errors import InternalError
+from seqgen_common.limits import MAX_VALUE
+from seqgen_server.allocator import Allocation, Allocator
+
+__all__ = ["FloorConflict", "Ledger"]
+
+
+class FloorConflict(Exception):
+    """A floor below what was already issued; nothing changed."""
+
+    def __init__(self, current: int) -> None:
+        super().__init__(f"numbers up to {current} were already issued")
+        self.current = current
+
+
+class Ledger:
+    """Issued and durable numbers per name; the allocation rule applied to them."""
+
+    def __init__(
+        self,
+        allocator: Allocator,
+        reserve: int,
+        marks: dict[str, int],
+        max_sequences: int,
+    ) -> None:
+        self.allocator = allocator
+        self.max_sequences = max_sequences
+        self.span = max(reserve, 1) * allocator.instances
+        """How far past the last number issued a new mark reaches."""
+        self._low_water = self.span // 2
+        self.mark = marks
+        self.cur = dict(marks)
+        self.wanted: dict[str, int] = {}
+        """Marks to write in the next batch."""
+        self.in_flight: dict[str, int] = {}
+        """Marks being written now (at most one batch at a time)."""
+
+    def __len__(self) -> int:
+        return len(self.cur)
+
+    def issue(self, name: str, last: int, count: int) -> Allocation:
+        """Allocate ``count`` numbers and ask for a mark that covers them.
+
+        Raises ExhaustedError (nothing changes) or InternalError when a new
+        name would pass ``max_sequences``.
+        """
+        cur = self.cur.get(name)
+        if cur is None:
+            if len(self.cur) >= self.max_sequences:
+                raise InternalError(
+                    f"this server holds its maximum of {self.max_sequences} sequences"
+                )
+            cur = 0
+        allocation = self.allocator.allocate(cur, last, count)
+        self.cur[name] = allocation.last
+        if allocation.last > self.mark.get(name, 0) - self._low_water:
+            self._refill(name, allocation.last)
+        return allocation
+
+    def _refill(self, name: str, issued: int) -> None:
+        promised = max(
+            self.mark.get(name, 0), self.in_flight.get(name, 0), self.wanted.get(name, 0)
+        )
+        if issued > promised - self._low_water:
+            self.wanted[name] = min(issued + self.span, MAX_VALUE)
+
+    def is_durable(self, name: str, value: int) -> bool:
+        return value <= self.mark.get(name, 0)
+
+    def raise_floor(self, name: str, value: int) -> None:
+        """The next number for ``name`` will be greater than ``value``; FloorConflict if
+        numbers above ``value`` were already issued. Durable once its batch is done."""
+        cur = self.cur.get(name)
+        if cur is None and len(self.cur) >= self.max_sequences:
+            raise InternalError(f"this server holds its maximum of {self.max_sequences} sequences")
+        if cur is not None and value < cur:
+            raise FloorConflict(cur)
+        self.cur[name] = value
+        if value > self.mark.get(name, 0):
+            self.wanted[name] = max(self.wanted.get(name, 0), value)
+
+    def take_batch(self) -> dict[str, int] | None:
+        """The marks to write next, or None while a batch is in flight or none is wanted."""
+        if self.in_flight or not self.wanted:
+            return None
+        self.in_flight, self.wanted = self.wanted, {}
+        return self.in_flight
+
+    def batch_done(self, ok: bool) -> None:
+        """Record the outcome of the batch in flight."""
+        if ok:
+            mark = self.mark
+            for name, value in self.in_flight.items():
+                if value > mark.get(name, 0):
+                    mark[name] = value
+        self.in_flight = {}
+
+    def exact_marks(self) -> list[tuple[str, int]]:
+        """Marks lowered to exactly what was issued, for a clean stop (only names that differ)."""
+        mark = self.mark
+        return [(name, cur) for name, cur in self.cur.items() if mark.get(name) != cur]

@@ -1,0 +1,237 @@
+"""The durable store: one SQLite database in WAL mode with synchronous=FULL.
+
+The store keeps, per name, the durable high-water mark: a number at or above
+every number the server has issued or may issue without writing again. A
+commit returns only after SQLite has fsync'd the write-ahead log, so a mark
+written is a mark kept, through kill -9 and power loss.
+
+Layout of ``--data DIR``::
+
+    DIR/lock         flock'd while a server runs (a second server refuses)
+    DIR/seqgen.db    tables ``meta`` (format, instance, instances, clean) and
+                     ``sequences`` (name, mark); plus SQLite's -wal and -shm
+
+A database that exists but lacks its meta, cannot be read, or belongs to
+another instance stops the server with a StartupError: never a silent reset.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Final
+
+from seqgen_common.errors import StartupError, StoreError
+
+__all__ = ["DB_NAME", "FORMAT", "LOCK_NAME", "Store"]
+
+log = logging.getLogger(__name__)
+
+FORMAT: Final = "1"
+DB_NAME: Final = "seqgen.db"
+LOCK_NAME: Final = "lock"
+
+_SCHEMA: Final = (
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE sequences (name TEXT PRIMARY KEY, mark INTEGER NOT NULL) WITHOUT ROWID",
+)
+_UPSERT: Final = (
+    "INSERT INTO sequences (name, mark) VALUES (?, ?) "
+    "ON CONFLICT (name) DO UPDATE SET mark = excluded.mark"
+)
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=2000")
+    return conn
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Store:
+    """The state of one server in its data directory; not thread-safe by itself.
+
+    The server's writer thread owns the write connection; ``page`` uses a
+    separate read connection (WAL lets it read while a write is in progress).
+    """
+
+    def __init__(self, data_dir: Path, lock_fd: int, conn: sqlite3.Connection) -> None:
+        self.data_dir = data_dir
+        self.path = data_dir / DB_NAME
+        self._lock_fd = lock_fd
+        self._conn: sqlite3.Connection | None = conn
+        self._reader: sqlite3.Connection | None = None
+        self.clean_start = True
+
+    # ---- opening --------------------------------------------------------------
+
+    @classmethod
+    def open(cls, data_dir: Path, instance: int, instances: int) -> Store:
+        """Lock ``data_dir``, create or check the database; raises StartupError."""
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            lock_fd = os.open(data_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StartupError(f"cannot use data directory {data_dir}: {exc}") from exc
+        try:
+            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(lock_fd)
+            raise StartupError(
+                f"data directory {data_dir} is locked by another seqgen-server "
+                "(only one server may use a data directory)"
+            ) from exc
+        try:
+            return cls._open_locked(data_dir, lock_fd, instance, instances)
+        except BaseException:
+            os.close(lock_fd)
+            raise
+
+    @classmethod
+    def _open_locked(cls, data_dir: Path, lock_fd: int, instance: int, instances: int) -> Store:
+        path = data_dir / DB_NAME
+        fresh = not path.exists()
+        try:
+            conn = _connect(path)
+            if fresh:
+                conn.execute("BEGIN IMMEDIATE")
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+                conn.executemany(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)",
+                    [
+                        ("format", FORMAT),
+                        ("instance", str(instance)),
+                        ("instances", str(instances)),
+                        ("clean", "1"),
+                    ],
+                )
+                conn.execute("COMMIT")
+                _fsync_dir(data_dir)
+                log.info("created a new store in %s", path)
+            meta = cls._check(conn, path, instance, instances)
+        except sqlite3.DatabaseError as exc:
+            raise StartupError(
+                f"store {path} cannot be read ({exc}); it may be corrupt or truncated. "
+                "Restore it from a backup; the server will not start from zero over it"
+            ) from exc
+        store = cls(data_dir, lock_fd, conn)
+        store.clean_start = meta.get("clean") == "1"
+        return store
+
+    @staticmethod
+    def _check(conn: sqlite3.Connection, path: Path, instance: int, instances: int) -> dict[str, str]:
+        integrity = conn.execute("PRAGMA quick_check").fetchone()
+        if integrity is None or integrity[0] != "ok":
+            raise StartupError(f"store {path} failed its integrity check: {integrity}")
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if not {"meta", "sequences"} <= tables:
+            raise StartupError(
+                f"store {path} has no seqgen meta data (tables found: {sorted(tables)}); "
+                "refusing to start over it"
+            )
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        missing = {"format", "instance", "instances"} - meta.keys()
+        if missing:
+            raise StartupError(f"store {path} lacks meta data {sorted(missing)}; refusing to start")
+        if meta["format"] != FORMAT:
+            raise StartupError(f"store {path} has format {meta['format']}, this server reads {FORMAT}")
+        if (meta["instance"], meta["instances"]) != (str(instance), str(instances)):
+            raise StartupError(
+                f"data directory {path.parent} belongs to instance {meta['instance']} of "
+                f"{meta['instances']}, but this server was started as instance {instance} of "
+                f"{instances}; changing them would repeat numbers. Start it with "
+                f"--instance {meta['instance']} --instances {meta['instances']}"
+            )
+        return meta
+
+    # ---- reading ----------------------------------------------------------------
+
+    def load(self) -> dict[str, int]:
+        """Every name with its durable mark."""
+        conn = self._require()
+        try:
+            return dict(conn.execute("SELECT name, mark FROM sequences"))
+        except sqlite3.DatabaseError as exc:
+            raise StartupError(f"store {self.path} cannot be read: {exc}") from exc
+
+    def page(self, prefix: str, after: str | None, limit: int) -> list[str]:
+        """Up to ``limit`` names in order that start with ``prefix`` and sort after ``after``."""
+        if self._reader is None:
+            self._reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        # BINARY collation compares UTF-8 bytes: the same order as Python's str.
+        query = "SELECT name FROM sequences WHERE name >= ?"
+        args: list[object] = [prefix]
+        if prefix and ord(prefix[-1]) < 0x10FFFF:
+            query += " AND name < ?"
+            args.append(prefix[:-1] + chr(ord(prefix[-1]) + 1))
+        if after is not None:
+            query += " AND name > ?"
+            args.append(after)
+        query += " ORDER BY name LIMIT ?"
+        args.append(limit)
+        try:
+            return [row[0] for row in self._reader.execute(query, args)]
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot read the store: {exc}") from exc
+
+    # ---- writing ----------------------------------------------------------------
+
+    def write_marks(self, marks: Iterable[tuple[str, int]], *, clean: bool | None = None) -> None:
+        """Durably set these marks (and the clean flag) in one transaction; StoreError if not."""
+        try:
+            conn = self._require()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(_UPSERT, marks)
+                if clean is not None:
+                    conn.execute(
+                        "UPDATE meta SET value = ? WHERE key = 'clean'", ("1" if clean else "0",)
+                    )
+                conn.execute("COMMIT")
+            except BaseException:
+                self._rollback(conn)
+                raise
+        except (sqlite3.Error, OSError) as exc:
+            # A connection that failed (disk full, I/O error) is reopened next time.
+            self._drop_connection()
+            raise StoreError(f"cannot persist to {self.path}: {exc}") from exc
+
+    def _rollback(self, conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute("ROLLBACK")
+        except sqlite3.Error:
+            log.debug("rollback failed", exc_info=True)
+
+    def _require(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = _connect(self.path)
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except sqlite3.Error:
+                log.debug("close failed", exc_info=True)
+            self._conn = None
+
+    def close(self) -> None:
+        self._drop_connection()
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        os.close(self._lock_fd)
