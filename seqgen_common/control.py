@@ -15,6 +15,7 @@ import msgspec
 from seqgen_common.limits import MAX_NAME_BYTES, MAX_VALUE
 
 __all__ = [
+    "MAX_PAGE",
     "ControlError",
     "ControlReply",
     "ControlRequest",
@@ -22,7 +23,6 @@ __all__ = [
     "GetSequence",
     "GetStatus",
     "ListSequences",
-    "MAX_PAGE",
     "Ping",
     "Pong",
     "RaiseFloor",
@@ -48,15 +48,15 @@ class _Message(msgspec.Struct, tag_field="type", kw_only=True, frozen=True):
 # ---- requests ---------------------------------------------------------------
 
 
-class Ping(_Message, tag="ping"):
+class Ping(_Message, tag="ping", frozen=True):
     """Is the server there? Answered with Pong."""
 
 
-class GetStatus(_Message, tag="get_status"):
+class GetStatus(_Message, tag="get_status", frozen=True):
     """Answered with Status."""
 
 
-class ListSequences(_Message, tag="list_sequences"):
+class ListSequences(_Message, tag="list_sequences", frozen=True):
     """A page of sequences in name order, names > ``cursor`` that start with ``prefix``."""
 
     prefix: str = ""
@@ -64,13 +64,13 @@ class ListSequences(_Message, tag="list_sequences"):
     limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_PAGE)] = 100
 
 
-class GetSequence(_Message, tag="get_sequence"):
+class GetSequence(_Message, tag="get_sequence", frozen=True):
     """One sequence; ControlError NOT_FOUND when the server never saw the name."""
 
     name: Name
 
 
-class RaiseFloor(_Message, tag="raise_floor"):
+class RaiseFloor(_Message, tag="raise_floor", frozen=True):
     """Make the next number issued for ``name`` greater than ``value``.
 
     Forward only: a value below what was already issued is refused (CONFLICT).
@@ -87,7 +87,7 @@ ControlRequest = Ping | GetStatus | ListSequences | GetSequence | RaiseFloor
 # ---- replies ----------------------------------------------------------------
 
 
-class Pong(_Message, tag="pong"):
+class Pong(_Message, tag="pong", frozen=True):
     version: str
     instance: int
     instances: int
@@ -116,7 +116,7 @@ class Counters(msgspec.Struct, kw_only=True, frozen=True):
     control_requests: int
 
 
-class Status(_Message, tag="status"):
+class Status(_Message, tag="status", frozen=True):
     version: str
     instance: int
     instances: int
@@ -132,7 +132,7 @@ class Status(_Message, tag="status"):
     counters: Counters
 
 
-class SequenceInfo(_Message, tag="sequence"):
+class SequenceInfo(_Message, tag="sequence", frozen=True):
     name: str
     current: int
     """The highest number issued (or the floor); the next is greater."""
@@ -140,13 +140,13 @@ class SequenceInfo(_Message, tag="sequence"):
     """The durable high-water mark: after a crash the server restarts above it."""
 
 
-class SequencePage(_Message, tag="sequence_page"):
+class SequencePage(_Message, tag="sequence_page", frozen=True):
     items: list[SequenceInfo]
     next_cursor: str | None
     """Pass as ``cursor`` for the next page; None on the last page."""
 
 
-class ControlError(_Message, tag="error"):
+class ControlError(_Message, tag="error", frozen=True):
     code: str
     """BAD_REQUEST, NOT_FOUND, CONFLICT or INTERNAL."""
     message: str
@@ -156,8 +156,10 @@ ControlReply = Pong | Status | SequenceInfo | SequencePage | ControlError
 
 
 _encoder: Final = msgspec.json.Encoder()
-_request_decoder: Final = msgspec.json.Decoder(ControlRequest)
-_reply_decoder: Final = msgspec.json.Decoder(ControlReply)
+_request_decoder: Final[msgspec.json.Decoder[ControlRequest]] = msgspec.json.Decoder(
+    ControlRequest
+)
+_reply_decoder: Final[msgspec.json.Decoder[ControlReply]] = msgspec.json.Decoder(ControlReply)
 
 
 def encode_control(message: msgspec.Struct) -> bytes:

@@ -64,7 +64,8 @@ class _Parked(NamedTuple):
     envelope: list[bytes]
     reply: bytes | None
     """The public reply; None for a floor (its reply is built when released)."""
-    count: int
+    issued: int
+    """How many numbers the reply carries."""
 
 
 def _split(frames: list[bytes]) -> tuple[list[bytes], list[bytes]]:
@@ -233,7 +234,7 @@ class Server:
                 reply = encode_control(self.control.info(parked.name)) if durable else _CONTROL_STORE_FAILED
             elif durable:
                 self.stats.requests["OK"] += 1
-                self.stats.numbers_issued += parked.count
+                self.stats.numbers_issued += parked.issued
                 reply = parked.reply
             else:
                 self.stats.requests[ErrorCode.INTERNAL] += 1

@@ -1,0 +1,79 @@
+"""The SQLite store: creation, locking, refusal of foreign or broken state."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from seqgen_common.errors import StartupError
+from seqgen_server.store import DB_NAME, Store
+
+
+def test_marks_survive_reopen(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "d", 1, 2)
+    store.write_marks([("a", 41), ("b", 7)], clean=False)
+    store.write_marks([("a", 81)])
+    store.close()
+    again = Store.open(tmp_path / "d", 1, 2)
+    assert again.load() == {"a": 81, "b": 7}
+    assert not again.clean_start
+    again.close()
+
+
+def test_second_open_is_refused_by_the_lock(tmp_path: Path) -> None:
+    store = Store.open(tmp_path, 1, 1)
+    with pytest.raises(StartupError, match="locked"):
+        Store.open(tmp_path, 1, 1)
+    store.close()
+    Store.open(tmp_path, 1, 1).close()
+
+
+def test_other_instance_is_refused_with_both_values(tmp_path: Path) -> None:
+    Store.open(tmp_path, 2, 3).close()
+    with pytest.raises(StartupError, match=r"instance 2 of 3.*instance 1 of 2"):
+        Store.open(tmp_path, 1, 2)
+
+
+def test_missing_meta_is_refused(tmp_path: Path) -> None:
+    Store.open(tmp_path, 1, 1).close()
+    with sqlite3.connect(tmp_path / DB_NAME) as conn:
+        conn.execute("DELETE FROM meta WHERE key = 'instance'")
+    with pytest.raises(StartupError, match="meta"):
+        Store.open(tmp_path, 1, 1)
+
+
+def test_empty_database_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / DB_NAME).write_bytes(b"")
+    with pytest.raises(StartupError, match="meta"):
+        Store.open(tmp_path, 1, 1)
+
+
+def test_garbage_is_refused(tmp_path: Path) -> None:
+    (tmp_path / DB_NAME).write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StartupError, match="corrupt"):
+        Store.open(tmp_path, 1, 1)
+
+
+def test_truncated_database_is_refused(tmp_path: Path) -> None:
+    store = Store.open(tmp_path, 1, 1)
+    store.write_marks([(f"name-{i}", i) for i in range(5000)])
+    store.close()
+    db = tmp_path / DB_NAME
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    data = db.read_bytes()
+    db.write_bytes(data[: len(data) // 2])
+    with pytest.raises(StartupError):
+        Store.open(tmp_path, 1, 1)
+
+
+def test_paging_in_name_order(tmp_path: Path) -> None:
+    store = Store.open(tmp_path, 1, 1)
+    store.write_marks([(n, 1) for n in ["b2", "a", "b1", "b", "c", "b\u00e9"]])
+    assert store.page("", None, 10) == ["a", "b", "b1", "b2", "b\u00e9", "c"]
+    assert store.page("b", None, 2) == ["b", "b1"]
+    assert store.page("b", "b1", 10) == ["b2", "b\u00e9"]
+    assert store.page("zz", None, 10) == []
+    store.close()
