@@ -1,0 +1,96 @@
+"""Command line -> ProxyConfig. Nothing here reads the environment."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+
+from seqgen_common.endpoints import validate_zmq
+from seqgen_common.limits import DEFAULT_PUBLIC_PORT
+
+__all__ = ["ProxyConfig", "parse_args"]
+
+MIN_TIMEOUT_S = 0.01
+MAX_TIMEOUT_S = 60.0
+MAX_IN_FLIGHT_LIMIT = 100_000
+"""--max-in-flight may not exceed this (it also sizes the backend socket queues)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyConfig:
+    hosts: tuple[str, ...]
+    """Backends (servers or other proxies), tried round-robin."""
+    bind: str = f"tcp://0.0.0.0:{DEFAULT_PUBLIC_PORT}"
+    timeout_s: float = 1.0
+    """How long one attempt on one backend may take before the next backend is tried."""
+    probe_interval_s: float = 0.25
+    """How often a backend that is down is probed."""
+    max_names: int = 100_000
+    """Names whose highest relayed number is remembered (least recently used are forgotten)."""
+    max_in_flight: int = 1000
+    """Requests forwarded and not yet answered; beyond this the proxy stops reading clients."""
+    log_level: str = "INFO"
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="seqgen-proxy",
+        description="seqgen relay: answers the public protocol by forwarding each valid request "
+        "to one of its hosts (servers or proxies), with failover. It caps a client's last "
+        "number at the highest number it relayed itself and forwards nothing else.",
+    )
+    d = ProxyConfig(hosts=())
+    p.add_argument("--bind", default=d.bind, metavar="URI",
+                   help="public ZeroMQ endpoint for clients (default %(default)s)")
+    p.add_argument("--host", action="append", default=[], metavar="URI", dest="hosts",
+                   help="a backend: a seqgen-server's --bind or another proxy's --bind; "
+                   "repeat for each (at least one)")
+    p.add_argument("--timeout", type=float, default=d.timeout_s, metavar="SECONDS",
+                   help="how long one backend may take to answer before the request is retried "
+                   "on the next; a client waits at most about this times the number of hosts "
+                   "(default %(default)s)")
+    p.add_argument("--probe-interval", type=float, default=d.probe_interval_s, metavar="SECONDS",
+                   help="how often a backend that is down is probed (default %(default)s)")
+    p.add_argument("--max-names", type=int, default=d.max_names, metavar="N",
+                   help="names whose highest relayed number is remembered for capping `last`; "
+                   "the least recently used are forgotten (default %(default)s)")
+    p.add_argument("--max-in-flight", type=int, default=d.max_in_flight, metavar="N",
+                   help="requests forwarded and not yet answered; beyond this the proxy stops "
+                   "reading from clients until replies come back (default %(default)s)")
+    p.add_argument("--log-level", default=d.log_level,
+                   choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper,
+                   help="logging threshold (default %(default)s)")
+    return p
+
+
+def parse_args(argv: list[str] | None = None) -> ProxyConfig:
+    """Parse and check the flags; exits with status 2 and a message when they are wrong."""
+    parser = _build_parser()
+    ns = parser.parse_args(argv)
+    hosts: list[str] = ns.hosts
+    if not hosts:
+        parser.error("at least one --host is required")
+    for endpoint in [ns.bind, *hosts]:
+        try:
+            validate_zmq(endpoint)
+        except ValueError as exc:
+            parser.error(str(exc))
+    if len(set(hosts)) != len(hosts):
+        parser.error("each --host may be given only once")
+    if ns.bind in hosts:
+        parser.error(f"--host {ns.bind} is this proxy's own --bind")
+    if not MIN_TIMEOUT_S <= ns.timeout <= MAX_TIMEOUT_S:
+        parser.error(f"--timeout must be between {MIN_TIMEOUT_S} and {MAX_TIMEOUT_S} seconds")
+    if not MIN_TIMEOUT_S <= ns.probe_interval <= MAX_TIMEOUT_S:
+        parser.error(
+            f"--probe-interval must be between {MIN_TIMEOUT_S} and {MAX_TIMEOUT_S} seconds"
+        )
+    if ns.max_names < 1:
+        parser.error(f"--max-names must be at least 1, got {ns.max_names}")
+    if not 1 <= ns.max_in_flight <= MAX_IN_FLIGHT_LIMIT:
+        parser.error(f"--max-in-flight must be between 1 and {MAX_IN_FLIGHT_LIMIT}")
+    return ProxyConfig(
+        hosts=tuple(hosts), bind=ns.bind, timeout_s=ns.timeout,
+        probe_interval_s=ns.probe_interval, max_names=ns.max_names,
+        max_in_flight=ns.max_in_flight, log_level=ns.log_level,
+    )

@@ -1,0 +1,317 @@
+"""The proxy's I/O loop: one frontend ROUTER, one DEALER per backend, one thread.
+
+A valid request is forwarded as ``[request_id, b"", body]`` on the DEALER of
+the backend chosen for it; the backend's ROUTER echoes the id, so replies come
+back in any order and many requests are in flight at once. Each attempt has a
+deadline. When a backend lets one pass, or refuses a send (not connected), it
+is marked down: its socket is closed and opened again (so nothing queued for
+it is delivered later and no reply to a forgotten id can come back on it) and
+every request waiting on it is retried on the next backend. Down backends are
+probed with ``[]`` (a server answers BAD_REQUEST without touching a number)
+and used again once they answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import Final
+
+import zmq
+
+from seqgen_common import __version__
+from seqgen_common.errors import ErrorCode, SeqgenError, StartupError
+from seqgen_common.protocol import decode_request, encode_error, encode_request
+from seqgen_proxy.backends import BackendPool
+from seqgen_proxy.caps import CapTable
+from seqgen_proxy.config import ProxyConfig
+from seqgen_proxy.inflight import InFlight, Pending, RequestIds
+from seqgen_proxy.sockets import SocketFactory
+from seqgen_proxy.wire import highest_issued, judge_error, take_body
+
+__all__ = ["Relay", "run"]
+
+log = logging.getLogger(__name__)
+
+BURST: Final = 256
+"""Messages taken from one socket before looking at the others again."""
+IDLE_POLL_S: Final = 0.1
+"""Longest poll: how soon a stop request is noticed."""
+CLOSE_LINGER_MS: Final = 1000
+PROBE_BODY: Final = b"[]"
+
+_NOT_ONE_FRAME: Final = encode_error(ErrorCode.BAD_REQUEST, "a request is exactly one frame")
+_UNAVAILABLE: Final = encode_error(ErrorCode.UNAVAILABLE, "no server answered in time")
+_STOPPING: Final = encode_error(ErrorCode.UNAVAILABLE, "the proxy is stopping")
+
+
+class Backend:
+    """One host: its DEALER socket and the attempts waiting on it."""
+
+    __slots__ = ("host", "index", "inflight", "probe_deadline", "probe_id", "socket")
+
+    def __init__(self, index: int, host: str, sock: zmq.Socket[bytes]) -> None:
+        self.index = index
+        self.host = host
+        self.socket = sock
+        self.inflight = InFlight()
+        self.probe_id: bytes | None = None
+        self.probe_deadline = 0.0
+
+
+class Relay:
+    def __init__(self, config: ProxyConfig, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self._clock = clock
+        self._now = clock()
+        self._timeout_s = config.timeout_s
+        self._stopping = False
+        self.pool = BackendPool(len(config.hosts), config.probe_interval_s)
+        self.caps = CapTable(config.max_names)
+        self._ids = RequestIds()
+        self._sockets = SocketFactory(config.max_in_flight)
+        try:
+            self.frontend = self._sockets.frontend(config.bind)
+            self.backends = [
+                Backend(index, host, self._sockets.backend(host))
+                for index, host in enumerate(config.hosts)
+            ]
+        except StartupError:
+            self._sockets.close()
+            raise
+        self._by_socket = {backend.socket: backend for backend in self.backends}
+        self._poller = zmq.Poller()
+        self._poller.register(self.frontend, zmq.POLLIN)
+        for backend in self.backends:
+            self._poller.register(backend.socket, zmq.POLLIN)
+        self.stale_replies = 0
+        self.retries = 0
+        self.unavailable = 0
+
+    def request_stop(self) -> None:
+        """Ask the loop to stop (safe from a signal handler: it only sets a flag)."""
+        self._stopping = True
+
+    def in_flight(self) -> int:
+        return sum(len(backend.inflight) for backend in self.backends)
+
+    # ---- clients ----------------------------------------------------------------
+
+    def _drain_frontend(self) -> None:
+        frontend = self.frontend
+        for _ in range(min(BURST, self.config.max_in_flight - self.in_flight())):
+            try:
+                frames = frontend.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            try:
+                self._on_request(frames)
+            except Exception:
+                # A bug must not take the proxy down with it; this request is lost.
+                log.exception("unexpected error relaying a request")
+
+    def _on_request(self, frames: list[bytes]) -> None:
+        body = take_body(frames)  # frames keeps the envelope
+        if body is None:
+            frames.append(_NOT_ONE_FRAME)
+            self.frontend.send_multipart(frames)
+            return
+        try:
+            request = decode_request(body)
+        except SeqgenError as exc:
+            frames.append(encode_error(exc.code, exc.message))
+            self.frontend.send_multipart(frames)
+            return
+        name = request.name
+        last = request.last_value
+        capped = self.caps.cap(name, last)
+        if capped != last:
+            body = encode_request(name, capped, request.count)
+        self._forward(Pending(frames, body, name))
+
+    def _answer(self, pending: Pending, reply: bytes) -> None:
+        envelope = pending.envelope
+        envelope.append(reply)
+        self.frontend.send_multipart(envelope)
+
+    # ---- backends ---------------------------------------------------------------
+
+    def _forward(self, pending: Pending) -> None:
+        """Send to the next backend not yet tried; answer the client when none is left."""
+        pool = self.pool
+        while True:
+            index = pool.choose(pending.tried)
+            if index is None:
+                if pending.fallback is None:
+                    self.unavailable += 1
+                self._answer(pending, pending.fallback or _UNAVAILABLE)
+                return
+            if pending.tried:
+                self.retries += 1
+            pending.tried |= 1 << index
+            backend = self.backends[index]
+            request_id = self._ids()
+            try:
+                backend.socket.send_multipart([request_id, b"", pending.body], zmq.NOBLOCK)
+            except zmq.Again:
+                self._mark_down(backend, "is not connected")
+                continue
+            backend.inflight.add(request_id, pending, self._now + self._timeout_s)
+            return
+
+    def _drain_backend(self, backend: Backend) -> None:
+        sock, inflight, pool, caps = backend.socket, backend.inflight, self.pool, self.caps
+        for _ in range(BURST):
+            try:
+                frames = sock.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if len(frames) != 3 or frames[1]:
+                self.stale_replies += 1
+                continue
+            request_id, _, reply = frames
+            pending = inflight.pop(request_id)
+            if pending is None:
+                if request_id == backend.probe_id:
+                    backend.probe_id = None
+                    self._mark_up(backend)
+                else:
+                    self.stale_replies += 1
+                continue
+            if not pool.is_healthy(backend.index):
+                self._mark_up(backend)
+            try:
+                highest = highest_issued(reply)
+                if highest is not None:
+                    caps.relayed(pending.name, highest)
+                    self._answer(pending, reply)
+                    continue
+                reply, retry = judge_error(reply)
+                if retry:
+                    pending.fallback = reply
+                    self._forward(pending)
+                else:
+                    self._answer(pending, reply)
+            except Exception:
+                log.exception("unexpected error relaying a reply")
+
+    def _mark_up(self, backend: Backend) -> None:
+        backend.probe_id = None  # an outstanding probe is moot (its reply counts as stale)
+        if self.pool.answered(backend.index):
+            log.info("backend %s answers again", backend.host)
+
+    def _mark_down(self, backend: Backend, why: str) -> None:
+        if self.pool.failed(backend.index, self._now):
+            log.warning("backend %s %s: marked down, probing it every %gs", backend.host, why,
+                        self.pool.probe_interval_s)
+
+    def _reset(self, backend: Backend) -> None:
+        """Close and reopen the backend's socket: whatever was queued or is late is gone."""
+        old = backend.socket
+        self._poller.unregister(old)
+        del self._by_socket[old]
+        old.close(linger=0)
+        backend.socket = self._sockets.backend(backend.host)
+        if backend.probe_id is not None:
+            backend.probe_id = None
+            self.pool.probe_failed(backend.index, self._now)
+        self._by_socket[backend.socket] = backend
+        self._poller.register(backend.socket, zmq.POLLIN)
+
+    def _expire(self, now: float) -> None:
+        for backend in self.backends:
+            deadline = backend.inflight.oldest_deadline()
+            if deadline is not None and deadline <= now:
+                self._mark_down(backend, f"did not answer within {self._timeout_s:g}s")
+                self._reset(backend)
+                for pending in backend.inflight.take_all():
+                    self._forward(pending)
+            if backend.probe_id is not None and backend.probe_deadline <= now:
+                self._reset(backend)  # also schedules the next probe
+
+    def _probe(self, now: float) -> None:
+        for index in self.pool.probes_due(now):
+            backend = self.backends[index]
+            request_id = self._ids()
+            try:
+                backend.socket.send_multipart([request_id, b"", PROBE_BODY], zmq.NOBLOCK)
+            except zmq.Again:
+                self.pool.probe_failed(index, now)
+                continue
+            backend.probe_id = request_id
+            backend.probe_deadline = now + self._timeout_s
+            self.pool.probe_sent(index)
+
+    def _poll_timeout_ms(self) -> int:
+        wake = self._now + IDLE_POLL_S
+        for backend in self.backends:
+            deadline = backend.inflight.oldest_deadline()
+            if deadline is not None and deadline < wake:
+                wake = deadline
+            if backend.probe_id is not None and backend.probe_deadline < wake:
+                wake = backend.probe_deadline
+        probe_at = self.pool.next_probe_at()
+        if probe_at is not None and probe_at < wake:
+            wake = probe_at
+        return max(0, int((wake - self._clock()) * 1000) + 1)
+
+    # ---- the loop ---------------------------------------------------------------
+
+    def serve(self) -> None:
+        """Relay until request_stop(); then let what is in flight finish (bounded) and stop."""
+        poller, frontend, by_socket = self._poller, self.frontend, self._by_socket
+        reading = True
+        stop_at: float | None = None
+        while True:
+            events = poller.poll(self._poll_timeout_ms())
+            self._now = now = self._clock()
+            for sock, _ in events:
+                if sock is frontend:
+                    self._drain_frontend()
+                else:
+                    self._drain_backend(by_socket[sock])
+            self._expire(now)
+            self._probe(now)
+            in_flight = self.in_flight()
+            if self._stopping:
+                if stop_at is None:
+                    stop_at = now + self._timeout_s
+                    log.info("stopping: %d request(s) in flight", in_flight)
+                if not in_flight or now >= stop_at:
+                    break
+            want = not self._stopping and in_flight < self.config.max_in_flight
+            if want != reading:
+                reading = want
+                poller.modify(frontend, zmq.POLLIN if reading else 0)
+        self._finish()
+
+    def _finish(self) -> None:
+        for backend in self.backends:
+            for pending in backend.inflight.take_all():
+                self._answer(pending, _STOPPING)
+        log.info("stopped: %d retries, %d UNAVAILABLE, %d stale replies dropped",
+                 self.retries, self.unavailable, self.stale_replies)
+        self.frontend.close(linger=CLOSE_LINGER_MS)
+        self._sockets.close()
+
+
+def run(config: ProxyConfig) -> int:
+    """Start a proxy with ``config`` and relay until SIGTERM or SIGINT; the exit status."""
+    try:
+        relay = Relay(config)
+    except StartupError as exc:
+        log.error("cannot start: %s", exc.message)
+        return 1
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        relay.request_stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    log.info("seqgen-proxy %s: bind %s, hosts %s, timeout %gs per attempt",
+             __version__, config.bind, " ".join(config.hosts), config.timeout_s)
+    relay.serve()
+    return 0
