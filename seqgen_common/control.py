@@ -74,7 +74,8 @@ class RaiseFloor(_Message, tag="raise_floor", frozen=True):
     """Make the next number issued for ``name`` greater than ``value``.
 
     Forward only: a value below what was already issued is refused (CONFLICT).
-    The new floor is durable before the reply.
+    The new floor is durable before the reply. A name the public protocol
+    refuses (over 200 UTF-8 bytes, control characters) is BAD_REQUEST.
     """
 
     name: Name

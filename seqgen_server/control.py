@@ -25,7 +25,8 @@ from seqgen_common.control import (
     SequencePage,
     Status,
 )
-from seqgen_common.errors import SeqgenError
+from seqgen_common.errors import RequestError, SeqgenError
+from seqgen_common.protocol import validate_name
 from seqgen_server.ledger import FloorConflict, Ledger
 from seqgen_server.stats import Stats
 
@@ -108,6 +109,10 @@ class ControlHandler:
                     return ControlError(code="NOT_FOUND", message=f"no sequence named {name!r}")
                 return self.info(name)
             case RaiseFloor(name=name, value=value):
+                try:
+                    validate_name(name)  # a name the public protocol could never ask for
+                except RequestError as exc:
+                    return ControlError(code="BAD_REQUEST", message=exc.message)
                 try:
                     self._ledger.raise_floor(name, value)
                 except FloorConflict as exc:

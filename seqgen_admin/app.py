@@ -1,0 +1,107 @@
+"""The app factory ``create_app(config)`` and ``run(config)``, which serves it with uvicorn.
+
+The lifespan opens the control client when the app starts and closes it when
+it stops; uvicorn handles SIGTERM and SIGINT (graceful shutdown, exit 0).
+``/docs`` is Swagger UI 5 from the assets that ``fastapi-offline`` ships, so
+it renders FastAPI's OpenAPI 3.1 schema with no internet access.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from types import FrameType
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
+from prometheus_client import CollectorRegistry
+
+from seqgen_admin.api import AdminState, on_seqgen_error, router
+from seqgen_admin.config import AdminConfig
+from seqgen_admin.control_client import ControlClient
+from seqgen_admin.metrics import HttpMetrics, HttpMetricsMiddleware, ServerCollector
+from seqgen_admin.page import page_router
+from seqgen_common import __version__
+from seqgen_common.errors import SeqgenError
+
+__all__ = ["create_app", "run"]
+
+log = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Admin and status API of one **seqgen-server**, spoken to over its private control socket.
+
+* Sequence values are 64-bit and travel as strings of decimal digits.
+* Writes (`PUT /sequences/{name}/floor`) need `Authorization: Bearer <token>`
+  (the token of seqgen-admin's `SEQGEN_ADMIN_TOKEN`); without a configured token they are refused (403).
+* While the server does not answer, every endpoint that needs it answers 503 within the control timeout.
+* The human status page is at [`/`](/), Prometheus metrics at [`/metrics`](/metrics).
+"""
+
+
+def create_app(config: AdminConfig) -> FastAPI:
+    """A new admin app for ``config`` (its control client opens in the lifespan)."""
+    registry = CollectorRegistry(auto_describe=False)
+    state = AdminState(config=config, registry=registry)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with ControlClient(config.control, timeout_s=config.control_timeout_s) as client:
+            state.control = client
+            log.info("seqgen-admin %s: server control socket %s, writes %s", __version__,
+                     config.control, "need the token" if config.token else "disabled (no token)")
+            try:
+                yield
+            finally:
+                state.control = None
+
+    app = FastAPIOffline(
+        title="seqgen-admin",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        redoc_url=None,
+        swagger_ui_parameters={"validatorUrl": None, "tryItOutEnabled": False},
+    )
+    app.state.admin = state
+    registry.register(ServerCollector(state.status_from_thread))
+    app.add_middleware(HttpMetricsMiddleware, metrics=HttpMetrics(registry))
+    app.add_exception_handler(SeqgenError, on_seqgen_error)
+    app.include_router(router)
+    app.include_router(page_router())
+    return app
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, except that a shutdown asked by SIGTERM/SIGINT exits 0.
+
+    (uvicorn re-raises the signal after its graceful shutdown, so the process
+    would end "killed by SIGTERM"; the seqgen daemons end with status 0.)
+    """
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        # Only flags, as uvicorn's own handler: a second SIGINT forces the exit.
+        if self.should_exit and sig == signal.SIGINT:
+            self.force_exit = True
+        else:
+            self.should_exit = True
+
+
+def run(config: AdminConfig) -> int:
+    """Serve the admin until SIGTERM or SIGINT; the exit status."""
+    server = _Server(
+        uvicorn.Config(
+            create_app(config),
+            host=config.host,
+            port=config.port,
+            log_config=None,  # our logging.basicConfig in __main__ formats everything
+            log_level=config.log_level.lower(),
+            server_header=False,
+            lifespan="on",
+        )
+    )
+    server.run()
+    return 0 if server.started else 1

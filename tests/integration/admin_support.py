@@ -1,0 +1,53 @@
+"""Starting a real seqgen-admin process for the admin's integration tests."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import httpx
+
+from tests.conftest import READY_TIMEOUT_S, Cluster, Proc, free_port, wait_until
+
+CONTROL_TIMEOUT_S = 1.0
+"""The admin's --control-timeout in these tests (its default)."""
+
+
+@dataclass
+class Admin:
+    proc: Proc
+    url: str
+
+    def client(self, timeout_s: float = 10.0) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=timeout_s)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=0.5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def start_admin(
+    cluster: Cluster,
+    control: str,
+    *,
+    token: str | None = None,
+    control_timeout_s: float = CONTROL_TIMEOUT_S,
+    extra: Sequence[str] = (),
+) -> Admin:
+    """seqgen-admin for the server at ``control`` on a free port; ready when /healthz answers."""
+    url = f"http://127.0.0.1:{free_port()}"
+    args = [sys.executable, "-m", "seqgen_admin", "--admin", url, "--control", control,
+            "--control-timeout", str(control_timeout_s)]
+    if token is not None:
+        args += ["--token", token]
+    proc = cluster.command([*args, *extra], "admin")
+    wait_until(lambda: _healthy(url), READY_TIMEOUT_S, "seqgen-admin", proc)
+    return Admin(proc, url)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
