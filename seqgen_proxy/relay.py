@@ -41,7 +41,14 @@ BURST: Final = 256
 IDLE_POLL_S: Final = 0.1
 """Longest poll: how soon a stop request is noticed."""
 CLOSE_LINGER_MS: Final = 1000
+WARM_UP_POLL_MS: Final = 5
+"""At start, how often a backend that is not connected yet is tried again."""
 PROBE_BODY: Final = b"[]"
+
+# Plain ints: pyzmq's enum flags cost more than the send itself when or-ed per frame.
+_MORE: Final = int(zmq.SNDMORE)
+_MORE_NOBLOCK: Final = int(zmq.SNDMORE | zmq.NOBLOCK)
+_NOBLOCK: Final = int(zmq.NOBLOCK)
 
 _NOT_ONE_FRAME: Final = encode_error(ErrorCode.BAD_REQUEST, "a request is exactly one frame")
 _UNAVAILABLE: Final = encode_error(ErrorCode.UNAVAILABLE, "no server answered in time")
@@ -116,14 +123,12 @@ class Relay:
     def _on_request(self, frames: list[bytes]) -> None:
         body = take_body(frames)  # frames keeps the envelope
         if body is None:
-            frames.append(_NOT_ONE_FRAME)
-            self.frontend.send_multipart(frames)
+            self._send_reply(frames, _NOT_ONE_FRAME)
             return
         try:
             request = decode_request(body)
         except SeqgenError as exc:
-            frames.append(encode_error(exc.code, exc.message))
-            self.frontend.send_multipart(frames)
+            self._send_reply(frames, encode_error(exc.code, exc.message))
             return
         name = request.name
         last = request.last_value
@@ -132,10 +137,14 @@ class Relay:
             body = encode_request(name, capped, request.count)
         self._forward(Pending(frames, body, name))
 
+    def _send_reply(self, envelope: list[bytes], reply: bytes) -> None:
+        send = self.frontend.send
+        for frame in envelope:
+            send(frame, _MORE)
+        send(reply, 0)  # a ROUTER never blocks: it drops what it cannot route
+
     def _answer(self, pending: Pending, reply: bytes) -> None:
-        envelope = pending.envelope
-        envelope.append(reply)
-        self.frontend.send_multipart(envelope)
+        self._send_reply(pending.envelope, reply)
 
     # ---- backends ---------------------------------------------------------------
 
@@ -154,11 +163,15 @@ class Relay:
             pending.tried |= 1 << index
             backend = self.backends[index]
             request_id = self._ids()
+            send = backend.socket.send
             try:
-                backend.socket.send_multipart([request_id, b"", pending.body], zmq.NOBLOCK)
+                send(request_id, _MORE_NOBLOCK)
             except zmq.Again:
                 self._mark_down(backend, "is not connected")
                 continue
+            # Once the first part is taken, ZeroMQ takes the rest of the message.
+            send(b"", _MORE_NOBLOCK)
+            send(pending.body, _NOBLOCK)
             backend.inflight.add(request_id, pending, self._now + self._timeout_s)
             return
 
@@ -260,8 +273,45 @@ class Relay:
 
     # ---- the loop ---------------------------------------------------------------
 
+    def _warm_up(self) -> None:
+        """Before reading clients, give every backend up to one timeout to connect and answer.
+
+        Connections are made in the background, and a send to a backend that is not
+        connected yet is refused: without this, the first requests after a start would
+        find every backend "down". A backend that does not answer in time is marked
+        down and probed as usual.
+        """
+        self._poller.modify(self.frontend, 0)
+        waiting = {backend.index for backend in self.backends}
+        deadline = self._clock() + self._timeout_s
+        while waiting and not self._stopping:
+            self._now = now = self._clock()
+            if now >= deadline:
+                break
+            for index in waiting:
+                backend = self.backends[index]
+                if backend.probe_id is None:
+                    request_id = self._ids()
+                    try:
+                        backend.socket.send_multipart([request_id, b"", PROBE_BODY], zmq.NOBLOCK)
+                    except zmq.Again:
+                        continue  # not connected yet
+                    backend.probe_id = request_id
+            for sock, _ in self._poller.poll(WARM_UP_POLL_MS):
+                backend = self._by_socket[sock]
+                self._drain_backend(backend)
+                if backend.probe_id is None:
+                    waiting.discard(backend.index)
+        for index in sorted(waiting):
+            backend = self.backends[index]
+            self._mark_down(backend, "did not answer at start")
+            if backend.probe_id is not None:
+                self._reset(backend)  # connected but silent: drop what is queued
+        self._poller.modify(self.frontend, zmq.POLLIN)
+
     def serve(self) -> None:
         """Relay until request_stop(); then let what is in flight finish (bounded) and stop."""
+        self._warm_up()
         poller, frontend, by_socket = self._poller, self.frontend, self._by_socket
         reading = True
         stop_at: float | None = None

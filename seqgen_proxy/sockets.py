@@ -23,7 +23,7 @@ __all__ = ["SocketFactory"]
 HEARTBEAT_IVL_MS: Final = 1000
 HEARTBEAT_TIMEOUT_MS: Final = 3000
 RECONNECT_IVL_MS: Final = 100
-RECONNECT_IVL_MAX_MS: Final = 1000
+RECONNECT_IVL_MAX_MS: Final = 500
 QUEUE_SLACK: Final = 64
 """Room for probes above the in-flight bound in a backend's queues."""
 
