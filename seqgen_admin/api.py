@@ -13,10 +13,15 @@ from typing import Annotated, Any, Final
 import anyio.from_thread
 from fastapi import APIRouter, Depends, Path, Query, Request, Security, status
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import AfterValidator
+from starlette.convertors import StringConvertor, register_url_convertor
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from seqgen_admin.auth import bearer, check_write_access
 from seqgen_admin.config import AdminConfig
@@ -40,7 +45,7 @@ from seqgen_common.control import MAX_PAGE, Status
 from seqgen_common.errors import RequestError, SeqgenError, Unavailable
 from seqgen_common.limits import MAX_NAME_BYTES
 
-__all__ = ["AdminState", "http_status_for", "on_seqgen_error", "router"]
+__all__ = ["AdminState", "http_status_for", "on_http_error", "on_seqgen_error", "router"]
 
 RETRY_AFTER_S: Final = 1
 
@@ -78,6 +83,19 @@ def get_state(request: Request) -> AdminState:
 
 State = Annotated[AdminState, Depends(get_state)]
 
+
+class _NameConvertor(StringConvertor):
+    """A path segment that may hold anything, '/' and line breaks included (``{name:seqname}``).
+
+    Starlette's ``path`` convertor stops at a line break, so a name with one
+    would answer 404 instead of the 422 every other invalid name gets.
+    """
+
+    regex = r"[\s\S]*"
+
+
+register_url_convertor("seqname", _NameConvertor())
+
 SequenceName = Annotated[
     str,
     Path(
@@ -112,6 +130,22 @@ async def on_seqgen_error(request: Request, exc: Exception) -> Response:
     code = http_status_for(exc)
     headers = {"Retry-After": str(RETRY_AFTER_S)} if code == 503 else None
     return JSONResponse({"detail": exc.message}, status_code=code, headers=headers)
+
+
+async def on_http_error(request: Request, exc: Exception) -> Response:
+    """FastAPI's answer, except that a 405 lists every method of every route matching the path.
+
+    ``/sequences/a/floor`` is both the sequence "a/floor" (GET) and the floor of
+    "a" (PUT); Starlette's own Allow header names only the first route's methods.
+    """
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
+        allowed: set[str] = set()
+        for route in request.app.router.routes:
+            if isinstance(route, APIRoute) and route.matches(request.scope)[0] != Match.NONE:
+                allowed |= route.methods or set()
+        exc.headers = {"Allow": ", ".join(sorted(allowed))}
+    return await http_exception_handler(request, exc)
 
 
 def _problem(description: str) -> dict[str, Any]:
@@ -172,7 +206,7 @@ async def list_sequences(
     return page_out(await state.client.list_sequences(prefix, cursor, limit))
 
 
-@router.get("/sequences/{name:path}", tags=["sequences"], summary="One sequence",
+@router.get("/sequences/{name:seqname}", tags=["sequences"], summary="One sequence",
             responses={404: _problem("The server has no sequence of that name."),
                        **SERVER_ERRORS})
 async def get_sequence(state: State, name: SequenceName) -> Sequence:
@@ -180,11 +214,12 @@ async def get_sequence(state: State, name: SequenceName) -> Sequence:
 
 
 @router.put(
-    "/sequences/{name:path}/floor",
+    "/sequences/{name:seqname}/floor",
     tags=["sequences"],
     dependencies=[Depends(require_writer)],
     summary="Move a sequence forward",
     responses={
+        400: _problem("The body could not be read as JSON (for example, not UTF-8)."),
         401: _problem("The Authorization header is missing or the token is wrong."),
         403: _problem("Writes are disabled: seqgen-admin runs without a token."),
         409: _problem("Numbers above the value were already issued; nothing changed."),

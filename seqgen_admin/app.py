@@ -16,10 +16,12 @@ from types import FrameType
 
 import uvicorn
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from seqgen_admin.api import AdminState, on_seqgen_error, router
+from seqgen_admin.api import AdminState, on_http_error, on_seqgen_error, router
 from seqgen_admin.config import AdminConfig
 from seqgen_admin.control_client import ControlClient
 from seqgen_admin.metrics import HttpMetrics, HttpMetricsMiddleware, ServerCollector
@@ -40,6 +42,11 @@ Admin and status API of one **seqgen-server**, spoken to over its private contro
 * While the server does not answer, every endpoint that needs it answers 503 within the control timeout.
 * The human status page is at [`/`](/), Prometheus metrics at [`/metrics`](/metrics).
 """
+
+
+def _operation_id(route: APIRoute) -> str:
+    """OpenAPI operationIds are the endpoint functions' names (get_status, raise_floor...)."""
+    return route.name
 
 
 def create_app(config: AdminConfig) -> FastAPI:
@@ -65,11 +72,13 @@ def create_app(config: AdminConfig) -> FastAPI:
         lifespan=lifespan,
         redoc_url=None,
         swagger_ui_parameters={"validatorUrl": None, "tryItOutEnabled": False},
+        generate_unique_id_function=_operation_id,
     )
     app.state.admin = state
     registry.register(ServerCollector(state.status_from_thread))
     app.add_middleware(HttpMetricsMiddleware, metrics=HttpMetrics(registry))
     app.add_exception_handler(SeqgenError, on_seqgen_error)
+    app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.include_router(router)
     app.include_router(page_router())
     return app

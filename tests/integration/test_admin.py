@@ -239,8 +239,19 @@ def test_write_auth_with_a_token_configured(env: Env) -> None:
 
 def test_wrong_method_and_unknown_path(env: Env) -> None:
     assert env.http.post("/status").status_code == 405
-    assert env.http.put(path_of("x"), json={"value": "1"}).status_code == 405
+    plain = env.http.put(path_of("x"), json={"value": "1"})
+    assert plain.status_code == 405
+    assert plain.headers["allow"] == "GET"
+    # "/sequences/a/floor" is the sequence "a/floor" and the floor of "a": both methods.
+    both = env.http.request("OPTIONS", "/sequences/a/floor")
+    assert both.status_code == 405
+    assert both.headers["allow"] == "GET, PUT"
     assert env.http.get("/no/such/page").status_code == 404
+
+
+def test_names_with_line_breaks_are_invalid_not_missing(env: Env) -> None:
+    assert env.http.get(path_of("line\nbreak")).status_code == 422
+    assert put_floor(env, "line\nbreak", "1").status_code == 422
 
 
 # ---- metrics --------------------------------------------------------------------------
