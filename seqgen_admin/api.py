@@ -141,7 +141,7 @@ async def on_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
         allowed: set[str] = set()
-        for route in request.app.router.routes:
+        for route in router.routes:  # this module's routes: the only ones with shared paths
             if isinstance(route, APIRoute) and route.matches(request.scope)[0] != Match.NONE:
                 allowed |= route.methods or set()
         exc.headers = {"Allow": ", ".join(sorted(allowed))}
