@@ -1,0 +1,69 @@
+"""seqgen-admin's command line -> AdminConfig (the token also from the environment)."""
+
+from __future__ import annotations
+
+import pytest
+
+from seqgen_admin.config import TOKEN_ENV, AdminConfig, parse_args
+
+
+def test_defaults_follow_the_design() -> None:
+    config = parse_args([], {})
+    assert config == AdminConfig()
+    assert (config.host, config.port) == ("0.0.0.0", 6411)
+    assert config.control == "tcp://127.0.0.1:6412"
+    assert config.token is None
+    assert config.control_timeout_s == 1.0
+    assert config.log_level == "INFO"
+
+
+def test_flags() -> None:
+    config = parse_args(
+        ["--admin", "http://[::1]:8080", "--control", "ipc:///run/seqgen/control",
+         "--token", "abc", "--control-timeout", "0.25", "--log-level", "debug"], {})
+    assert (config.host, config.port) == ("::1", 8080)
+    assert config.control == "ipc:///run/seqgen/control"
+    assert config.token == "abc"
+    assert config.control_timeout_s == 0.25
+    assert config.log_level == "DEBUG"
+
+
+def test_token_from_the_environment_and_the_flag_wins() -> None:
+    assert parse_args([], {TOKEN_ENV: "from-env"}).token == "from-env"
+    assert parse_args(["--token", "flag"], {TOKEN_ENV: "from-env"}).token == "flag"
+    assert parse_args([], None).token is None
+
+
+def test_an_empty_token_is_no_token() -> None:
+    assert parse_args([], {TOKEN_ENV: ""}).token is None
+    assert parse_args(["--token", ""], {TOKEN_ENV: "x"}).token is None
+
+
+def test_the_token_never_shows_in_the_config_repr() -> None:
+    assert "hunter2" not in repr(parse_args(["--token", "hunter2"], {}))
+
+
+@pytest.mark.parametrize("argv", [
+    ["--admin", "tcp://0.0.0.0:6411"],
+    ["--admin", "http://host:notaport"],
+    ["--admin", "0.0.0.0:6411"],
+    ["--control", "http://127.0.0.1:6412"],
+    ["--control", "tcp://127.0.0.1"],
+    ["--control-timeout", "0"],
+    ["--control-timeout", "-1"],
+    ["--control-timeout", "61"],
+    ["--token", "two words"],
+    ["--token", "tab\there"],
+    ["--token", "ünïcode"],
+    ["--log-level", "LOUD"],
+])
+def test_bad_flags_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        parse_args(argv, {})
+    assert exited.value.code == 2
+    assert "seqgen-admin: error:" in capsys.readouterr().err
+
+
+def test_a_bad_token_in_the_environment_is_refused_too() -> None:
+    with pytest.raises(SystemExit):
+        parse_args([], {TOKEN_ENV: "has space"})
