@@ -1,0 +1,181 @@
+"""``seqgen``: the command line for people. Command line -> typed command -> run.
+
+    seqgen next NAME [--count N] [-e URI ...] [--timeout S] [--deadline S]
+
+prints the numbers one per line. The endpoints come from ``-e`` (repeatable),
+else from ``SEQGEN_ENDPOINTS`` (comma-separated), else the local cluster's
+proxy. The environment is read in ``main()``, never at import time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final, TextIO
+
+from seqgen_client.client import Client
+from seqgen_client.options import DEFAULT_DEADLINE_S, DEFAULT_ENDPOINT, DEFAULT_TIMEOUT_S
+from seqgen_common import __version__
+from seqgen_common.endpoints import validate_zmq
+from seqgen_common.errors import SeqgenError, Unavailable
+
+__all__ = [
+    "EXIT_OK",
+    "EXIT_REFUSED",
+    "EXIT_UNAVAILABLE",
+    "EXIT_USAGE",
+    "NextCommand",
+    "endpoints_from",
+    "main",
+    "parse_args",
+    "run_next",
+]
+
+EXIT_OK: Final = 0
+"""The numbers were printed."""
+EXIT_USAGE: Final = 2
+"""The command line is wrong (argparse's own status)."""
+EXIT_REFUSED: Final = 3
+"""The request was refused: a bad name or count (checked before sending, with the
+server's codes), EXHAUSTED, INTERNAL or any other error reply; CODE: message on stderr."""
+EXIT_UNAVAILABLE: Final = 4
+"""No endpoint answered within the deadline."""
+
+ENDPOINTS_ENV: Final = "SEQGEN_ENDPOINTS"
+
+_EPILOG = f"""\
+endpoints: -e URI (repeatable), else ${ENDPOINTS_ENV} (comma-separated),
+else {DEFAULT_ENDPOINT} (the local cluster's proxy).
+
+exit status:
+  {EXIT_OK}  success
+  {EXIT_USAGE}  usage error (bad option, bad endpoint URI)
+  {EXIT_REFUSED}  the request was refused: BAD_NAME, BAD_COUNT, EXHAUSTED, INTERNAL, ...
+     ("seqgen: CODE: message" on stderr)
+  {EXIT_UNAVAILABLE}  unavailable: no endpoint answered within the deadline
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class NextCommand:
+    """``seqgen next``: what to ask for and where."""
+
+    name: str
+    count: int
+    endpoints: tuple[str, ...]
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    deadline_s: float = DEFAULT_DEADLINE_S
+
+
+def endpoints_from(given: Sequence[str] | None, environ: Mapping[str, str]) -> tuple[str, ...]:
+    """``-e`` URIs if any, else ``SEQGEN_ENDPOINTS``, else the default endpoint."""
+    if given:
+        return tuple(given)
+    listed = tuple(uri.strip() for uri in environ.get(ENDPOINTS_ENV, "").split(","))
+    listed = tuple(uri for uri in listed if uri)
+    return listed or (DEFAULT_ENDPOINT,)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
+    return value
+
+
+def _endpoint(text: str) -> str:
+    try:
+        return validate_zmq(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="seqgen",
+        description="Get numbers from a seqgen cluster (servers or proxies).",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    next_ = commands.add_parser(
+        "next",
+        help="print the next number(s) of a sequence, one per line",
+        description="Print the next number(s) of sequence NAME, one per line, ascending.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    next_.add_argument("name", metavar="NAME", help="the sequence name (1 to 200 UTF-8 bytes)")
+    next_.add_argument("-n", "--count", type=int, default=1, metavar="N",
+                       help="how many numbers, 1..1000, in one round trip (default %(default)s)")
+    next_.add_argument("-e", "--endpoint", dest="endpoints", action="append", type=_endpoint,
+                       metavar="URI", help="a server or proxy, e.g. tcp://10.0.0.11:6410 "
+                       "(repeatable; tried round-robin with failover)")
+    next_.add_argument("--timeout", type=_seconds, default=DEFAULT_TIMEOUT_S, metavar="S",
+                       help="seconds to wait for one endpoint before trying the next "
+                       "(default %(default)s)")
+    next_.add_argument("--deadline", type=_seconds, default=DEFAULT_DEADLINE_S, metavar="S",
+                       help="seconds the whole command may wait, failovers included "
+                       "(default %(default)s)")
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None, environ: Mapping[str, str]) -> NextCommand:
+    """The command for ``argv``; SystemExit(EXIT_USAGE) with a message when it is wrong."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    endpoints = endpoints_from(args.endpoints, environ)
+    for uri in endpoints:
+        try:
+            validate_zmq(uri)
+        except ValueError as exc:
+            parser.error(f"{ENDPOINTS_ENV}: {exc}")
+    return NextCommand(
+        name=args.name,
+        count=args.count,
+        endpoints=endpoints,
+        timeout_s=args.timeout,
+        deadline_s=args.deadline,
+    )
+
+
+def run_next(command: NextCommand, out: TextIO, err: TextIO) -> int:
+    """Ask for the numbers and print them; the exit status."""
+    with Client(command.endpoints, timeout_s=command.timeout_s,
+                deadline_s=command.deadline_s) as client:
+        try:
+            values = client.next_many(command.name, command.count)
+        except Unavailable as exc:
+            err.write(f"seqgen: {exc}\n")
+            return EXIT_UNAVAILABLE
+        except SeqgenError as exc:
+            err.write(f"seqgen: {exc}\n")
+            return EXIT_REFUSED
+    out.write("".join(f"{value}\n" for value in values))
+    out.flush()
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``seqgen`` console script."""
+    command = parse_args(argv, os.environ)
+    try:
+        match command:
+            case NextCommand():
+                return run_next(command, sys.stdout, sys.stderr)
+    except BrokenPipeError:
+        # The reader went away (seqgen next ... | head -1): not an error of ours.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

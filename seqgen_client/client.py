@@ -1,0 +1,270 @@
+"""``Client``: the blocking client, safe to share between threads and across fork().
+
+Each attempt borrows a REQ socket for its endpoint from a small pool, so
+threads run their round trips side by side. A socket whose reply did not come
+in time is closed, never reused (the Lazy Pirate pattern of the ZeroMQ guide):
+a late reply dies with it and can never be read by another call. The first
+attempt of a call is a lean fast path; failover is planned by ``failover.Call``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import threading
+import time
+from collections.abc import Iterable
+from types import TracebackType
+
+import zmq
+
+from seqgen_client.failover import FAILOVER_CODES, NO_ANSWER, Call, Failure, Rotation
+from seqgen_client.forksafe import keep_from_parent
+from seqgen_client.lastseen import LastSeen, values_of
+from seqgen_client.options import (
+    DEFAULT_BACKOFF_S,
+    DEFAULT_DEADLINE_S,
+    DEFAULT_MAX_BACKOFF_S,
+    DEFAULT_TIMEOUT_S,
+    ClientOptions,
+)
+from seqgen_common.errors import SeqgenError, Unavailable
+from seqgen_common.limits import MAX_FRAME_BYTES
+
+__all__ = ["Client"]
+
+class _Conn:
+    """A pooled REQ socket and the receive timeout it is set to."""
+
+    __slots__ = ("sock", "timeout_ms")
+
+    def __init__(self, sock: zmq.Socket[bytes]) -> None:
+        self.sock = sock
+        self.timeout_ms = -1
+
+
+def _ms(seconds: float) -> int:
+    return max(1, math.ceil(seconds * 1000))
+
+
+class Client:
+    """Numbers from seqgen servers or proxies, with failover.
+
+    ``endpoints`` is one ZeroMQ URI or several (servers or proxies), used
+    round-robin. ``timeout_s`` bounds one attempt on one endpoint,
+    ``deadline_s`` a whole call; an endpoint that failed is skipped for
+    ``backoff_s`` (doubling per failure up to ``max_backoff_s``) before it is
+    probed again. Sockets are opened on first use.
+    """
+
+    def __init__(
+        self,
+        endpoints: str | Iterable[str],
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        deadline_s: float = DEFAULT_DEADLINE_S,
+        backoff_s: float = DEFAULT_BACKOFF_S,
+        max_backoff_s: float = DEFAULT_MAX_BACKOFF_S,
+    ) -> None:
+        self.options = ClientOptions.build(
+            endpoints,
+            timeout_s=timeout_s,
+            deadline_s=deadline_s,
+            backoff_s=backoff_s,
+            max_backoff_s=max_backoff_s,
+        )
+        opts = self.options
+        self._endpoints = opts.endpoints
+        self._first_timeout_ms = _ms(min(opts.timeout_s, opts.deadline_s))
+        self._rotation = Rotation(
+            len(opts.endpoints), opts.backoff_s, opts.max_backoff_s,
+            start=random.randrange(len(opts.endpoints)),
+        )
+        self._last = LastSeen()
+        self._closed = False
+        self._open()
+
+    def _open(self) -> None:
+        """Fresh process-local state: lock, context (made on first use), socket pools."""
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+        self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
+        self._idle: list[list[_Conn]] = [[] for _ in self._endpoints]
+        self._in_use = 0
+
+    def _after_fork(self) -> None:
+        """In a forked child: the parent's sockets belong to the parent; start afresh."""
+        keep_from_parent(self._ctx, self._idle)
+        self._open()
+
+    # ---- public API -------------------------------------------------------------------
+
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        return self._endpoints
+
+    def next(self, name: str) -> int:
+        """The next number for ``name``."""
+        return self._call(name, 1)[0]
+
+    def next_many(self, name: str, count: int) -> list[int]:
+        """``count`` (1..1000) numbers for ``name`` in one round trip, ascending."""
+        return self._call(name, count)
+
+    def last(self, name: str) -> int:
+        """The highest number this client has received for ``name`` (0 when none)."""
+        return self._last.get(name)
+
+    def close(self) -> None:
+        """Close the sockets; calls in other threads finish first. Idempotent."""
+        if self._pid != os.getpid():
+            self._after_fork()
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            idle = [conn for pool in self._idle for conn in pool]
+            self._idle = [[] for _ in self._endpoints]
+            ctx = self._ctx if self._in_use == 0 else None
+        for conn in idle:
+            conn.sock.close(linger=0)
+        if ctx is not None:
+            ctx.term()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Client({list(self._endpoints)!r})"
+
+    # ---- one call -----------------------------------------------------------------------
+
+    def _call(self, name: str, count: int) -> list[int]:
+        if self._pid != os.getpid():
+            self._after_fork()
+        frame = self._last.request(name, count)
+        started = time.monotonic()
+        with self._lock:
+            index = self._rotation.pick(started)
+        assert index is not None
+        reply = self._attempt(index, frame, self._first_timeout_ms)
+        failure: Failure = NO_ANSWER
+        if reply is not None:
+            try:
+                return self._accept(name, count, index, started, reply)
+            except SeqgenError as exc:
+                if exc.code not in FAILOVER_CODES:
+                    raise
+                failure = exc
+        return self._failover(name, count, frame, index=index, started=started, failure=failure)
+
+    def _accept(self, name: str, count: int, index: int, started: float, reply: bytes) -> list[int]:
+        """The numbers in ``index``'s reply, remembered; or the error it carries."""
+        try:
+            values = values_of(reply, count)
+        except SeqgenError as exc:
+            if exc.code not in FAILOVER_CODES:
+                with self._lock:
+                    self._rotation.succeeded(index, started)
+            raise
+        with self._lock:
+            self._rotation.succeeded(index, started)
+            self._last.record(name, values[-1])
+        return values
+
+    def _failover(self, name: str, count: int, frame: bytes, *, index: int, started: float,
+                  failure: Failure) -> list[int]:
+        """The first attempt failed: plan the others until one answers or the deadline passes."""
+        opts = self.options
+        call = Call(self._rotation, self._endpoints, started, opts.deadline_s, opts.timeout_s)
+        call.began(index)
+        while True:
+            now = time.monotonic()
+            with self._lock:
+                call.failed(index, started, now, failure)
+                planned = call.next(now)
+            if planned is None:
+                raise call.error()
+            index, timeout_s = planned
+            started = now
+            reply = self._attempt(index, frame, _ms(timeout_s))
+            if reply is None:
+                failure = NO_ANSWER
+                continue
+            try:
+                return self._accept(name, count, index, started, reply)
+            except SeqgenError as exc:
+                if exc.code not in FAILOVER_CODES:
+                    raise
+                failure = exc
+
+    def _attempt(self, index: int, frame: bytes, timeout_ms: int) -> bytes | None:
+        """One round trip on ``index``: the reply, or None when none came in time."""
+        with self._lock:
+            if self._closed:
+                raise ValueError("this seqgen Client is closed")
+            pool = self._idle[index]
+            conn = pool.pop() if pool else None
+            self._in_use += 1
+        reply: bytes | None = None
+        try:
+            if conn is None:
+                conn = self._connect(index)
+            sock = conn.sock
+            if conn.timeout_ms != timeout_ms:
+                sock.rcvtimeo = timeout_ms
+                sock.sndtimeo = timeout_ms
+                conn.timeout_ms = timeout_ms
+            sock.send(frame)
+            reply = sock.recv()
+        except zmq.Again:
+            reply = None  # no reply in time: the socket is closed with the late reply
+        except zmq.ZMQError as exc:
+            if self._closed:
+                raise ValueError("this seqgen Client was closed during the call") from exc
+            raise Unavailable(f"cannot use {self._endpoints[index]}: {exc}") from exc
+        finally:
+            self._release(index, conn, keep=reply is not None)
+        return reply
+
+    def _connect(self, index: int) -> _Conn:
+        with self._lock:
+            ctx = self._ctx
+            if ctx is None:
+                ctx = self._ctx = zmq.Context(io_threads=1)
+        sock: zmq.Socket[bytes] = ctx.socket(zmq.REQ)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
+        sock.setsockopt(zmq.IPV6, 1)
+        try:
+            sock.connect(self._endpoints[index])
+        except zmq.ZMQError:
+            sock.close(linger=0)
+            raise
+        return _Conn(sock)
+
+    def _release(self, index: int, conn: _Conn | None, *, keep: bool) -> None:
+        """Give a socket back to the pool (or close it); the last call after close() ends zmq."""
+        with self._lock:
+            self._in_use -= 1
+            if conn is not None and keep and not self._closed:
+                self._idle[index].append(conn)
+                conn = None
+            ctx = self._ctx if self._closed and self._in_use == 0 else None
+        if conn is not None:
+            conn.sock.close(linger=0)
+        if ctx is not None:
+            ctx.term()

@@ -1,0 +1,83 @@
+"""The settings both clients share, validated once at construction.
+
+Everything after the endpoints is keyword-only in the clients, so options can
+be added (CURVE keys, prefetch) without breaking any caller.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from seqgen_common.endpoints import validate_zmq
+from seqgen_common.limits import DEFAULT_PUBLIC_PORT
+
+__all__ = [
+    "DEFAULT_BACKOFF_S",
+    "DEFAULT_DEADLINE_S",
+    "DEFAULT_ENDPOINT",
+    "DEFAULT_MAX_BACKOFF_S",
+    "DEFAULT_TIMEOUT_S",
+    "ClientOptions",
+]
+
+DEFAULT_ENDPOINT = f"tcp://127.0.0.1:{DEFAULT_PUBLIC_PORT}"
+DEFAULT_TIMEOUT_S = 1.0
+DEFAULT_DEADLINE_S = 5.0
+DEFAULT_BACKOFF_S = 1.0
+DEFAULT_MAX_BACKOFF_S = 30.0
+
+
+def _positive(name: str, value: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds, got {value!r}")
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"{name} must be a positive finite number of seconds, got {value!r}")
+    return float(value)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientOptions:
+    endpoints: tuple[str, ...]
+    """ZeroMQ URIs of servers or proxies, tried round-robin."""
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    """How long one attempt on one endpoint waits for its reply."""
+    deadline_s: float = DEFAULT_DEADLINE_S
+    """How long one call may take in all, failovers included."""
+    backoff_s: float = DEFAULT_BACKOFF_S
+    """How long a failed endpoint is skipped before it is probed again (doubles per failure)."""
+    max_backoff_s: float = DEFAULT_MAX_BACKOFF_S
+    """The longest back-off."""
+
+    @classmethod
+    def build(
+        cls,
+        endpoints: str | Iterable[str],
+        *,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        deadline_s: float = DEFAULT_DEADLINE_S,
+        backoff_s: float = DEFAULT_BACKOFF_S,
+        max_backoff_s: float = DEFAULT_MAX_BACKOFF_S,
+    ) -> ClientOptions:
+        """Validated options; ValueError or TypeError says what is wrong."""
+        uris = (endpoints,) if isinstance(endpoints, str) else tuple(endpoints)
+        if not uris:
+            raise ValueError("at least one endpoint is needed")
+        for uri in uris:
+            if not isinstance(uri, str):
+                raise TypeError(f"an endpoint must be a string, got {uri!r}")
+            validate_zmq(uri)
+        if len(set(uris)) != len(uris):
+            raise ValueError("an endpoint is listed twice")
+        backoff = _positive("backoff_s", backoff_s)
+        max_backoff = _positive("max_backoff_s", max_backoff_s)
+        if max_backoff < backoff:
+            raise ValueError("max_backoff_s must not be less than backoff_s")
+        return cls(
+            endpoints=uris,
+            timeout_s=_positive("timeout_s", timeout_s),
+            deadline_s=_positive("deadline_s", deadline_s),
+            backoff_s=backoff,
+            max_backoff_s=max_backoff,
+        )
