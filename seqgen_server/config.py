@@ -11,7 +11,7 @@ from seqgen_common.limits import DEFAULT_CONTROL_PORT, DEFAULT_PUBLIC_PORT
 
 __all__ = ["ServerConfig", "parse_args"]
 
-DEFAULT_RESERVE = 1000
+DEFAULT_RESERVE = 10_000
 DEFAULT_MAX_SEQUENCES = 10_000_000
 
 
@@ -53,8 +53,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, default=d.data, metavar="DIR",
                    help="directory of the durable state, created if missing (default %(default)s)")
     p.add_argument("--reserve", type=int, default=d.reserve, metavar="R",
-                   help="own numbers per name made durable ahead of use; a crash skips at most "
-                   "R per name, a clean stop none (default %(default)s)")
+                   help="most own numbers per name made durable ahead of use: a crash skips at "
+                   "most R per name (a quiet name far fewer: the reservation grows with a name's "
+                   "rate), a clean stop none (default %(default)s)")
     p.add_argument("--max-sequences", type=int, default=d.max_sequences, metavar="M",
                    help="refuse new names (INTERNAL) once this many exist (default %(default)s)")
     p.add_argument("--allow-remote-control", action="store_true",

@@ -4,19 +4,36 @@
 durable high-water mark. A number may leave the server only when it is at
 most ``mark``. Marks are raised in batches by the store writer: the ledger
 collects the wanted marks (``take_batch``) and learns the outcome
-(``batch_done``). Reservation: a mark is raised ``reserve`` own numbers past
-the last number issued, and the refill is asked for when less than half of
-the reservation is left, so a steady stream of requests rarely waits for the
-disk.
+(``batch_done``).
+
+Reservation: a mark is raised a *span* of own numbers past the last number
+issued, and the refill is asked for when less than half of the span is left,
+so a steady stream of requests rarely waits for the disk. The span adapts to
+the name's rate: it starts at MIN_SPAN own numbers, doubles when a name needs
+a refill again within HOT_S seconds and halves when it does not, never
+exceeding ``reserve``. A crash skips at most the span, so a quiet name (an
+invoice a minute) loses a handful of numbers and only a busy one up to
+``reserve``. Spans are remembered for at most HOT_NAMES names (LRU).
 """
 
 from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Final
 
 from seqgen_common.errors import InternalError
 from seqgen_common.limits import MAX_VALUE
 from seqgen_server.allocator import Allocation, Allocator
 
-__all__ = ["FloorConflict", "Ledger"]
+__all__ = ["HOT_NAMES", "HOT_S", "MIN_SPAN", "FloorConflict", "Ledger"]
+
+MIN_SPAN: Final = 16
+"""Own numbers reserved for a name that is not busy."""
+HOT_S: Final = 1.0
+"""A refill sooner than this after the last one doubles the name's span."""
+HOT_NAMES: Final = 10_000
+"""Names whose span and last refill time are remembered."""
 
 
 class FloorConflict(Exception):
@@ -36,12 +53,18 @@ class Ledger:
         reserve: int,
         marks: dict[str, int],
         max_sequences: int,
+        clock: Callable[[], float],
     ) -> None:
         self.allocator = allocator
         self.max_sequences = max_sequences
-        self.span = max(reserve, 1) * allocator.instances
-        """How far past the last number issued a new mark reaches."""
-        self._low_water = self.span // 2
+        n = allocator.instances
+        self.max_span = max(reserve, 1) * n
+        """The farthest past the last number issued that a mark may reach."""
+        self.min_span = min(MIN_SPAN * n, self.max_span)
+        self._low_water = self.max_span // 2
+        self._clock = clock
+        self._hot: OrderedDict[str, tuple[int, float]] = OrderedDict()
+        """name -> (span, time of its last refill), least recently refilled first."""
         self.mark = marks
         self.cur = dict(marks)
         self.wanted: dict[str, int] = {}
@@ -71,12 +94,26 @@ class Ledger:
             self._refill(name, allocation.last)
         return allocation
 
+    def span(self, name: str) -> int:
+        """The current reservation span of ``name`` (in numbers, not own numbers)."""
+        entry = self._hot.get(name)
+        return entry[0] if entry is not None else self.min_span
+
     def _refill(self, name: str, issued: int) -> None:
         promised = max(
             self.mark.get(name, 0), self.in_flight.get(name, 0), self.wanted.get(name, 0)
         )
-        if issued > promised - self._low_water:
-            self.wanted[name] = min(issued + self.span, MAX_VALUE)
+        span = self.span(name)
+        if issued <= promised - span // 2:
+            return
+        now = self._clock()
+        entry = self._hot.pop(name, None)
+        if entry is not None:
+            span = min(span * 2, self.max_span) if now - entry[1] < HOT_S else max(span // 2, self.min_span)
+        self._hot[name] = (span, now)
+        if len(self._hot) > HOT_NAMES:
+            self._hot.popitem(last=False)
+        self.wanted[name] = min(issued + span, MAX_VALUE)
 
     def is_durable(self, name: str, value: int) -> bool:
         return value <= self.mark.get(name, 0)
