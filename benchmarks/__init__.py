@@ -1,0 +1,1 @@
+"""Benchmarks of seqgen against a minimal pyzmq floor (see benchmarks/bench.py)."""
