@@ -55,6 +55,19 @@ _UNAVAILABLE: Final = encode_error(ErrorCode.UNAVAILABLE, "no server answered in
 _STOPPING: Final = encode_error(ErrorCode.UNAVAILABLE, "the proxy is stopping")
 
 
+def _receive(recv: Callable[..., zmq.Frame]) -> list[bytes]:
+    """One whole message from a socket's ``recv``; zmq.Again when there is none.
+
+    Frames tell whether more follow, which is cheaper than asking the socket.
+    """
+    frame = recv(_NOBLOCK, copy=False)
+    frames = [frame.bytes]
+    while frame.more:
+        frame = recv(_NOBLOCK, copy=False)
+        frames.append(frame.bytes)
+    return frames
+
+
 class Backend:
     """One host: its DEALER socket and the attempts waiting on it."""
 
@@ -94,6 +107,10 @@ class Relay:
         self._poller.register(self.frontend, zmq.POLLIN)
         for backend in self.backends:
             self._poller.register(backend.socket, zmq.POLLIN)
+        self._in_flight = 0
+        """Requests waiting on a backend (the sum of the backends' InFlight tables)."""
+        self._check_at = self._now
+        """No attempt or probe times out, and no probe is due, before this."""
         self.stale_replies = 0
         self.retries = 0
         self.unavailable = 0
@@ -103,15 +120,15 @@ class Relay:
         self._stopping = True
 
     def in_flight(self) -> int:
-        return sum(len(backend.inflight) for backend in self.backends)
+        return self._in_flight
 
     # ---- clients ----------------------------------------------------------------
 
     def _drain_frontend(self) -> None:
-        frontend = self.frontend
-        for _ in range(min(BURST, self.config.max_in_flight - self.in_flight())):
+        recv = self.frontend.recv
+        for _ in range(min(BURST, self.config.max_in_flight - self._in_flight)):
             try:
-                frames = frontend.recv_multipart(zmq.NOBLOCK)
+                frames = _receive(recv)
             except zmq.Again:
                 return
             try:
@@ -172,14 +189,18 @@ class Relay:
             # Once the first part is taken, ZeroMQ takes the rest of the message.
             send(b"", _MORE_NOBLOCK)
             send(pending.body, _NOBLOCK)
-            backend.inflight.add(request_id, pending, self._now + self._timeout_s)
+            deadline = self._now + self._timeout_s
+            backend.inflight.add(request_id, pending, deadline)
+            self._in_flight += 1
+            if deadline < self._check_at:  # noqa: PLR1730 - hot path: cheaper than min()
+                self._check_at = deadline
             return
 
     def _drain_backend(self, backend: Backend) -> None:
-        sock, inflight, pool, caps = backend.socket, backend.inflight, self.pool, self.caps
+        recv, inflight, pool, caps = backend.socket.recv, backend.inflight, self.pool, self.caps
         for _ in range(BURST):
             try:
-                frames = sock.recv_multipart(zmq.NOBLOCK)
+                frames = _receive(recv)
             except zmq.Again:
                 return
             if len(frames) != 3 or frames[1]:
@@ -194,6 +215,7 @@ class Relay:
                 else:
                     self.stale_replies += 1
                 continue
+            self._in_flight -= 1
             if not pool.is_healthy(backend.index):
                 self._mark_up(backend)
             try:
@@ -217,6 +239,7 @@ class Relay:
             log.info("backend %s answers again", backend.host)
 
     def _mark_down(self, backend: Backend, why: str) -> None:
+        self._check_at = self._now  # a probe is due later: look again at the timers
         if self.pool.failed(backend.index, self._now):
             log.warning("backend %s %s: marked down, probing it every %gs", backend.host, why,
                         self.pool.probe_interval_s)
@@ -231,6 +254,7 @@ class Relay:
         if backend.probe_id is not None:
             backend.probe_id = None
             self.pool.probe_failed(backend.index, self._now)
+            self._check_at = self._now
         self._by_socket[backend.socket] = backend
         self._poller.register(backend.socket, zmq.POLLIN)
 
@@ -240,7 +264,9 @@ class Relay:
             if deadline is not None and deadline <= now:
                 self._mark_down(backend, f"did not answer within {self._timeout_s:g}s")
                 self._reset(backend)
-                for pending in backend.inflight.take_all():
+                waiting = backend.inflight.take_all()
+                self._in_flight -= len(waiting)
+                for pending in waiting:
                     self._forward(pending)
             if backend.probe_id is not None and backend.probe_deadline <= now:
                 self._reset(backend)  # also schedules the next probe
@@ -258,18 +284,27 @@ class Relay:
             backend.probe_deadline = now + self._timeout_s
             self.pool.probe_sent(index)
 
-    def _poll_timeout_ms(self) -> int:
-        wake = self._now + IDLE_POLL_S
+    def _timers(self, now: float) -> None:
+        """Time out attempts and probes, send due probes; then find the next time to look."""
+        if now < self._check_at:
+            return
+        self._expire(now)
+        self._probe(now)
+        check_at = now + IDLE_POLL_S
         for backend in self.backends:
             deadline = backend.inflight.oldest_deadline()
-            if deadline is not None and deadline < wake:
-                wake = deadline
-            if backend.probe_id is not None and backend.probe_deadline < wake:
-                wake = backend.probe_deadline
+            if deadline is not None and deadline < check_at:
+                check_at = deadline
+            if backend.probe_id is not None and backend.probe_deadline < check_at:
+                check_at = backend.probe_deadline
         probe_at = self.pool.next_probe_at()
-        if probe_at is not None and probe_at < wake:
-            wake = probe_at
-        return max(0, int((wake - self._clock()) * 1000) + 1)
+        if probe_at is not None and probe_at < check_at:
+            check_at = probe_at
+        self._check_at = check_at
+
+    def _poll_timeout_ms(self) -> int:
+        wait_s = min(self._check_at - self._clock(), IDLE_POLL_S)
+        return max(0, int(wait_s * 1000) + 1)
 
     # ---- the loop ---------------------------------------------------------------
 
@@ -323,9 +358,8 @@ class Relay:
                     self._drain_frontend()
                 else:
                     self._drain_backend(by_socket[sock])
-            self._expire(now)
-            self._probe(now)
-            in_flight = self.in_flight()
+            self._timers(now)
+            in_flight = self._in_flight
             if self._stopping:
                 if stop_at is None:
                     stop_at = now + self._timeout_s

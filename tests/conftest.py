@@ -73,12 +73,14 @@ def numbers(endpoint: str, name: str, last: int = 0, count: int | None = None) -
 class Proc:
     """A real seqgen process started by the fixtures."""
 
-    def __init__(self, args: Sequence[str], log_path: Path) -> None:
+    def __init__(
+        self, args: Sequence[str], log_path: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.args = list(args)
         self.log_path = log_path
         self._log = open(log_path, "ab")  # noqa: SIM115 - closed in wait()
         self.popen = subprocess.Popen(
-            self.args, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+            self.args, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True, env=env
         )
 
     @property
@@ -208,9 +210,11 @@ class Cluster:
                        READY_TIMEOUT_S, "seqgen-proxy", proc)
         return proc
 
-    def command(self, args: Sequence[str], kind: str = "cmd") -> Proc:
+    def command(
+        self, args: Sequence[str], kind: str = "cmd", env: dict[str, str] | None = None
+    ) -> Proc:
         """Any other long-running process (admin, supervisord...), tracked for teardown."""
-        proc = Proc(args, self._log(kind))
+        proc = Proc(args, self._log(kind), env)
         self.procs.append(proc)
         return proc
 
