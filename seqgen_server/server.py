@@ -60,6 +60,7 @@ def _send(sock: zmq.Socket[bytes], envelope: list[bytes], body: bytes) -> None:
 
 
 _NOT_ONE_FRAME: Final = encode_error(ErrorCode.BAD_REQUEST, "a request is exactly one frame")
+_UNEXPECTED: Final = encode_error(ErrorCode.INTERNAL, "unexpected error; nothing was issued")
 _STORE_FAILED: Final = encode_error(
     ErrorCode.INTERNAL, "the store cannot persist; nothing was issued"
 )
@@ -167,6 +168,11 @@ class Server:
             stats.requests[exc.code] += 1
             _send(self.public, envelope, encode_error(exc.code, exc.message))
             return
+        except Exception:
+            log.exception("unexpected error serving a request")
+            stats.requests[ErrorCode.INTERNAL] += 1
+            _send(self.public, envelope, _UNEXPECTED)
+            return
         if allocation.skipped:
             stats.catchups += 1
             stats.catchup_skipped += allocation.skipped
@@ -190,10 +196,14 @@ class Server:
         else:
             try:
                 request = decode_control_request(body[0])
-            except (msgspec.DecodeError, ValueError) as exc:
-                reply = encode_control(ControlError(code="BAD_REQUEST", message=str(exc)))
+            except (msgspec.DecodeError, ValueError, RecursionError) as exc:
+                reply = encode_control(ControlError(code="BAD_REQUEST", message=str(exc)[:500]))
             else:
-                answer = self.control.handle(request)
+                try:
+                    answer = self.control.handle(request)
+                except Exception:
+                    log.exception("unexpected error serving a control request")
+                    answer = ControlError(code="INTERNAL", message="unexpected error; see the server log")
                 if isinstance(answer, Deferred):
                     if not self.ledger.is_durable(answer.name, answer.value):
                         self._parked.append(
@@ -281,9 +291,9 @@ class Server:
                 return
             try:
                 handle(frames)
-            except Exception:
-                # A bug must not take the server down with it; this request is lost.
-                log.exception("unexpected error serving a request")
+            except zmq.ZMQError:
+                # A reply that cannot be sent (peer gone, queue full) is dropped.
+                log.debug("could not send a reply", exc_info=True)
 
     def _finish(self) -> None:
         """Answer parked replies, write the exact position, close everything."""
