@@ -29,7 +29,7 @@ from seqgen_proxy.backends import BackendPool
 from seqgen_proxy.caps import CapTable
 from seqgen_proxy.config import ProxyConfig
 from seqgen_proxy.inflight import InFlight, Pending, RequestIds
-from seqgen_proxy.sockets import SocketFactory
+from seqgen_proxy.sockets import MORE, MORE_NOBLOCK, NOBLOCK, SocketFactory, receive
 from seqgen_proxy.wire import highest_issued, judge_error, take_body
 
 __all__ = ["Relay", "run"]
@@ -45,27 +45,9 @@ WARM_UP_POLL_MS: Final = 5
 """At start, how often a backend that is not connected yet is tried again."""
 PROBE_BODY: Final = b"[]"
 
-# Plain ints: pyzmq's enum flags cost more than the send itself when or-ed per frame.
-_MORE: Final = int(zmq.SNDMORE)
-_MORE_NOBLOCK: Final = int(zmq.SNDMORE | zmq.NOBLOCK)
-_NOBLOCK: Final = int(zmq.NOBLOCK)
-
 _NOT_ONE_FRAME: Final = encode_error(ErrorCode.BAD_REQUEST, "a request is exactly one frame")
 _UNAVAILABLE: Final = encode_error(ErrorCode.UNAVAILABLE, "no server answered in time")
 _STOPPING: Final = encode_error(ErrorCode.UNAVAILABLE, "the proxy is stopping")
-
-
-def _receive(recv: Callable[..., zmq.Frame]) -> list[bytes]:
-    """One whole message from a socket's ``recv``; zmq.Again when there is none.
-
-    Frames tell whether more follow, which is cheaper than asking the socket.
-    """
-    frame = recv(_NOBLOCK, copy=False)
-    frames = [frame.bytes]
-    while frame.more:
-        frame = recv(_NOBLOCK, copy=False)
-        frames.append(frame.bytes)
-    return frames
 
 
 class Backend:
@@ -128,7 +110,7 @@ class Relay:
         recv = self.frontend.recv
         for _ in range(min(BURST, self.config.max_in_flight - self._in_flight)):
             try:
-                frames = _receive(recv)
+                frames = receive(recv)
             except zmq.Again:
                 return
             try:
@@ -157,7 +139,7 @@ class Relay:
     def _send_reply(self, envelope: list[bytes], reply: bytes) -> None:
         send = self.frontend.send
         for frame in envelope:
-            send(frame, _MORE)
+            send(frame, MORE)
         send(reply, 0)  # a ROUTER never blocks: it drops what it cannot route
 
     def _answer(self, pending: Pending, reply: bytes) -> None:
@@ -182,13 +164,13 @@ class Relay:
             request_id = self._ids()
             send = backend.socket.send
             try:
-                send(request_id, _MORE_NOBLOCK)
+                send(request_id, MORE_NOBLOCK)
             except zmq.Again:
                 self._mark_down(backend, "is not connected")
                 continue
             # Once the first part is taken, ZeroMQ takes the rest of the message.
-            send(b"", _MORE_NOBLOCK)
-            send(pending.body, _NOBLOCK)
+            send(b"", MORE_NOBLOCK)
+            send(pending.body, NOBLOCK)
             deadline = self._now + self._timeout_s
             backend.inflight.add(request_id, pending, deadline)
             self._in_flight += 1
@@ -200,7 +182,7 @@ class Relay:
         recv, inflight, pool, caps = backend.socket.recv, backend.inflight, self.pool, self.caps
         for _ in range(BURST):
             try:
-                frames = _receive(recv)
+                frames = receive(recv)
             except zmq.Again:
                 return
             if len(frames) != 3 or frames[1]:
