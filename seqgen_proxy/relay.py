@@ -48,6 +48,7 @@ PROBE_BODY: Final = b"[]"
 _NOT_ONE_FRAME: Final = encode_error(ErrorCode.BAD_REQUEST, "a request is exactly one frame")
 _UNAVAILABLE: Final = encode_error(ErrorCode.UNAVAILABLE, "no server answered in time")
 _STOPPING: Final = encode_error(ErrorCode.UNAVAILABLE, "the proxy is stopping")
+_UNEXPECTED: Final = encode_error(ErrorCode.INTERNAL, "unexpected error in the proxy; nothing was issued")
 
 
 class Backend:
@@ -128,6 +129,10 @@ class Relay:
             request = decode_request(body)
         except SeqgenError as exc:
             self._send_reply(frames, encode_error(exc.code, exc.message))
+            return
+        except Exception:  # a bug in validation: still one reply, and nothing forwarded
+            log.exception("unexpected error validating a request")
+            self._send_reply(frames, _UNEXPECTED)
             return
         name = request.name
         last = request.last_value

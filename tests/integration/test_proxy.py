@@ -16,6 +16,7 @@ import zmq
 
 from seqgen_common.limits import MAX_FRAME_BYTES, MAX_VALUE
 from tests.conftest import Cluster, Proc, ServerProc, ask, numbers, request, tcp, wait_until
+from tests.integration.test_hostile import fuzz_public, idle_connections, rss_kb
 
 TIMEOUT_S = "0.5"
 """--timeout for the proxies under test: failover stays quick."""
@@ -310,3 +311,21 @@ def test_start_log_names_the_configuration(cluster: Cluster) -> None:
     server = cluster.server()
     proxy = proxy_for(cluster, server)
     wait_until(lambda: server.bind in proxy.log(), 5, "start log line", proxy)
+
+
+def test_proxy_survives_hostile_input(cluster: Cluster) -> None:
+    odd, even = two_servers(cluster)
+    proxy = proxy_for(cluster, odd, even)
+    before = numbers(odd.bind, "victim", count=3)
+    rss_before = rss_kb(proxy)
+    idle = idle_connections(proxy.bind, 200)
+    try:
+        for seed in range(2):
+            assert fuzz_public(proxy.bind, seed) > 300  # every request got one good reply
+    finally:
+        for sock in idle:
+            sock.close()
+    assert proxy.alive()
+    assert numbers(odd.bind, "victim") == [before[-1] + 2]  # nothing pushed the numbers on
+    assert rss_kb(proxy) - rss_before < 64 * 1024, "memory grew by more than 64 MiB"
+    assert "Traceback" not in proxy.log()
