@@ -101,6 +101,16 @@ def check(paths: list[Path]) -> Report:
     return report
 
 
+def crash_gaps(values: list[int], instances: int, normal: int) -> list[int]:
+    """Gaps (in own numbers) between consecutive acknowledged numbers of each server that
+    are larger than ``normal`` own numbers: what crashes (and lost in-flight replies) skipped."""
+    gaps = []
+    for residue in range(instances):
+        own = sorted(v for v in values if v % instances == residue)
+        gaps += [(b - a) // instances - 1 for a, b in pairwise(own) if (b - a) // instances - 1 > normal]
+    return gaps
+
+
 if __name__ == "__main__":
     out_arg, name_arg, seconds_arg, *endpoint_args = sys.argv[1:]
     hammer(Path(out_arg), name_arg, float(seconds_arg), endpoint_args)
