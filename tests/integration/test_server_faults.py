@@ -169,3 +169,26 @@ def test_clean_stop_with_requests_in_flight_keeps_every_ack_durable(
     assert mark >= highest  # durable before it was acknowledged
     again = cluster.restart(s)
     assert numbers(again.bind, "inflight")[0] > highest
+
+
+def test_read_only_data_directory_refuses_to_start(cluster: Cluster, small_disk: Path) -> None:
+    s = cluster.server(data=small_disk / "data")
+    assert numbers(s.bind, "ro") == [1]
+    assert s.term() == 0
+    assert subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=False).returncode == 0
+    again = cluster.restart(s, wait=False)
+    assert again.wait() != 0
+    assert "cannot use data directory" in again.log()
+    assert "Read-only file system" in again.log()
+    subprocess.run(["mount", "-o", "remount,rw", str(small_disk)], check=True)
+    assert numbers(cluster.restart(s).bind, "ro") == [2]  # state intact once writable
+
+
+def test_sequence_cap_refuses_new_names_only(cluster: Cluster) -> None:
+    s = cluster.server(extra=["--max-sequences", "3"])
+    for name in ("a", "b", "c"):
+        assert numbers(s.bind, name) == [1]
+    reply = ask(s.bind, ["d", "0"])
+    assert reply[0] == "INTERNAL"
+    assert "maximum of 3 sequences" in str(reply[1])
+    assert numbers(s.bind, "a") == [2]  # existing names keep working
