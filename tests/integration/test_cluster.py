@@ -1,0 +1,137 @@
+"""The local cluster as a newcomer runs it: real supervisord on the real etc/supervisord.conf.
+
+The config is copied into a temp "checkout" whose .venv links to the running
+environment and whose ports are swapped for free ones; nothing else changes.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import Cluster, Proc, free_port, numbers, wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+PROGRAMS = ("server-1", "server-2", "admin-1", "admin-2", "proxy")
+
+
+class Supervised:
+    def __init__(self, root: Path, ports: dict[int, int], proc: Proc) -> None:
+        self.root = root
+        self.conf = root / "etc" / "supervisord.conf"
+        self.ports = ports
+        self.proc = proc
+        self.proxy = f"tcp://127.0.0.1:{ports[6410]}"
+        self.admin = f"http://127.0.0.1:{ports[6411]}"
+
+    def ctl(self, *args: str, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(Path(sys.prefix) / "bin" / "supervisorctl"), "-c", str(self.conf), *args],
+            capture_output=True, text=True, timeout=timeout_s, check=False,
+        )
+
+    def states(self) -> dict[str, tuple[str, int | None]]:
+        out = self.ctl("status").stdout
+        states: dict[str, tuple[str, int | None]] = {}
+        for line in out.splitlines():
+            parts = line.split()
+            if len(parts) >= 2 and parts[0].startswith("seqgen:"):
+                pid = re.search(r"pid (\d+)", line)
+                states[parts[0].removeprefix("seqgen:")] = (parts[1], int(pid[1]) if pid else None)
+        return states
+
+    def all_running(self) -> bool:
+        states = self.states()
+        return set(states) == set(PROGRAMS) and all(s == "RUNNING" for s, _ in states.values())
+
+
+@pytest.fixture
+def supervised(cluster: Cluster, short_tmp: Path) -> Iterator[Supervised]:
+    root = short_tmp / "checkout"
+    (root / "etc").mkdir(parents=True)
+    (root / "var").mkdir()
+    (root / ".venv").symlink_to(sys.prefix)
+    text = (REPO / "etc" / "supervisord.conf").read_text()
+    ports = {p: free_port() for p in sorted({int(m) for m in re.findall(r"127\.0\.0\.1:(64\d\d)", text)})}
+    for old, new in ports.items():
+        text = text.replace(f"127.0.0.1:{old}", f"127.0.0.1:{new}")
+    (root / "etc" / "supervisord.conf").write_text(text)
+    env = {k: v for k, v in os.environ.items() if k != "SEQGEN_ADMIN_TOKEN"}
+    env["SEQGEN_ADMIN_TOKEN"] = "cluster-secret"
+    proc = cluster.command(
+        [str(Path(sys.prefix) / "bin" / "supervisord"), "-n", "-c", str(root / "etc" / "supervisord.conf")],
+        "supervisord",
+        env,
+    )
+    sup = Supervised(root, ports, proc)
+    wait_until(sup.all_running, 60, "supervised cluster", proc)
+    yield sup
+    if proc.alive():
+        sup.ctl("shutdown")
+        proc.wait(30)
+
+
+def _from_proxy(sup: Supervised, name: str, calls: int, seen: list[int]) -> list[int]:
+    """``calls`` numbers through the proxy, sending the highest seen as ``last``."""
+    got: list[int] = []
+    for _ in range(calls):
+        got += numbers(sup.proxy, name, last=max(seen + got, default=0))
+    return got
+
+
+def _max_per_server(values: list[int]) -> dict[int, int]:
+    return {r: max(v for v in values if v % 2 == r) for r in (0, 1)}
+
+
+def _pid(sup: Supervised, program: str) -> int:
+    pid = sup.states()[program][1]
+    assert pid is not None
+    return pid
+
+
+def test_local_cluster_end_to_end(supervised: Supervised) -> None:
+    sup = supervised
+    seen = _from_proxy(sup, "invoice", 10, [])
+    assert {v % 2 for v in seen} == {0, 1}, seen  # both servers answer through the proxy
+
+    status = httpx.get(f"{sup.admin}/status", timeout=10)
+    assert status.status_code == 200
+    assert status.json()["instance"] == 1
+    other = httpx.get(f"http://127.0.0.1:{sup.ports[6413]}/status", timeout=10)
+    assert other.json()["instance"] == 2
+
+    # kill -9 a server: supervisord restarts it and numbering goes on without repeats.
+    before = _max_per_server(seen)
+    old_pid = _pid(sup, "server-1")
+    os.kill(old_pid, signal.SIGKILL)
+    wait_until(lambda: sup.states()["server-1"][0] == "RUNNING"
+               and sup.states()["server-1"][1] != old_pid, 30, "server-1 restarted")
+    fresh = _from_proxy(sup, "invoice", 10, seen)
+    assert {v % 2 for v in fresh} == {0, 1}
+    assert all(v > before[v % 2] for v in fresh)
+    seen += fresh
+
+    # restart all keeps the numbering: each server goes on above its own last number.
+    before = _max_per_server(seen)
+    done = sup.ctl("restart", "all")
+    assert done.returncode == 0, done.stdout + done.stderr
+    wait_until(sup.all_running, 60, "cluster after restart all")
+    fresh = _from_proxy(sup, "invoice", 10, seen)
+    assert {v % 2 for v in fresh} == {0, 1}
+    assert all(v > before[v % 2] for v in fresh)
+    seen += fresh
+    assert len(seen) == len(set(seen))
+
+    # shutdown stops everything, and supervisord itself exits 0.
+    done = sup.ctl("shutdown")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert sup.proc.wait(30) == 0
+    assert not sup.states()
