@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,6 +96,7 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
         )
     return ServerConfig(
         bind=ns.bind, control=ns.control, instance=ns.instance, instances=ns.instances,
-        drift=ns.drift, data=ns.data, reserve=ns.reserve, max_sequences=ns.max_sequences,
+        drift=ns.drift, data=Path(os.path.abspath(ns.data)), reserve=ns.reserve,
+        max_sequences=ns.max_sequences,
         allow_remote_control=ns.allow_remote_control, log_level=ns.log_level,
     )
