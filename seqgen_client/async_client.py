@@ -38,8 +38,8 @@ from seqgen_client.options import (
     DEFAULT_TIMEOUT_S,
     ClientOptions,
 )
-from seqgen_common.errors import SeqgenError
-from seqgen_common.limits import MAX_FRAME_BYTES
+from seqgen_client.sockets import connect
+from seqgen_common.errors import SeqgenError, Unavailable
 
 __all__ = ["AsyncClient"]
 
@@ -185,10 +185,7 @@ class AsyncClient:
         if self._ctx is None:
             self._ctx = zmq.asyncio.Context(io_threads=1)
         sock = self._ctx.socket(zmq.DEALER)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
-        sock.setsockopt(zmq.IPV6, 1)
-        sock.connect(self._endpoints[index])
+        connect(sock, self._endpoints[index], self.options)
         assert self._loop is not None
         self._sockets[index] = sock
         self._readers[index] = self._loop.create_task(self._read(sock, self._pending))
@@ -279,7 +276,10 @@ class AsyncClient:
         """One request on ``index``: the reply, or None when none came in time."""
         if self._closed:
             raise ValueError("this seqgen AsyncClient is closed")
-        sock = self._socket(index)
+        try:
+            sock = self._socket(index)
+        except zmq.ZMQError as exc:  # no socket to be had (too many open files?)
+            raise Unavailable(f"cannot use {self._endpoints[index]}: {exc}") from exc
         request_id = next(self._ids).to_bytes(8, "little")
         pending = self._pending
         waiter: _Waiter = loop.create_future()

@@ -29,8 +29,8 @@ from seqgen_client.options import (
     DEFAULT_TIMEOUT_S,
     ClientOptions,
 )
+from seqgen_client.sockets import connect
 from seqgen_common.errors import SeqgenError, Unavailable
-from seqgen_common.limits import MAX_FRAME_BYTES
 
 __all__ = ["Client"]
 
@@ -246,14 +246,7 @@ class Client:
             if ctx is None:
                 ctx = self._ctx = zmq.Context(io_threads=1)
         sock: zmq.Socket[bytes] = ctx.socket(zmq.REQ)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
-        sock.setsockopt(zmq.IPV6, 1)
-        try:
-            sock.connect(self._endpoints[index])
-        except zmq.ZMQError:
-            sock.close(linger=0)
-            raise
+        connect(sock, self._endpoints[index], self.options)
         return _Conn(sock)
 
     def _release(self, index: int, conn: _Conn | None, *, keep: bool) -> None:
