@@ -6,11 +6,17 @@ skipped only when its binary is absent.
 
 from __future__ import annotations
 
+import fcntl
+import json
+import os
 import re
+import select
 import shutil
 import subprocess
+import time
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -29,15 +35,16 @@ OFFLINE = "MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"
 """--host-resolver-rules: any asset from the internet (a CDN) fails to load."""
 
 
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         "--disable-dev-shm-usage", f"--host-resolver-rules={OFFLINE}"]
+
+
 def dump_dom(url: str, profile: Path) -> str:
     """The DOM after the page's scripts ran (5 s of virtual time)."""
     assert CHROMIUM is not None
-    args = [
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-        "--no-first-run", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={profile}",
-        f"--host-resolver-rules={OFFLINE}", "--virtual-time-budget=5000", "--dump-dom", url,
-    ]
+    args = [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", "--virtual-time-budget=5000",
+            "--dump-dom", url]
     done = subprocess.run(args, capture_output=True, timeout=90, check=False)
     assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
     return done.stdout.decode()
@@ -154,3 +161,124 @@ def test_status_page_says_when_the_server_is_down(cluster: Cluster, tmp_path: Pa
     assert page.elements["server-state"] == "unavailable"
     assert "does not answer" in page.elements["banner"]
     assert page.rows == []
+
+
+def _above_9(fd: int) -> int:
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD, 10)
+    os.close(fd)
+    return high
+
+
+class Browser:
+    """Headless Chromium driven over the DevTools protocol on a pipe (fds 3 and 4, messages
+    ending in NUL), to click and type in a page and read what it shows."""
+
+    def __init__(self, profile: Path) -> None:
+        assert CHROMIUM is not None
+        to_chrome_r, self._to_chrome = os.pipe()
+        self._from_chrome, from_chrome_w = os.pipe()
+        # Above 9, so that bash's "3<&R 4>&W" cannot overwrite one with the other.
+        to_chrome_r, from_chrome_w = (_above_9(to_chrome_r), _above_9(from_chrome_w))
+        self.proc = subprocess.Popen(
+            ["bash", "-c", f'exec "$0" "$@" 3<&{to_chrome_r} 4>&{from_chrome_w}', CHROMIUM, *FLAGS,
+             f"--user-data-dir={profile}", "--remote-debugging-pipe", "about:blank"],
+            pass_fds=(to_chrome_r, from_chrome_w),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        os.close(to_chrome_r)
+        os.close(from_chrome_w)
+        self._buffer = b""
+        self._next_id = 0
+        self._session: str | None = None
+
+    def send(self, method: str, params: dict[str, Any] | None = None,
+             timeout_s: float = 30.0) -> dict[str, Any]:
+        self._next_id += 1
+        message: dict[str, Any] = {"id": self._next_id, "method": method, "params": params or {}}
+        if self._session is not None:
+            message["sessionId"] = self._session
+        os.write(self._to_chrome, json.dumps(message).encode() + b"\0")
+        deadline = time.monotonic() + timeout_s
+        while True:
+            while b"\0" not in self._buffer:
+                remaining = deadline - time.monotonic()
+                assert remaining > 0, f"no answer to {method} from chromium"
+                if select.select([self._from_chrome], [], [], remaining)[0]:
+                    chunk = os.read(self._from_chrome, 1 << 16)
+                    assert chunk, "chromium closed the DevTools pipe"
+                    self._buffer += chunk
+            raw, _, self._buffer = self._buffer.partition(b"\0")
+            reply: dict[str, Any] = json.loads(raw)
+            if reply.get("id") == self._next_id:
+                assert "error" not in reply, reply
+                return reply["result"]  # type: ignore[no-any-return]
+
+    def open(self, url: str) -> None:
+        target = self.send("Target.createTarget", {"url": url})["targetId"]
+        self._session = self.send(
+            "Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+
+    def js(self, expression: str) -> Any:
+        result = self.send("Runtime.evaluate", {
+            "expression": expression, "awaitPromise": True, "returnByValue": True})
+        assert "exceptionDetails" not in result, result
+        return result["result"].get("value")
+
+    def wait_for(self, expression: str, timeout_s: float = 15.0) -> None:
+        """Poll the page until ``expression`` is true (the page's own fetches take time)."""
+        deadline = time.monotonic() + timeout_s
+        while not self.js(expression):
+            assert time.monotonic() < deadline, f"the page never got to: {expression}"
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        try:
+            self._session = None
+            self.send("Browser.close", timeout_s=5)
+        except AssertionError:
+            pass
+        finally:
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            os.close(self._to_chrome)
+            os.close(self._from_chrome)
+
+
+NAMES_JS = "[...document.querySelectorAll('#sequences tr.sequence td.name')].map(e => e.textContent)"
+
+
+def test_status_page_pages_and_filters_when_clicked(cluster: Cluster, tmp_path: Path) -> None:
+    server = cluster.server()
+    admin = start_admin(cluster, server.control)
+    names = seed(admin, server.bind)
+    browser = Browser(tmp_path / "profile")
+    try:
+        browser.open(f"{admin.url}/?limit=10&prefix=browser/")
+        browser.wait_for("document.body.dataset.loaded === 'true'")
+        assert browser.js(NAMES_JS) == names[:10]
+        assert browser.js("document.getElementById('prev').disabled") is True
+
+        browser.js("document.getElementById('next').click()")
+        browser.wait_for("document.getElementById('page').textContent === 'page 2'")
+        assert browser.js(NAMES_JS) == names[10:]
+        assert browser.js("document.getElementById('next').disabled") is True
+
+        browser.js("document.getElementById('prev').click()")
+        browser.wait_for("document.getElementById('page').textContent === 'page 1'")
+        assert browser.js(NAMES_JS) == names[:10]
+
+        browser.js("""(() => { const box = document.getElementById('prefix');
+                              box.value = 'browser/0'; box.dispatchEvent(new Event('input')); })()""")
+        browser.wait_for("location.search.includes('prefix=browser%2F0')")
+        first_ten = json.dumps(json.dumps(names[:10], separators=(",", ":")))  # as JSON.stringify
+        browser.wait_for(f"JSON.stringify({NAMES_JS}) === {first_ten}")
+        browser.js("""(() => { const box = document.getElementById('limit');
+                              box.value = '1000'; box.dispatchEvent(new Event('change')); })()""")
+        browser.wait_for("location.search.includes('limit=1000')")
+        assert browser.js(NAMES_JS) == names[:10]
+        assert browser.js("document.getElementById('next').disabled") is True
+    finally:
+        browser.close()
