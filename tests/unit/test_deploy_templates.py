@@ -1,0 +1,43 @@
+"""The multi-host supervisord templates parse and start the right programs."""
+
+from __future__ import annotations
+
+import getpass
+from pathlib import Path
+
+import pytest
+from supervisor.options import ServerOptions
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def programs(template: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, list[str]]:
+    monkeypatch.setenv("SEQGEN_INSTANCE", "2")
+    monkeypatch.setenv("SEQGEN_INSTANCES", "3")
+    text = (REPO / "etc" / "deploy" / template).read_text()
+    # The templates run as user "seqgen"; parse them as whoever runs the test.
+    (tmp_path / template).write_text(text.replace("user = seqgen", f"user = {getpass.getuser()}"))
+    main = tmp_path / "supervisord.conf"
+    main.write_text(f"[supervisord]\nlogfile = {tmp_path}/log\n[include]\nfiles = {tmp_path / template}\n")
+    options = ServerOptions()
+    options.configfile = str(main)
+    options.process_config(do_usage=False)
+    return {p.name: p.command.split() for g in options.process_group_configs for p in g.process_configs}
+
+
+def test_host_template_runs_one_server_and_its_admin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    progs = programs("seqgen-host.conf", tmp_path, monkeypatch)
+    assert set(progs) == {"seqgen-server", "seqgen-admin"}
+    server = progs["seqgen-server"]
+    assert server[server.index("--instance") + 1] == "2"
+    assert server[server.index("--instances") + 1] == "3"
+    control = server[server.index("--control") + 1]
+    assert control.startswith("tcp://127.0.0.1:")
+    admin = progs["seqgen-admin"]
+    assert admin[admin.index("--control") + 1] == control
+
+
+def test_proxy_template_lists_every_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    progs = programs("seqgen-proxy.conf", tmp_path, monkeypatch)
+    proxy = progs["seqgen-proxy"]
+    assert proxy.count("--host") == 3
