@@ -13,15 +13,11 @@ from typing import Annotated, Any, Final
 import anyio.from_thread
 from fastapi import APIRouter, Depends, Path, Query, Request, Security, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, Response
-from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import AfterValidator
 from starlette.convertors import StringConvertor, register_url_convertor
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 
 from seqgen_admin.auth import bearer, check_write_access
 from seqgen_admin.config import AdminConfig
@@ -45,7 +41,7 @@ from seqgen_common.control import MAX_PAGE, Status
 from seqgen_common.errors import RequestError, SeqgenError, Unavailable
 from seqgen_common.limits import MAX_NAME_BYTES
 
-__all__ = ["AdminState", "http_status_for", "on_http_error", "on_seqgen_error", "router"]
+__all__ = ["AdminState", "http_status_for", "on_seqgen_error", "router"]
 
 RETRY_AFTER_S: Final = 1
 
@@ -132,22 +128,6 @@ async def on_seqgen_error(request: Request, exc: Exception) -> Response:
     return JSONResponse({"detail": exc.message}, status_code=code, headers=headers)
 
 
-async def on_http_error(request: Request, exc: Exception) -> Response:
-    """FastAPI's answer, except that a 405 lists every method of every route matching the path.
-
-    ``/sequences/a/floor`` is both the sequence "a/floor" (GET) and the floor of
-    "a" (PUT); Starlette's own Allow header names only the first route's methods.
-    """
-    assert isinstance(exc, StarletteHTTPException)
-    if exc.status_code == status.HTTP_405_METHOD_NOT_ALLOWED:
-        allowed: set[str] = set()
-        for route in router.routes:  # this module's routes: the only ones with shared paths
-            if isinstance(route, APIRoute) and route.matches(request.scope)[0] != Match.NONE:
-                allowed |= route.methods or set()
-        exc.headers = {"Allow": ", ".join(sorted(allowed))}
-    return await http_exception_handler(request, exc)
-
-
 def _problem(description: str) -> dict[str, Any]:
     return {"model": Problem, "description": description}
 
@@ -206,13 +186,8 @@ async def list_sequences(
     return page_out(await state.client.list_sequences(prefix, cursor, limit))
 
 
-@router.get("/sequences/{name:seqname}", tags=["sequences"], summary="One sequence",
-            responses={404: _problem("The server has no sequence of that name."),
-                       **SERVER_ERRORS})
-async def get_sequence(state: State, name: SequenceName) -> Sequence:
-    return sequence_out(await state.client.get_sequence(name))
-
-
+# Before GET /sequences/{name}: "/sequences/a/floor" is also the sequence "a/floor", and the
+# first route that matches a path gives a 405 its Allow header; here that is the floor's PUT.
 @router.put(
     "/sequences/{name:seqname}/floor",
     tags=["sequences"],
@@ -236,6 +211,13 @@ async def raise_floor(state: State, name: SequenceName, body: FloorRequest) -> S
     or send the same request again.
     """
     return sequence_out(await state.client.raise_floor(name, int(body.value)))
+
+
+@router.get("/sequences/{name:seqname}", tags=["sequences"], summary="One sequence",
+            responses={404: _problem("The server has no sequence of that name."),
+                       **SERVER_ERRORS})
+async def get_sequence(state: State, name: SequenceName) -> Sequence:
+    return sequence_out(await state.client.get_sequence(name))
 
 
 @router.get(

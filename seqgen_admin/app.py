@@ -19,9 +19,8 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from seqgen_admin.api import AdminState, on_http_error, on_seqgen_error, router
+from seqgen_admin.api import AdminState, on_seqgen_error, router
 from seqgen_admin.config import AdminConfig
 from seqgen_admin.control_client import ControlClient
 from seqgen_admin.metrics import HttpMetrics, HttpMetricsMiddleware, ServerCollector
@@ -78,7 +77,6 @@ def create_app(config: AdminConfig) -> FastAPI:
     registry.register(ServerCollector(state.status_from_thread))
     app.add_middleware(HttpMetricsMiddleware, metrics=HttpMetrics(registry))
     app.add_exception_handler(SeqgenError, on_seqgen_error)
-    app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.include_router(router)
     app.include_router(page_router())
     return app

@@ -192,7 +192,10 @@ class ControlClient:
                     return
                 log.warning("control socket: %s", exc)
                 continue
-            self._deliver(frames)
+            try:
+                self._deliver(frames)
+            except Exception:  # the reader must live on, or every later call would time out
+                log.exception("cannot deliver a control reply")
 
     def _deliver(self, frames: list[bytes]) -> None:
         if len(frames) != 3 or frames[1]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Final, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from seqgen_common.control import Counters, Pong, SequenceInfo, SequencePage, Status
 from seqgen_common.errors import RequestError
@@ -48,10 +48,26 @@ def check_name(name: str) -> str:
         raise ValueError(exc.message) from exc
 
 
-def _check_value(value: str) -> str:
-    if int(value) > MAX_VALUE:
-        raise ValueError(f"value must be at most {MAX_VALUE}")
-    return value
+def digits_at_most(limit: int) -> str:
+    """A regular expression for the decimal digit strings of 0..``limit`` (leading zeros allowed).
+
+    The schema then states the exact range, so a client (or a schema-driven test) can
+    tell a valid value from the text alone. For 250:
+    ``^0*(?:[0-9]{1,2}|[0-1][0-9]{2}|2[0-4][0-9]{1}|25[0-0]|250)$``.
+    """
+    digits = str(limit)
+    width = len(digits)
+    choices = [f"[0-9]{{1,{width - 1}}}"] if width > 1 else []
+    for i, digit in enumerate(digits):
+        if digit != "0":
+            rest = width - i - 1
+            choices.append(digits[:i] + f"[0-{int(digit) - 1}]" + (f"[0-9]{{{rest}}}" if rest else ""))
+    choices.append(digits)
+    return "^0*(?:" + "|".join(choices) + ")$"
+
+
+VALUE_PATTERN: Final = digits_at_most(MAX_VALUE)
+"""A floor value: decimal digits of a number from 0 to 2**63 - 1."""
 
 
 Digits = Annotated[str, Field(pattern=DIGITS_PATTERN, examples=["100000"])]
@@ -145,12 +161,12 @@ class FloorRequest(_Model):
     value: Annotated[
         str,
         Field(
-            pattern=r"^[0-9]{1,19}$",
+            pattern=VALUE_PATTERN,
+            max_length=64,
             examples=["100000"],
-            description=f"Decimal digits, 0..{MAX_VALUE}: the next number issued for the "
-            "name will be greater than this.",
+            description=f"Decimal digits of a number from 0 to {MAX_VALUE}: the next number "
+            "issued for the name will be greater than this.",
         ),
-        AfterValidator(_check_value),
     ]
 
 

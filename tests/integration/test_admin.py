@@ -242,10 +242,11 @@ def test_wrong_method_and_unknown_path(env: Env) -> None:
     plain = env.http.put(path_of("x"), json={"value": "1"})
     assert plain.status_code == 405
     assert plain.headers["allow"] == "GET"
-    # "/sequences/a/floor" is the sequence "a/floor" and the floor of "a": both methods.
-    both = env.http.request("OPTIONS", "/sequences/a/floor")
-    assert both.status_code == 405
-    assert both.headers["allow"] == "GET, PUT"
+    # "/sequences/a/floor" is the floor of "a" (PUT) and, for GET, the sequence "a/floor".
+    floor = env.http.request("OPTIONS", "/sequences/a/floor")
+    assert floor.status_code == 405
+    assert floor.headers["allow"] == "PUT"
+    assert env.http.get("/sequences/a/floor").status_code == 404  # no sequence "a/floor"
     assert env.http.get("/no/such/page").status_code == 404
 
 

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 import msgspec
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from seqgen_admin.models import (
+    VALUE_PATTERN,
     FloorRequest,
     check_name,
+    digits_at_most,
     page_out,
     ready_out,
     sequence_out,
@@ -84,3 +90,28 @@ def test_status_keeps_every_field_of_the_control_reply() -> None:
 def test_ready_from_pong() -> None:
     assert ready_out(Pong(version="1.0.0", instance=1, instances=2)).model_dump() == {
         "status": "ready", "version": "1.0.0", "instance": 1, "instances": 2}
+
+
+@given(limit=st.integers(0, MAX_VALUE), n=st.integers(0, 2**64), zeros=st.integers(0, 3))
+@example(limit=MAX_VALUE, n=MAX_VALUE, zeros=0)
+@example(limit=MAX_VALUE, n=MAX_VALUE + 1, zeros=0)
+@example(limit=1000, n=1000, zeros=1)
+@example(limit=1000, n=1001, zeros=0)
+@example(limit=0, n=0, zeros=0)
+@example(limit=0, n=1, zeros=0)
+def test_digits_at_most_matches_exactly_the_numbers_up_to_the_limit(
+    limit: int, n: int, zeros: int
+) -> None:
+    pattern = re.compile(digits_at_most(limit))
+    near = [n, limit, limit + 1, max(limit - 1, 0), n % (limit + 1)]
+    for value in near:
+        assert bool(pattern.fullmatch("0" * zeros + str(value))) == (value <= limit), value
+    for text in ("", "-1", "+1", "1a", " 1", "1.0"):
+        assert not pattern.fullmatch(text)
+
+
+def test_the_floor_pattern_is_the_one_in_the_schema() -> None:
+    schema = FloorRequest.model_json_schema()
+    assert schema["properties"]["value"]["pattern"] == VALUE_PATTERN
+    assert re.fullmatch(VALUE_PATTERN, str(MAX_VALUE))
+    assert not re.fullmatch(VALUE_PATTERN, str(MAX_VALUE + 1))
