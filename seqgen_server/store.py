@@ -177,7 +177,10 @@ class Store:
         args: list[object] = [prefix]
         if prefix and ord(prefix[-1]) < 0x10FFFF:
             query += " AND name < ?"
-            args.append(prefix[:-1] + chr(ord(prefix[-1]) + 1))
+            following = ord(prefix[-1]) + 1
+            if 0xD800 <= following <= 0xDFFF:  # surrogates cannot be stored: skip them
+                following = 0xE000
+            args.append(prefix[:-1] + chr(following))
         if after is not None:
             query += " AND name > ?"
             args.append(after)

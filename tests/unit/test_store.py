@@ -76,4 +76,6 @@ def test_paging_in_name_order(tmp_path: Path) -> None:
     assert store.page("b", None, 2) == ["b", "b1"]
     assert store.page("b", "b1", 10) == ["b2", "b\u00e9"]
     assert store.page("zz", None, 10) == []
+    store.write_marks([("\ud7ff-x", 1), ("\ue000", 1)])
+    assert store.page("\ud7ff", None, 10) == ["\ud7ff-x"]  # the bound skips the surrogates
     store.close()
