@@ -3,8 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
+from seqgen_common.curve import (
+    CurveClient,
+    CurveServer,
+    KeyPair,
+    read_allowed_keys,
+    read_key_pair,
+    read_public_key,
+)
 from seqgen_common.endpoints import validate_zmq
 from seqgen_common.limits import DEFAULT_PUBLIC_PORT
 
@@ -29,6 +39,10 @@ class ProxyConfig:
     """Names whose highest relayed number is remembered (least recently used are forgotten)."""
     max_in_flight: int = 1000
     """Requests forwarded and not yet answered; beyond this the proxy stops reading clients."""
+    curve: CurveServer | None = None
+    """CURVE on the frontend (clients); None: plain."""
+    host_curve: CurveClient | None = None
+    """CURVE towards every host (one server public key for all); None: plain."""
     log_level: str = "INFO"
 
 
@@ -57,6 +71,20 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-in-flight", type=int, default=d.max_in_flight, metavar="N",
                    help="requests forwarded and not yet answered; beyond this the proxy stops "
                    "reading from clients until replies come back (default %(default)s)")
+    p.add_argument("--curve-secret-key", type=Path, metavar="FILE",
+                   help="turn on CURVE encryption on the frontend (--bind) with this key pair "
+                   "(the NAME.key_secret file of `seqgen keygen`); clients need its NAME.key")
+    p.add_argument("--curve-clients", type=Path, metavar="DIR",
+                   help="with --curve-secret-key: accept only clients whose public key is in a "
+                   "*.key certificate in DIR (read at start); without it any CURVE client is "
+                   "accepted (encrypted, not authenticated)")
+    p.add_argument("--host-public-key", type=Path, metavar="FILE",
+                   help="talk CURVE to the hosts: the hosts' public key (their NAME.key). One "
+                   "key for all hosts: servers behind one proxy share one key pair")
+    p.add_argument("--curve-client-key", type=Path, metavar="FILE",
+                   help="with --host-public-key: this proxy's own key pair (NAME.key_secret) as a "
+                   "client of the hosts, to be listed in their --curve-clients. Without it an "
+                   "ephemeral pair is made at start, which only hosts accepting any client take")
     p.add_argument("--log-level", default=d.log_level,
                    choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper,
                    help="logging threshold (default %(default)s)")
@@ -89,8 +117,41 @@ def parse_args(argv: list[str] | None = None) -> ProxyConfig:
         parser.error(f"--max-names must be at least 1, got {ns.max_names}")
     if not 1 <= ns.max_in_flight <= MAX_IN_FLIGHT_LIMIT:
         parser.error(f"--max-in-flight must be between 1 and {MAX_IN_FLIGHT_LIMIT}")
+    try:
+        curve = _frontend_curve(parser, ns.curve_secret_key, ns.curve_clients)
+        host_curve = _host_curve(parser, ns.host_public_key, ns.curve_client_key)
+    except ValueError as exc:
+        parser.error(str(exc))
     return ProxyConfig(
         hosts=tuple(hosts), bind=ns.bind, timeout_s=ns.timeout,
         probe_interval_s=ns.probe_interval, max_names=ns.max_names,
-        max_in_flight=ns.max_in_flight, log_level=ns.log_level,
+        max_in_flight=ns.max_in_flight, curve=curve, host_curve=host_curve,
+        log_level=ns.log_level,
     )
+
+
+def _frontend_curve(parser: argparse.ArgumentParser, secret_key: Path | None,
+                    clients: Path | None) -> CurveServer | None:
+    """The frontend's CURVE settings, key files read and checked (ValueError if bad)."""
+    if secret_key is None:
+        if clients is not None:
+            parser.error("--curve-clients needs --curve-secret-key")
+        return None
+    keys = read_key_pair(secret_key, "--curve-secret-key")
+    if clients is None:
+        return CurveServer(keys)
+    return CurveServer(keys, read_allowed_keys(clients, "--curve-clients"),
+                       Path(os.path.abspath(clients)))
+
+
+def _host_curve(parser: argparse.ArgumentParser, host_key: Path | None,
+                client_key: Path | None) -> CurveClient | None:
+    """CURVE towards the hosts, key files read and checked (ValueError if bad)."""
+    if host_key is None:
+        if client_key is not None:
+            parser.error("--curve-client-key needs --host-public-key")
+        return None
+    server_key = read_public_key(host_key, "--host-public-key")
+    if client_key is None:
+        return CurveClient(server_key, KeyPair.generate(), ephemeral=True)
+    return CurveClient(server_key, read_key_pair(client_key, "--curve-client-key"))

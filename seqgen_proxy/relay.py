@@ -75,7 +75,8 @@ class Relay:
         self.pool = BackendPool(len(config.hosts), config.probe_interval_s)
         self.caps = CapTable(config.max_names)
         self._ids = RequestIds()
-        self._sockets = SocketFactory(config.max_in_flight)
+        self._sockets = SocketFactory(config.max_in_flight, frontend_curve=config.curve,
+                                      backend_curve=config.host_curve)
         try:
             self.frontend = self._sockets.frontend(config.bind)
             self.backends = [

@@ -1,6 +1,10 @@
-"""Every socket of the proxy is made here (one place for transport security later).
+"""Every socket of the proxy is made here (one place for transport security).
 
 - The frontend is a ROUTER that refuses frames over 64 KiB, like a server's.
+- With CURVE, the frontend is a CURVE server (its ZAP handler, a
+  ``Gatekeeper``, starts before the bind and stops before the context ends)
+  and every backend DEALER, also each one reopened after a timeout, is a CURVE
+  client of its host.
 - Each backend is a DEALER with ``ZMQ_IMMEDIATE``: a send to a backend that has
   no completed connection fails at once (``zmq.Again``) instead of queueing, so
   a dead backend costs no timeout. ZeroMQ heartbeats drop a connection whose
@@ -15,15 +19,19 @@ flags cost more than the send itself when or-ed per frame) and receives with
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Final
 
 import zmq
 
+from seqgen_common.curve import CurveClient, CurveServer, Gatekeeper, use_as_client, use_as_server
 from seqgen_common.errors import StartupError
 from seqgen_common.limits import MAX_FRAME_BYTES
 
 __all__ = ["MORE", "MORE_NOBLOCK", "NOBLOCK", "SocketFactory", "receive"]
+
+log = logging.getLogger(__name__)
 
 MORE: Final = int(zmq.SNDMORE)
 MORE_NOBLOCK: Final = int(zmq.SNDMORE | zmq.NOBLOCK)
@@ -38,9 +46,18 @@ QUEUE_SLACK: Final = 64
 
 
 class SocketFactory:
-    def __init__(self, max_in_flight: int) -> None:
+    def __init__(self, max_in_flight: int, *, frontend_curve: CurveServer | None = None,
+                 backend_curve: CurveClient | None = None) -> None:
         self._ctx = zmq.Context()
         self._backend_hwm = max_in_flight + QUEUE_SLACK
+        self._frontend_curve = frontend_curve
+        self._backend_curve = backend_curve
+        self._gatekeeper: Gatekeeper | None = None
+        if backend_curve is not None:
+            log.info("hosts: CURVE with host public key %s, %s client key %s",
+                     backend_curve.server_key.decode(),
+                     "an ephemeral (no --curve-client-key)" if backend_curve.ephemeral else "the",
+                     backend_curve.keys.public.decode())
 
     def frontend(self, bind: str) -> zmq.Socket[bytes]:
         """The public ROUTER, bound; StartupError when the address cannot be bound."""
@@ -48,6 +65,18 @@ class SocketFactory:
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
         sock.setsockopt(zmq.IPV6, 1)
+        if self._frontend_curve is not None:
+            if self._gatekeeper is None:  # before the bind: no client may slip in unchecked
+                try:
+                    self._gatekeeper = Gatekeeper(self._ctx, self._frontend_curve)
+                except StartupError:
+                    sock.close()
+                    raise
+                if self._frontend_curve.allowed is None:
+                    log.warning("frontend: %s (no --curve-clients)", self._frontend_curve.describe())
+                else:
+                    log.info("frontend: %s", self._frontend_curve.describe())
+            use_as_server(sock, self._frontend_curve)
         try:
             sock.bind(bind)
         except zmq.ZMQError as exc:
@@ -68,6 +97,8 @@ class SocketFactory:
         sock.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_IVL_MAX_MS)
         sock.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_IVL_MS)
         sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
+        if self._backend_curve is not None:
+            use_as_client(sock, self._backend_curve)
         try:
             sock.connect(host)
         except zmq.ZMQError as exc:
@@ -76,6 +107,9 @@ class SocketFactory:
         return sock
 
     def close(self) -> None:
+        if self._gatekeeper is not None:
+            self._gatekeeper.stop()
+            self._gatekeeper = None
         self._ctx.destroy(linger=0)
 
 

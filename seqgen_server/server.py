@@ -25,6 +25,7 @@ from seqgen_common.control import (
     decode_control_request,
     encode_control,
 )
+from seqgen_common.curve import CurveServer, Gatekeeper, use_as_server
 from seqgen_common.errors import ErrorCode, SeqgenError, StartupError
 from seqgen_common.limits import MAX_FRAME_BYTES
 from seqgen_common.protocol import decode_request, encode_error, encode_values
@@ -122,10 +123,15 @@ class Server:
         )
         self._parked: list[_Parked] = []
         self._ctx = zmq.Context()
+        self._gatekeeper: Gatekeeper | None = None
         try:
-            self.public = self._bind(config.bind)
+            if config.curve is not None:  # the ZAP handler must be there before clients come
+                self._gatekeeper = Gatekeeper(self._ctx, config.curve)
+            self.public = self._bind(config.bind, config.curve)
             self.control_socket = self._bind(config.control)
         except StartupError:
+            if self._gatekeeper is not None:
+                self._gatekeeper.stop()
             self._ctx.destroy(linger=0)
             self.store.close()
             raise
@@ -136,11 +142,13 @@ class Server:
                 config.reserve,
             )
 
-    def _bind(self, endpoint: str) -> zmq.Socket[bytes]:
+    def _bind(self, endpoint: str, curve: CurveServer | None = None) -> zmq.Socket[bytes]:
         sock: zmq.Socket[bytes] = self._ctx.socket(zmq.ROUTER)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
         sock.setsockopt(zmq.IPV6, 1)
+        if curve is not None:
+            use_as_server(sock, curve)
         try:
             sock.bind(endpoint)
         except zmq.ZMQError as exc:
@@ -317,6 +325,8 @@ class Server:
                       "at most the reservation", exc)
         self.public.close(linger=CLOSE_LINGER_MS)
         self.control_socket.close(linger=CLOSE_LINGER_MS)
+        if self._gatekeeper is not None:
+            self._gatekeeper.stop()
         self._ctx.term()
         self.store.close()
 
@@ -340,5 +350,9 @@ def run(config: ServerConfig) -> int:
         __version__, config.instance, config.instances, config.drift, config.reserve,
         config.bind, config.control, config.data, len(server.ledger),
     )
+    if config.curve is not None and config.curve.allowed is None:
+        log.warning("public socket: %s (no --curve-clients)", config.curve.describe())
+    elif config.curve is not None:
+        log.info("public socket: %s", config.curve.describe())
     server.serve()
     return 0
