@@ -21,6 +21,7 @@ import itertools
 import os
 import random
 import time
+from collections import deque
 from collections.abc import Iterable
 from types import TracebackType
 from typing import cast
@@ -39,11 +40,23 @@ from seqgen_client.options import (
     ClientOptions,
 )
 from seqgen_client.sockets import connect
+from seqgen_common.curve import KeySource
 from seqgen_common.errors import SeqgenError, Unavailable
+from seqgen_common.protocol import validate_name
 
 __all__ = ["AsyncClient"]
 
 _Waiter = asyncio.Future[bytes | None]
+
+
+class _Block:
+    """Prefetched numbers of one name, and the lock that lets one await at a time refill them."""
+
+    __slots__ = ("refill", "values")
+
+    def __init__(self) -> None:
+        self.values: deque[int] = deque()
+        self.refill = asyncio.Lock()
 
 
 class _Unsent(Exception):
@@ -61,9 +74,10 @@ def _expire(waiter: _Waiter) -> None:
 class AsyncClient:
     """Numbers from seqgen servers or proxies for asyncio code, with failover.
 
-    The arguments and the behaviour are those of ``Client``; the calls are
-    coroutines: ``await seq.next(name)``, ``await seq.next_many(name, count)``,
-    ``await seq.close()``, ``async with AsyncClient([...]) as seq``.
+    The arguments (CURVE keys and prefetch included) and the behaviour are
+    those of ``Client``; the calls are coroutines: ``await seq.next(name)``,
+    ``await seq.next_many(name, count)``, ``await seq.close()``,
+    ``async with AsyncClient([...]) as seq``.
     """
 
     def __init__(
@@ -74,6 +88,9 @@ class AsyncClient:
         deadline_s: float = DEFAULT_DEADLINE_S,
         backoff_s: float = DEFAULT_BACKOFF_S,
         max_backoff_s: float = DEFAULT_MAX_BACKOFF_S,
+        server_public_key: KeySource | None = None,
+        client_secret_key: KeySource | None = None,
+        prefetch: int = 1,
     ) -> None:
         self.options = ClientOptions.build(
             endpoints,
@@ -81,8 +98,14 @@ class AsyncClient:
             deadline_s=deadline_s,
             backoff_s=backoff_s,
             max_backoff_s=max_backoff_s,
+            server_public_key=server_public_key,
+            client_secret_key=client_secret_key,
+            prefetch=prefetch,
         )
         opts = self.options
+        self._prefetch = opts.prefetch
+        self._blocks: dict[str, _Block] = {}
+        """Prefetched numbers per name, for the current event loop and process."""
         self._endpoints = opts.endpoints
         self._first_timeout_s = min(opts.timeout_s, opts.deadline_s)
         self._rotation = Rotation(
@@ -106,15 +129,23 @@ class AsyncClient:
         return self._endpoints
 
     async def next(self, name: str) -> int:
-        """The next number for ``name``."""
-        return (await self._call(name, 1))[0]
+        """The next number for ``name`` (from the prefetch buffer when ``prefetch`` > 1)."""
+        if self._prefetch == 1:
+            return (await self._call(name, 1))[0]
+        return await self._next_prefetched(name)
 
     async def next_many(self, name: str, count: int) -> list[int]:
-        """``count`` (1..1000) numbers for ``name`` in one round trip, ascending."""
+        """``count`` (1..1000) numbers for ``name`` in one round trip, ascending.
+
+        Always a round trip of its own: it neither uses nor fills the prefetch buffer.
+        """
         return await self._call(name, count)
 
     def last(self, name: str) -> int:
-        """The highest number this client has received for ``name`` (0 when none)."""
+        """The highest number this client has received for ``name`` (0 when none).
+
+        With prefetch this counts numbers received but still buffered.
+        """
         return self._last.get(name)
 
     async def close(self) -> None:
@@ -151,6 +182,7 @@ class AsyncClient:
         for waiter in self._pending.values():
             _expire(waiter)
         self._pending = {}
+        self._blocks = {}  # a forked child must never hand out its parent's numbers
         if self._pid != os.getpid():
             keep_from_parent(self._ctx, self._sockets, self._readers)
             readers: list[asyncio.Task[None]] = []
@@ -203,6 +235,32 @@ class AsyncClient:
                 waiter = pending.get(frames[0])
                 if waiter is not None and not waiter.done():
                     waiter.set_result(frames[2])
+
+    # ---- prefetch -----------------------------------------------------------------------
+
+    async def _next_prefetched(self, name: str) -> int:
+        """One number from ``name``'s buffer, refilled by one batch round trip when empty."""
+        if self._closed:
+            raise ValueError("this seqgen AsyncClient is closed")
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop or self._pid != os.getpid():
+            self._rebind(loop)  # drops the buffers of the old loop or the parent process
+        try:
+            block = self._blocks.get(name)
+        except TypeError:  # unhashable: certainly not a name
+            block = None
+        if block is None:
+            validate_name(name)  # nothing is kept for a name a server would refuse
+            block = self._blocks.setdefault(name, _Block())
+        values = block.values
+        if values:
+            return values.popleft()
+        async with block.refill:  # one batch per name at a time: blocks come in ascending order
+            if values:
+                return values.popleft()  # another await refilled it meanwhile
+            fetched = await self._call(name, self._prefetch)
+            values.extend(fetched[1:])
+            return fetched[0]
 
     # ---- one call -----------------------------------------------------------------------
 

@@ -1,10 +1,14 @@
 """``seqgen``: the command line for people. Command line -> typed command -> run.
 
     seqgen next NAME [--count N] [-e URI ...] [--timeout S] [--deadline S]
+                     [--server-key FILE [--client-key FILE]]
+    seqgen keygen DIR [--name NAME]
 
-prints the numbers one per line. The endpoints come from ``-e`` (repeatable),
-else from ``SEQGEN_ENDPOINTS`` (comma-separated), else the local cluster's
-proxy. The environment is read in ``main()``, never at import time.
+``next`` prints the numbers one per line. The endpoints come from ``-e``
+(repeatable), else from ``SEQGEN_ENDPOINTS`` (comma-separated), else the local
+cluster's proxy. The environment is read in ``main()``, never at import time.
+``keygen`` writes a CURVE key pair (NAME.key, NAME.key_secret) and prints the
+two paths.
 """
 
 from __future__ import annotations
@@ -13,29 +17,37 @@ import argparse
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Final, TextIO
 
 from seqgen_client.client import Client
+from seqgen_client.keygen import write_key_pair
 from seqgen_client.options import DEFAULT_DEADLINE_S, DEFAULT_ENDPOINT, DEFAULT_TIMEOUT_S
 from seqgen_common import __version__
+from seqgen_common.curve import client_keys
 from seqgen_common.endpoints import validate_zmq
 from seqgen_common.errors import SeqgenError, Unavailable
 
 __all__ = [
+    "EXIT_FAILED",
     "EXIT_OK",
     "EXIT_REFUSED",
     "EXIT_UNAVAILABLE",
     "EXIT_USAGE",
+    "KeygenCommand",
     "NextCommand",
     "endpoints_from",
     "main",
     "parse_args",
+    "run_keygen",
     "run_next",
 ]
 
 EXIT_OK: Final = 0
-"""The numbers were printed."""
+"""The numbers (or the key files) were printed."""
+EXIT_FAILED: Final = 1
+"""keygen could not write the key files (they exist already, or the directory is not writable)."""
 EXIT_USAGE: Final = 2
 """The command line is wrong (argparse's own status)."""
 EXIT_REFUSED: Final = 3
@@ -45,14 +57,20 @@ EXIT_UNAVAILABLE: Final = 4
 """No endpoint answered within the deadline."""
 
 ENDPOINTS_ENV: Final = "SEQGEN_ENDPOINTS"
+DEFAULT_KEY_NAME: Final = "seqgen"
 
 _EPILOG = f"""\
 endpoints: -e URI (repeatable), else ${ENDPOINTS_ENV} (comma-separated),
 else {DEFAULT_ENDPOINT} (the local cluster's proxy).
 
+CURVE: --server-key FILE is the server's (or proxy's) public key (its NAME.key);
+--client-key FILE this client's key pair (its NAME.key_secret, made with
+`seqgen keygen`). Without --client-key a throw-away pair is used, which only
+servers accepting any client key take.
+
 exit status:
   {EXIT_OK}  success
-  {EXIT_USAGE}  usage error (bad option, bad endpoint URI)
+  {EXIT_USAGE}  usage error (bad option, bad endpoint URI, unreadable key file)
   {EXIT_REFUSED}  the request was refused: BAD_NAME, BAD_COUNT, EXHAUSTED, INTERNAL, ...
      ("seqgen: CODE: message" on stderr)
   {EXIT_UNAVAILABLE}  unavailable: no endpoint answered within the deadline
@@ -68,6 +86,21 @@ class NextCommand:
     endpoints: tuple[str, ...]
     timeout_s: float = DEFAULT_TIMEOUT_S
     deadline_s: float = DEFAULT_DEADLINE_S
+    server_key: bytes | None = None
+    """The server's z85 public key (CURVE on); None: plain."""
+    client_secret_key: bytes | None = field(default=None, repr=False)
+    """This client's z85 secret key; None: an ephemeral pair (when CURVE is on)."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeygenCommand:
+    """``seqgen keygen``: where to write which key pair."""
+
+    directory: Path
+    name: str = DEFAULT_KEY_NAME
+
+
+Command = NextCommand | KeygenCommand
 
 
 def endpoints_from(given: Sequence[str] | None, environ: Mapping[str, str]) -> tuple[str, ...]:
@@ -124,32 +157,59 @@ def build_parser() -> argparse.ArgumentParser:
     next_.add_argument("--deadline", type=_seconds, default=DEFAULT_DEADLINE_S, metavar="S",
                        help="seconds the whole command may wait, failovers included "
                        "(default %(default)s)")
+    next_.add_argument("--server-key", type=Path, metavar="FILE",
+                       help="turn on CURVE: the servers' (or proxies') public key certificate, "
+                       "NAME.key")
+    next_.add_argument("--client-key", type=Path, metavar="FILE",
+                       help="with --server-key: this client's key pair, NAME.key_secret "
+                       "(default: a throw-away pair)")
+    keygen = commands.add_parser(
+        "keygen",
+        help="write a CURVE key pair (NAME.key, NAME.key_secret) into DIR",
+        description="Write a new CURVE key pair into DIR (created if missing): NAME.key, the "
+        "public key to hand out, and NAME.key_secret (mode 0600), the pair to keep. Existing "
+        "files are never overwritten. Prints the two paths, public first.",
+    )
+    keygen.add_argument("directory", metavar="DIR", type=Path, help="where to write the files")
+    keygen.add_argument("--name", default=DEFAULT_KEY_NAME,
+                        metavar="NAME", help="file name stem (default %(default)s)")
     return parser
 
 
-def parse_args(argv: Sequence[str] | None, environ: Mapping[str, str]) -> NextCommand:
+def parse_args(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Command:
     """The command for ``argv``; SystemExit(EXIT_USAGE) with a message when it is wrong."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "keygen":
+        return KeygenCommand(directory=args.directory, name=args.name)
     endpoints = endpoints_from(args.endpoints, environ)
     for uri in endpoints:
         try:
             validate_zmq(uri)
         except ValueError as exc:
             parser.error(f"{ENDPOINTS_ENV}: {exc}")
+    if args.client_key is not None and args.server_key is None:
+        parser.error("--client-key needs --server-key")
+    try:
+        curve = client_keys(args.server_key, args.client_key)
+    except ValueError as exc:
+        parser.error(str(exc))
     return NextCommand(
         name=args.name,
         count=args.count,
         endpoints=endpoints,
         timeout_s=args.timeout,
         deadline_s=args.deadline,
+        server_key=None if curve is None else curve.server_key,
+        client_secret_key=None if curve is None or curve.ephemeral else curve.keys.secret,
     )
 
 
 def run_next(command: NextCommand, out: TextIO, err: TextIO) -> int:
     """Ask for the numbers and print them; the exit status."""
     with Client(command.endpoints, timeout_s=command.timeout_s,
-                deadline_s=command.deadline_s) as client:
+                deadline_s=command.deadline_s, server_public_key=command.server_key,
+                client_secret_key=command.client_secret_key) as client:
         try:
             values = client.next_many(command.name, command.count)
         except Unavailable as exc:
@@ -163,6 +223,21 @@ def run_next(command: NextCommand, out: TextIO, err: TextIO) -> int:
     return EXIT_OK
 
 
+def run_keygen(command: KeygenCommand, out: TextIO, err: TextIO) -> int:
+    """Write the key pair and print its two paths; the exit status."""
+    try:
+        files = write_key_pair(command.directory, command.name)
+    except ValueError as exc:
+        err.write(f"seqgen: {exc}\n")
+        return EXIT_USAGE
+    except OSError as exc:
+        err.write(f"seqgen: cannot write the keys: {exc}\n")
+        return EXIT_FAILED
+    out.write(f"{files.public}\n{files.secret}\n")
+    out.flush()
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``seqgen`` console script."""
     command = parse_args(argv, os.environ)
@@ -170,6 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         match command:
             case NextCommand():
                 return run_next(command, sys.stdout, sys.stderr)
+            case KeygenCommand():
+                return run_keygen(command, sys.stdout, sys.stderr)
     except BrokenPipeError:
         # The reader went away (seqgen next ... | head -1): not an error of ours.
         devnull = os.open(os.devnull, os.O_WRONLY)

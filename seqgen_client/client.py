@@ -14,6 +14,7 @@ import os
 import random
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable
 from types import TracebackType
 
@@ -30,9 +31,22 @@ from seqgen_client.options import (
     ClientOptions,
 )
 from seqgen_client.sockets import connect
+from seqgen_common.curve import KeySource
 from seqgen_common.errors import SeqgenError, Unavailable
+from seqgen_common.protocol import validate_name
 
 __all__ = ["Client"]
+
+
+class _Block:
+    """Prefetched numbers of one name, and the lock that lets one thread at a time refill them."""
+
+    __slots__ = ("refill", "values")
+
+    def __init__(self) -> None:
+        self.values: deque[int] = deque()  # append and popleft are atomic: no lock to take one
+        self.refill = threading.Lock()
+
 
 class _Conn:
     """A pooled REQ socket and the receive timeout it is set to."""
@@ -56,6 +70,15 @@ class Client:
     ``deadline_s`` a whole call; an endpoint that failed is skipped for
     ``backoff_s`` (doubling per failure up to ``max_backoff_s``) before it is
     probed again. Sockets are opened on first use.
+
+    ``server_public_key`` turns on CURVE: the servers' (or proxies') public
+    key, as a certificate file (``NAME.key``) or z85 text; ``client_secret_key``
+    is this client's key pair (``NAME.key_secret``, or a z85 secret key), else
+    an ephemeral pair is made (only servers accepting any client take it).
+
+    ``prefetch`` > 1 makes ``next`` fetch that many numbers per round trip and
+    hand them out one by one from a per-name buffer; numbers still buffered
+    when the process ends are skipped.
     """
 
     def __init__(
@@ -66,6 +89,9 @@ class Client:
         deadline_s: float = DEFAULT_DEADLINE_S,
         backoff_s: float = DEFAULT_BACKOFF_S,
         max_backoff_s: float = DEFAULT_MAX_BACKOFF_S,
+        server_public_key: KeySource | None = None,
+        client_secret_key: KeySource | None = None,
+        prefetch: int = 1,
     ) -> None:
         self.options = ClientOptions.build(
             endpoints,
@@ -73,8 +99,12 @@ class Client:
             deadline_s=deadline_s,
             backoff_s=backoff_s,
             max_backoff_s=max_backoff_s,
+            server_public_key=server_public_key,
+            client_secret_key=client_secret_key,
+            prefetch=prefetch,
         )
         opts = self.options
+        self._prefetch = opts.prefetch
         self._endpoints = opts.endpoints
         self._first_timeout_ms = _ms(min(opts.timeout_s, opts.deadline_s))
         self._rotation = Rotation(
@@ -92,6 +122,8 @@ class Client:
         self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
         self._idle: list[list[_Conn]] = [[] for _ in self._endpoints]
         self._in_use = 0
+        self._blocks: dict[str, _Block] = {}
+        """Prefetched numbers per name: the parent's are never used in a forked child."""
 
     def _after_fork(self) -> None:
         """In a forked child: the parent's sockets belong to the parent; start afresh."""
@@ -105,15 +137,23 @@ class Client:
         return self._endpoints
 
     def next(self, name: str) -> int:
-        """The next number for ``name``."""
-        return self._call(name, 1)[0]
+        """The next number for ``name`` (from the prefetch buffer when ``prefetch`` > 1)."""
+        if self._prefetch == 1:
+            return self._call(name, 1)[0]
+        return self._next_prefetched(name)
 
     def next_many(self, name: str, count: int) -> list[int]:
-        """``count`` (1..1000) numbers for ``name`` in one round trip, ascending."""
+        """``count`` (1..1000) numbers for ``name`` in one round trip, ascending.
+
+        Always a round trip of its own: it neither uses nor fills the prefetch buffer.
+        """
         return self._call(name, count)
 
     def last(self, name: str) -> int:
-        """The highest number this client has received for ``name`` (0 when none)."""
+        """The highest number this client has received for ``name`` (0 when none).
+
+        With prefetch this counts numbers received but still buffered.
+        """
         return self._last.get(name)
 
     def close(self) -> None:
@@ -124,6 +164,7 @@ class Client:
             if self._closed:
                 return
             self._closed = True
+            self._blocks = {}
             idle = [conn for pool in self._idle for conn in pool]
             self._idle = [[] for _ in self._endpoints]
             ctx = self._ctx if self._in_use == 0 else None
@@ -149,6 +190,36 @@ class Client:
 
     def __repr__(self) -> str:
         return f"Client({list(self._endpoints)!r})"
+
+    # ---- prefetch -----------------------------------------------------------------------
+
+    def _next_prefetched(self, name: str) -> int:
+        """One number from ``name``'s buffer, refilled by one batch round trip when empty."""
+        if self._pid != os.getpid():
+            self._after_fork()  # the parent's buffered numbers are the parent's
+        if self._closed:
+            raise ValueError("this seqgen Client is closed")
+        try:
+            block = self._blocks.get(name)
+        except TypeError:  # unhashable: certainly not a name
+            block = None
+        if block is None:
+            validate_name(name)  # nothing is kept for a name a server would refuse
+            with self._lock:
+                block = self._blocks.setdefault(name, _Block())
+        values = block.values
+        try:
+            return values.popleft()
+        except IndexError:
+            pass
+        with block.refill:  # one batch per name at a time: blocks come in ascending order
+            try:
+                return values.popleft()  # another thread refilled it meanwhile
+            except IndexError:
+                pass
+            fetched = self._call(name, self._prefetch)
+            values.extend(fetched[1:])
+            return fetched[0]
 
     # ---- one call -----------------------------------------------------------------------
 

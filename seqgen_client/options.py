@@ -10,8 +10,9 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from seqgen_common.curve import CurveClient, KeySource, client_keys
 from seqgen_common.endpoints import validate_zmq
-from seqgen_common.limits import DEFAULT_PUBLIC_PORT
+from seqgen_common.limits import DEFAULT_PUBLIC_PORT, MAX_COUNT
 
 __all__ = [
     "DEFAULT_BACKOFF_S",
@@ -49,6 +50,10 @@ class ClientOptions:
     """How long a failed endpoint is skipped before it is probed again (doubles per failure)."""
     max_backoff_s: float = DEFAULT_MAX_BACKOFF_S
     """The longest back-off."""
+    curve: CurveClient | None = None
+    """CURVE keys for every connection; None: plain connections."""
+    prefetch: int = 1
+    """Numbers fetched per round trip by ``next`` (1: no prefetch)."""
 
     @classmethod
     def build(
@@ -59,6 +64,9 @@ class ClientOptions:
         deadline_s: float = DEFAULT_DEADLINE_S,
         backoff_s: float = DEFAULT_BACKOFF_S,
         max_backoff_s: float = DEFAULT_MAX_BACKOFF_S,
+        server_public_key: KeySource | None = None,
+        client_secret_key: KeySource | None = None,
+        prefetch: int = 1,
     ) -> ClientOptions:
         """Validated options; ValueError or TypeError says what is wrong."""
         uris = (endpoints,) if isinstance(endpoints, str) else tuple(endpoints)
@@ -74,10 +82,16 @@ class ClientOptions:
         max_backoff = _positive("max_backoff_s", max_backoff_s)
         if max_backoff < backoff:
             raise ValueError("max_backoff_s must not be less than backoff_s")
+        if isinstance(prefetch, bool) or not isinstance(prefetch, int):
+            raise TypeError(f"prefetch must be an integer, got {prefetch!r}")
+        if not 1 <= prefetch <= MAX_COUNT:
+            raise ValueError(f"prefetch must be between 1 and {MAX_COUNT}, got {prefetch}")
         return cls(
             endpoints=uris,
             timeout_s=_positive("timeout_s", timeout_s),
             deadline_s=_positive("deadline_s", deadline_s),
             backoff_s=backoff,
             max_backoff_s=max_backoff,
+            curve=client_keys(server_public_key, client_secret_key),
+            prefetch=prefetch,
         )
