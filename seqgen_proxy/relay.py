@@ -24,13 +24,14 @@ import zmq
 
 from seqgen_common import __version__
 from seqgen_common.errors import ErrorCode, SeqgenError, StartupError
+from seqgen_common.frames import MORE_NOBLOCK, NOBLOCK, receive, send_reply, take_body
 from seqgen_common.protocol import decode_request, encode_error, encode_request
 from seqgen_proxy.backends import BackendPool
 from seqgen_proxy.caps import CapTable
 from seqgen_proxy.config import ProxyConfig
 from seqgen_proxy.inflight import InFlight, Pending, RequestIds
-from seqgen_proxy.sockets import MORE, MORE_NOBLOCK, NOBLOCK, SocketFactory, receive
-from seqgen_proxy.wire import highest_issued, judge_error, take_body
+from seqgen_proxy.sockets import SocketFactory
+from seqgen_proxy.wire import highest_issued, judge_error
 
 __all__ = ["Relay", "run"]
 
@@ -109,10 +110,10 @@ class Relay:
     # ---- clients ----------------------------------------------------------------
 
     def _drain_frontend(self) -> None:
-        recv = self.frontend.recv
+        frontend = self.frontend
         for _ in range(min(BURST, self.config.max_in_flight - self._in_flight)):
             try:
-                frames = receive(recv)
+                frames = receive(frontend)
             except zmq.Again:
                 return
             try:
@@ -143,10 +144,7 @@ class Relay:
         self._forward(Pending(frames, body, name))
 
     def _send_reply(self, envelope: list[bytes], reply: bytes) -> None:
-        send = self.frontend.send
-        for frame in envelope:
-            send(frame, MORE)
-        send(reply, 0)  # a ROUTER never blocks: it drops what it cannot route
+        send_reply(self.frontend, envelope, reply)
 
     def _answer(self, pending: Pending, reply: bytes) -> None:
         self._send_reply(pending.envelope, reply)
@@ -185,10 +183,10 @@ class Relay:
             return
 
     def _drain_backend(self, backend: Backend) -> None:
-        recv, inflight, pool, caps = backend.socket.recv, backend.inflight, self.pool, self.caps
+        sock, inflight, pool, caps = backend.socket, backend.inflight, self.pool, self.caps
         for _ in range(BURST):
             try:
-                frames = receive(recv)
+                frames = receive(sock)
             except zmq.Again:
                 return
             if len(frames) != 3 or frames[1]:

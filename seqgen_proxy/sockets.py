@@ -12,30 +12,25 @@
   backend that refuses sends too. Its queues are sized above the in-flight
   bound, so a healthy backend never refuses a send for being full.
 
-The relay's hot path sends frame by frame with plain int flags (pyzmq's enum
-flags cost more than the send itself when or-ed per frame) and receives with
-``receive``.
+The relay's hot path sends and receives with seqgen_common.frames.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from typing import Final
 
 import zmq
 
-from seqgen_common.curve import CurveClient, CurveServer, Gatekeeper, use_as_client, use_as_server
+from seqgen_common.curve import CurveClient, CurveServer, Gatekeeper, use_as_client
 from seqgen_common.errors import StartupError
+from seqgen_common.frames import bind_public
 from seqgen_common.limits import MAX_FRAME_BYTES
 
-__all__ = ["MORE", "MORE_NOBLOCK", "NOBLOCK", "SocketFactory", "receive"]
+__all__ = ["SocketFactory"]
 
 log = logging.getLogger(__name__)
 
-MORE: Final = int(zmq.SNDMORE)
-MORE_NOBLOCK: Final = int(zmq.SNDMORE | zmq.NOBLOCK)
-NOBLOCK: Final = int(zmq.NOBLOCK)
 
 HEARTBEAT_IVL_MS: Final = 1000
 HEARTBEAT_TIMEOUT_MS: Final = 3000
@@ -61,28 +56,15 @@ class SocketFactory:
 
     def frontend(self, bind: str) -> zmq.Socket[bytes]:
         """The public ROUTER, bound; StartupError when the address cannot be bound."""
-        sock: zmq.Socket[bytes] = self._ctx.socket(zmq.ROUTER)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
-        sock.setsockopt(zmq.IPV6, 1)
-        if self._frontend_curve is not None:
-            if self._gatekeeper is None:  # before the bind: no client may slip in unchecked
-                try:
-                    self._gatekeeper = Gatekeeper(self._ctx, self._frontend_curve)
-                except StartupError:
-                    sock.close()
-                    raise
-                if self._frontend_curve.allowed is None:
-                    log.warning("frontend: %s (no --curve-clients)", self._frontend_curve.describe())
-                else:
-                    log.info("frontend: %s", self._frontend_curve.describe())
-            use_as_server(sock, self._frontend_curve)
-        try:
-            sock.bind(bind)
-        except zmq.ZMQError as exc:
-            sock.close()
-            raise StartupError(f"cannot bind {bind}: {exc}") from exc
-        return sock
+        curve = self._frontend_curve
+        if curve is not None and self._gatekeeper is None:
+            # before the bind: no client may slip in unchecked
+            self._gatekeeper = Gatekeeper(self._ctx, curve)
+            if curve.allowed is None:
+                log.warning("frontend: %s (no --curve-clients)", curve.describe())
+            else:
+                log.info("frontend: %s", curve.describe())
+        return bind_public(self._ctx, bind, curve)
 
     def backend(self, host: str) -> zmq.Socket[bytes]:
         """A DEALER connected (asynchronously) to ``host``."""
@@ -111,16 +93,3 @@ class SocketFactory:
             self._gatekeeper.stop()
             self._gatekeeper = None
         self._ctx.destroy(linger=0)
-
-
-def receive(recv: Callable[..., zmq.Frame]) -> list[bytes]:
-    """One whole message from a socket's ``recv``; raises zmq.Again when there is none.
-
-    Each frame tells whether more follow, which is cheaper than asking the socket.
-    """
-    frame = recv(NOBLOCK, copy=False)
-    frames = [frame.bytes]
-    while frame.more:
-        frame = recv(NOBLOCK, copy=False)
-        frames.append(frame.bytes)
-    return frames

@@ -1,8 +1,7 @@
-"""Frame-level rules of the relay: client envelopes and backend replies. No zmq.
+"""How the relay judges a backend's reply. No zmq.
 
-The frontend is a ROUTER serving REQ clients (``[identity, b"", body]``) and
-DEALER clients with or without the empty delimiter, by the same rule as the
-server, so a proxy can itself be the host of another proxy.
+(Client envelopes are split by seqgen_common.frames.take_body, the server's rule,
+so a proxy can itself be the host of another proxy.)
 
 A backend's reply is judged without decoding it in the common case: a success
 reply ``[null,"v1",...,"vN"]`` is ascending, so its highest value is the last.
@@ -17,7 +16,7 @@ import msgspec
 from seqgen_common.errors import ErrorCode, SeqgenError
 from seqgen_common.protocol import decode_reply, encode_error
 
-__all__ = ["MALFORMED_REPLY", "RETRY_ELSEWHERE", "highest_issued", "judge_error", "take_body"]
+__all__ = ["MALFORMED_REPLY", "RETRY_ELSEWHERE", "highest_issued", "judge_error"]
 
 RETRY_ELSEWHERE: Final = frozenset({ErrorCode.INTERNAL.value, ErrorCode.UNAVAILABLE.value})
 """Error codes after which another backend may still succeed (nothing was issued)."""
@@ -27,23 +26,6 @@ MALFORMED_REPLY: Final = encode_error(ErrorCode.INTERNAL, "a backend sent a malf
 _OK_HEAD: Final = b'[null,"'
 _OK_TAIL: Final = b'"]'
 _error_decoder: Final = msgspec.json.Decoder(tuple[str, str])
-
-
-def take_body(frames: list[bytes]) -> bytes | None:
-    """Split a frontend message in place: ``frames`` keeps the envelope.
-
-    Returns the one body frame, or None when there is not exactly one (the
-    envelope is then still right for the error reply).
-    """
-    if len(frames) == 3 and not frames[1]:  # a REQ client, or DEALER + delimiter
-        return frames.pop()
-    try:
-        end = frames.index(b"", 1) + 1
-    except ValueError:
-        end = 1  # a DEALER without the delimiter: reply to its identity alone
-    body = frames[end:]
-    del frames[end:]
-    return body[0] if len(body) == 1 else None
 
 
 def highest_issued(reply: bytes) -> int | None:

@@ -25,9 +25,9 @@ from seqgen_common.control import (
     decode_control_request,
     encode_control,
 )
-from seqgen_common.curve import CurveServer, Gatekeeper, use_as_server
+from seqgen_common.curve import Gatekeeper
 from seqgen_common.errors import ErrorCode, SeqgenError, StartupError
-from seqgen_common.limits import MAX_FRAME_BYTES
+from seqgen_common.frames import bind_public, receive, send_reply, take_body
 from seqgen_common.protocol import decode_request, encode_error, encode_values
 from seqgen_server.allocator import Allocator
 from seqgen_server.config import ServerConfig
@@ -49,17 +49,6 @@ POLL_MS: Final = 100
 """Idle poll timeout: how soon a stop request is noticed."""
 CLOSE_LINGER_MS: Final = 1000
 
-_SNDMORE: Final = int(zmq.SNDMORE)  # a plain int: enum arithmetic costs more than the send
-
-
-def _send(sock: zmq.Socket[bytes], envelope: list[bytes], body: bytes) -> None:
-    """send_multipart(envelope + [body]) without pyzmq's per-frame flag enums."""
-    send = sock.send
-    for frame in envelope:
-        send(frame, _SNDMORE)
-    send(body)
-
-
 _NOT_ONE_FRAME: Final = encode_error(ErrorCode.BAD_REQUEST, "a request is exactly one frame")
 _UNEXPECTED: Final = encode_error(ErrorCode.INTERNAL, "unexpected error; nothing was issued")
 _STORE_FAILED: Final = encode_error(
@@ -79,17 +68,6 @@ class _Parked(NamedTuple):
     """The public reply; None for a floor (its reply is built when released)."""
     issued: int
     """How many numbers the reply carries."""
-
-
-def _split(frames: list[bytes]) -> tuple[list[bytes], list[bytes]]:
-    """(envelope up to and including the empty delimiter, body frames)."""
-    if len(frames) == 3 and not frames[1]:
-        return frames[:2], frames[2:]
-    try:
-        end = frames.index(b"", 1) + 1
-    except ValueError:
-        end = 1  # a DEALER without the delimiter: reply to its identity alone
-    return frames[:end], frames[end:]
 
 
 class Server:
@@ -127,8 +105,8 @@ class Server:
         try:
             if config.curve is not None:  # the ZAP handler must be there before clients come
                 self._gatekeeper = Gatekeeper(self._ctx, config.curve)
-            self.public = self._bind(config.bind, config.curve)
-            self.control_socket = self._bind(config.control)
+            self.public = bind_public(self._ctx, config.bind, config.curve)
+            self.control_socket = bind_public(self._ctx, config.control)
         except StartupError:
             if self._gatekeeper is not None:
                 self._gatekeeper.stop()
@@ -142,44 +120,30 @@ class Server:
                 config.reserve,
             )
 
-    def _bind(self, endpoint: str, curve: CurveServer | None = None) -> zmq.Socket[bytes]:
-        sock: zmq.Socket[bytes] = self._ctx.socket(zmq.ROUTER)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
-        sock.setsockopt(zmq.IPV6, 1)
-        if curve is not None:
-            use_as_server(sock, curve)
-        try:
-            sock.bind(endpoint)
-        except zmq.ZMQError as exc:
-            sock.close()
-            raise StartupError(f"cannot bind {endpoint}: {exc}") from exc
-        return sock
-
     def request_stop(self) -> None:
         """Ask the loop to stop (safe from a signal handler: it only sets a flag)."""
         self._stopping = True
 
     # ---- public requests --------------------------------------------------------
 
-    def _on_public(self, frames: list[bytes]) -> None:
-        envelope, body = _split(frames)
-        if len(body) != 1:
+    def _on_public(self, envelope: list[bytes]) -> None:
+        body = take_body(envelope)  # what is left in ``envelope`` is the envelope
+        if body is None:
             self.stats.requests[ErrorCode.BAD_REQUEST] += 1
-            _send(self.public, envelope, _NOT_ONE_FRAME)
+            send_reply(self.public, envelope, _NOT_ONE_FRAME)
             return
         stats = self.stats
         try:
-            request = decode_request(body[0])
+            request = decode_request(body)
             allocation = self.ledger.issue(request.name, request.last_value, request.count)
         except SeqgenError as exc:
             stats.requests[exc.code] += 1
-            _send(self.public, envelope, encode_error(exc.code, exc.message))
+            send_reply(self.public, envelope, encode_error(exc.code, exc.message))
             return
         except Exception:
             log.exception("unexpected error serving a request")
             stats.requests[ErrorCode.INTERNAL] += 1
-            _send(self.public, envelope, _UNEXPECTED)
+            send_reply(self.public, envelope, _UNEXPECTED)
             return
         if allocation.skipped:
             stats.catchups += 1
@@ -188,7 +152,7 @@ class Server:
         if allocation.last <= self.ledger.mark.get(request.name, 0):
             stats.requests["OK"] += 1
             stats.numbers_issued += request.count
-            _send(self.public, envelope, reply)
+            send_reply(self.public, envelope, reply)
         else:
             stats.disk_waits += 1
             self._parked.append(
@@ -197,13 +161,13 @@ class Server:
 
     # ---- control requests -------------------------------------------------------
 
-    def _on_control(self, frames: list[bytes]) -> None:
-        envelope, body = _split(frames)
-        if len(body) != 1:
+    def _on_control(self, envelope: list[bytes]) -> None:
+        body = take_body(envelope)
+        if body is None:
             reply = encode_control(ControlError(code="BAD_REQUEST", message="one frame expected"))
         else:
             try:
-                request = decode_control_request(body[0])
+                request = decode_control_request(body)
             except (msgspec.DecodeError, ValueError, RecursionError) as exc:
                 reply = encode_control(ControlError(code="BAD_REQUEST", message=str(exc)[:500]))
             else:
@@ -220,7 +184,7 @@ class Server:
                         return
                     answer = self.control.info(answer.name)
                 reply = encode_control(answer)
-        _send(self.control_socket, envelope, reply)
+        send_reply(self.control_socket, envelope, reply)
 
     # ---- the store writer -------------------------------------------------------
 
@@ -264,7 +228,7 @@ class Server:
             else:
                 self.stats.requests[ErrorCode.INTERNAL] += 1
                 reply = _STORE_FAILED
-            _send(parked.socket, parked.envelope, reply)
+            send_reply(parked.socket, parked.envelope, reply)
         self._parked = waiting
 
     # ---- the loop ---------------------------------------------------------------
@@ -294,7 +258,7 @@ class Server:
     def _drain(self, sock: zmq.Socket[bytes], handle: Callable[[list[bytes]], None]) -> None:
         for _ in range(BURST):
             try:
-                frames = sock.recv_multipart(zmq.NOBLOCK)
+                frames = receive(sock)
             except zmq.Again:
                 return
             try:

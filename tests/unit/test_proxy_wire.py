@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from seqgen_common.errors import ErrorCode
+from seqgen_common.frames import take_body
 from seqgen_common.limits import MAX_VALUE
 from seqgen_common.protocol import encode_error, encode_values
-from seqgen_proxy.wire import MALFORMED_REPLY, highest_issued, judge_error, take_body
+from seqgen_proxy.wire import MALFORMED_REPLY, highest_issued, judge_error
 
 
 def test_req_client_envelope() -> None:
