@@ -22,7 +22,9 @@ from seqgen_common.curve import CurveServer, use_as_server
 from seqgen_common.errors import StartupError
 from seqgen_common.limits import MAX_FRAME_BYTES
 
-__all__ = ["MORE", "MORE_NOBLOCK", "NOBLOCK", "bind_public", "receive", "send_reply", "take_body"]
+__all__ = [
+    "MORE", "MORE_NOBLOCK", "NOBLOCK", "bind_public", "has_message", "receive", "send_reply", "take_body",
+]
 
 MORE: Final = int(zmq.SNDMORE)
 NOBLOCK: Final = int(zmq.NOBLOCK)
@@ -30,6 +32,9 @@ MORE_NOBLOCK: Final = MORE | NOBLOCK
 
 _send = _BackendSocket.send
 _recv = _BackendSocket.recv
+_get = _BackendSocket.get
+_EVENTS: Final = int(zmq.EVENTS)
+_POLLIN: Final = int(zmq.POLLIN)
 
 
 def take_body(frames: list[bytes]) -> bytes | None:
@@ -60,6 +65,12 @@ def receive(sock: zmq.Socket[bytes]) -> list[bytes]:
         frame = _recv(sock, NOBLOCK, copy=False)
         frames.append(frame.bytes)
     return frames
+
+
+def has_message(sock: zmq.Socket[bytes]) -> bool:
+    """Whether ``receive`` would find a message now."""
+    events = _get(sock, _EVENTS)
+    return isinstance(events, int) and bool(events & _POLLIN)
 
 
 def send_reply(sock: zmq.Socket[bytes], envelope: list[bytes], body: bytes) -> None:

@@ -27,7 +27,7 @@ from seqgen_common.control import (
 )
 from seqgen_common.curve import Gatekeeper
 from seqgen_common.errors import ErrorCode, SeqgenError, StartupError
-from seqgen_common.frames import bind_public, receive, send_reply, take_body
+from seqgen_common.frames import bind_public, has_message, receive, send_reply, take_body
 from seqgen_common.protocol import decode_request, encode_error, encode_values
 from seqgen_server.allocator import Allocator
 from seqgen_server.config import ServerConfig
@@ -257,10 +257,9 @@ class Server:
 
     def _drain(self, sock: zmq.Socket[bytes], handle: Callable[[list[bytes]], None]) -> None:
         for _ in range(BURST):
-            try:
-                frames = receive(sock)
-            except zmq.Again:
+            if not has_message(sock):  # cheaper than letting receive() raise zmq.Again
                 return
+            frames = receive(sock)
             try:
                 handle(frames)
             except zmq.ZMQError:
