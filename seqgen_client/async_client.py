@@ -19,28 +19,19 @@ import asyncio
 import contextlib
 import itertools
 import os
-import random
 import time
 from collections import deque
-from collections.abc import Iterable
 from types import TracebackType
 from typing import cast
 
 import zmq
 import zmq.asyncio
 
-from seqgen_client.failover import FAILOVER_CODES, NO_ANSWER, UNSENT, Call, Failure, Rotation
+from seqgen_client.base import ClientBase
+from seqgen_client.failover import FAILOVER_CODES, NO_ANSWER, UNSENT, Call, Failure
 from seqgen_client.forksafe import keep_from_parent
-from seqgen_client.lastseen import LastSeen, values_of
-from seqgen_client.options import (
-    DEFAULT_BACKOFF_S,
-    DEFAULT_DEADLINE_S,
-    DEFAULT_MAX_BACKOFF_S,
-    DEFAULT_TIMEOUT_S,
-    ClientOptions,
-)
+from seqgen_client.lastseen import values_of
 from seqgen_client.sockets import connect
-from seqgen_common.curve import KeySource
 from seqgen_common.errors import SeqgenError, Unavailable
 from seqgen_common.protocol import validate_name
 
@@ -71,7 +62,7 @@ def _expire(waiter: _Waiter) -> None:
             waiter.set_result(None)
 
 
-class AsyncClient:
+class AsyncClient(ClientBase):
     """Numbers from seqgen servers or proxies for asyncio code, with failover.
 
     The arguments (CURVE keys and prefetch included) and the behaviour are
@@ -80,41 +71,10 @@ class AsyncClient:
     ``async with AsyncClient([...]) as seq``.
     """
 
-    def __init__(
-        self,
-        endpoints: str | Iterable[str],
-        *,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
-        deadline_s: float = DEFAULT_DEADLINE_S,
-        backoff_s: float = DEFAULT_BACKOFF_S,
-        max_backoff_s: float = DEFAULT_MAX_BACKOFF_S,
-        server_public_key: KeySource | None = None,
-        client_secret_key: KeySource | None = None,
-        prefetch: int = 1,
-    ) -> None:
-        self.options = ClientOptions.build(
-            endpoints,
-            timeout_s=timeout_s,
-            deadline_s=deadline_s,
-            backoff_s=backoff_s,
-            max_backoff_s=max_backoff_s,
-            server_public_key=server_public_key,
-            client_secret_key=client_secret_key,
-            prefetch=prefetch,
-        )
-        opts = self.options
-        self._prefetch = opts.prefetch
+    def _setup(self) -> None:
         self._blocks: dict[str, _Block] = {}
         """Prefetched numbers per name, for the current event loop and process."""
-        self._endpoints = opts.endpoints
-        self._first_timeout_s = min(opts.timeout_s, opts.deadline_s)
-        self._rotation = Rotation(
-            len(opts.endpoints), opts.backoff_s, opts.max_backoff_s,
-            start=random.randrange(len(opts.endpoints)),
-        )
-        self._last = LastSeen()
         self._ids = itertools.count(1)
-        self._closed = False
         self._pid = os.getpid()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ctx: zmq.asyncio.Context | None = None
@@ -123,10 +83,6 @@ class AsyncClient:
         self._pending: dict[bytes, _Waiter] = {}
 
     # ---- public API -------------------------------------------------------------------
-
-    @property
-    def endpoints(self) -> tuple[str, ...]:
-        return self._endpoints
 
     async def next(self, name: str) -> int:
         """The next number for ``name`` (from the prefetch buffer when ``prefetch`` > 1)."""
@@ -140,13 +96,6 @@ class AsyncClient:
         Always a round trip of its own: it neither uses nor fills the prefetch buffer.
         """
         return await self._call(name, count)
-
-    def last(self, name: str) -> int:
-        """The highest number this client has received for ``name`` (0 when none).
-
-        With prefetch this counts numbers received but still buffered.
-        """
-        return self._last.get(name)
 
     async def close(self) -> None:
         """Close the sockets; calls still waiting give up. Idempotent."""

@@ -11,27 +11,18 @@ from __future__ import annotations
 
 import math
 import os
-import random
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
 from types import TracebackType
 
 import zmq
 
-from seqgen_client.failover import FAILOVER_CODES, NO_ANSWER, Call, Failure, Rotation
+from seqgen_client.base import ClientBase
+from seqgen_client.failover import FAILOVER_CODES, NO_ANSWER, Call, Failure
 from seqgen_client.forksafe import keep_from_parent
-from seqgen_client.lastseen import LastSeen, values_of
-from seqgen_client.options import (
-    DEFAULT_BACKOFF_S,
-    DEFAULT_DEADLINE_S,
-    DEFAULT_MAX_BACKOFF_S,
-    DEFAULT_TIMEOUT_S,
-    ClientOptions,
-)
+from seqgen_client.lastseen import values_of
 from seqgen_client.sockets import connect
-from seqgen_common.curve import KeySource
 from seqgen_common.errors import SeqgenError, Unavailable
 from seqgen_common.protocol import validate_name
 
@@ -62,57 +53,12 @@ def _ms(seconds: float) -> int:
     return max(1, math.ceil(seconds * 1000))
 
 
-class Client:
-    """Numbers from seqgen servers or proxies, with failover.
+class Client(ClientBase):
+    """Numbers from seqgen servers or proxies, with failover; safe to share between
+    threads and across ``os.fork()``. The arguments are those of ``ClientBase``."""
 
-    ``endpoints`` is one ZeroMQ URI or several (servers or proxies), used
-    round-robin. ``timeout_s`` bounds one attempt on one endpoint,
-    ``deadline_s`` a whole call; an endpoint that failed is skipped for
-    ``backoff_s`` (doubling per failure up to ``max_backoff_s``) before it is
-    probed again. Sockets are opened on first use.
-
-    ``server_public_key`` turns on CURVE: the servers' (or proxies') public
-    key, as a certificate file (``NAME.key``) or z85 text; ``client_secret_key``
-    is this client's key pair (``NAME.key_secret``, or a z85 secret key), else
-    an ephemeral pair is made (only servers accepting any client take it).
-
-    ``prefetch`` > 1 makes ``next`` fetch that many numbers per round trip and
-    hand them out one by one from a per-name buffer; numbers still buffered
-    when the process ends are skipped.
-    """
-
-    def __init__(
-        self,
-        endpoints: str | Iterable[str],
-        *,
-        timeout_s: float = DEFAULT_TIMEOUT_S,
-        deadline_s: float = DEFAULT_DEADLINE_S,
-        backoff_s: float = DEFAULT_BACKOFF_S,
-        max_backoff_s: float = DEFAULT_MAX_BACKOFF_S,
-        server_public_key: KeySource | None = None,
-        client_secret_key: KeySource | None = None,
-        prefetch: int = 1,
-    ) -> None:
-        self.options = ClientOptions.build(
-            endpoints,
-            timeout_s=timeout_s,
-            deadline_s=deadline_s,
-            backoff_s=backoff_s,
-            max_backoff_s=max_backoff_s,
-            server_public_key=server_public_key,
-            client_secret_key=client_secret_key,
-            prefetch=prefetch,
-        )
-        opts = self.options
-        self._prefetch = opts.prefetch
-        self._endpoints = opts.endpoints
-        self._first_timeout_ms = _ms(min(opts.timeout_s, opts.deadline_s))
-        self._rotation = Rotation(
-            len(opts.endpoints), opts.backoff_s, opts.max_backoff_s,
-            start=random.randrange(len(opts.endpoints)),
-        )
-        self._last = LastSeen()
-        self._closed = False
+    def _setup(self) -> None:
+        self._first_timeout_ms = _ms(self._first_timeout_s)
         self._open()
 
     def _open(self) -> None:
@@ -132,10 +78,6 @@ class Client:
 
     # ---- public API -------------------------------------------------------------------
 
-    @property
-    def endpoints(self) -> tuple[str, ...]:
-        return self._endpoints
-
     def next(self, name: str) -> int:
         """The next number for ``name`` (from the prefetch buffer when ``prefetch`` > 1)."""
         if self._prefetch == 1:
@@ -148,13 +90,6 @@ class Client:
         Always a round trip of its own: it neither uses nor fills the prefetch buffer.
         """
         return self._call(name, count)
-
-    def last(self, name: str) -> int:
-        """The highest number this client has received for ``name`` (0 when none).
-
-        With prefetch this counts numbers received but still buffered.
-        """
-        return self._last.get(name)
 
     def close(self) -> None:
         """Close the sockets; calls in other threads finish first. Idempotent."""
