@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 
 from seqgen_admin.app import run
 from seqgen_admin.config import parse_args
+from seqgen_common.logs import configure_logging
 
 
 def main(argv: list[str] | None = None) -> None:
     config = parse_args(argv, os.environ)
-    logging.basicConfig(
-        level=config.log_level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(config.log_level)
     sys.exit(run(config))
 
 

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
+from seqgen_common.logs import configure_logging
 from seqgen_proxy.config import parse_args
 from seqgen_proxy.relay import run
 
 
 def main(argv: list[str] | None = None) -> None:
     config = parse_args(argv)
-    logging.basicConfig(
-        level=config.log_level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(config.log_level)
     sys.exit(run(config))
 
 
