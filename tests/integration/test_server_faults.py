@@ -192,3 +192,55 @@ def test_sequence_cap_refuses_new_names_only(cluster: Cluster) -> None:
     assert reply[0] == "INTERNAL"
     assert "maximum of 3 sequences" in str(reply[1])
     assert numbers(s.bind, "a") == [2]  # existing names keep working
+
+
+@pytest.fixture
+def ext4_dir(short_tmp: Path) -> Iterator[Path]:
+    """A small ext4 file system on a loop device (chattr +i needs ext4; CI runs as root)."""
+    image, mnt = short_tmp / "ext4.img", short_tmp / "ext4"
+    mnt.mkdir()
+    if os.geteuid() != 0:
+        pytest.skip("needs root for a loop device")
+    with open(image, "wb") as f:
+        f.truncate(32 * 1024 * 1024)
+    loop = subprocess.run(["losetup", "-f", "--show", str(image)], capture_output=True, text=True,
+                          check=False).stdout.strip()
+    if not loop:
+        pytest.skip("no loop device available")
+    try:
+        subprocess.run(["mkfs.ext4", "-q", "-F", loop], check=True, capture_output=True)
+        subprocess.run(["mount", loop, str(mnt)], check=True, capture_output=True)
+        yield mnt
+    finally:
+        subprocess.run(["chattr", "-R", "-i", str(mnt)], check=False, capture_output=True)
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
+        subprocess.run(["losetup", "-d", loop], check=False)
+
+
+def test_store_made_read_only_mid_run_answers_internal_and_recovers(
+    cluster: Cluster, ext4_dir: Path
+) -> None:
+    """The store's files become immutable (read-only even for root) while the server runs."""
+    data = ext4_dir / "data"
+    s = cluster.server(1, 1, data=data, reserve=1)  # a reservation of 1: every number is a write
+    acked = numbers(s.bind, "ro", count=3)[-1]
+    store_files = [str(data / "seqgen.db"), str(data / "seqgen.db-wal")]
+    subprocess.run(["chattr", "+i", *store_files], check=True)
+    try:
+        reply = ask(s.bind, ["brand-new", "0"])  # a new name always needs a write
+        assert reply[0] == "INTERNAL", reply
+        assert len(reply) == 2  # no number in an error reply
+        # "ro" may still have its one reserved number; after that it needs the store too.
+        replies = [ask(s.bind, ["ro", "0"]) for _ in range(3)]
+        served = [int(str(r[1])) for r in replies if r[0] is None]
+        assert len(served) <= 1, replies
+        assert [r[0] for r in replies[len(served):]] == ["INTERNAL"] * (3 - len(served))
+        acked = max([acked, *served])
+    finally:
+        subprocess.run(["chattr", "-i", *store_files], check=True)
+    # It recovers by itself once the store is writable again.
+    after = numbers(s.bind, "ro")[0]
+    assert after > acked
+    assert numbers(s.bind, "brand-new") != []
+    s.kill()
+    assert numbers(cluster.restart(s).bind, "ro")[0] > after  # what it issued was durable
