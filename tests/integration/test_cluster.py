@@ -107,6 +107,12 @@ def test_local_cluster_end_to_end(supervised: Supervised) -> None:
     assert status.json()["instance"] == 1
     other = httpx.get(f"http://127.0.0.1:{sup.ports[6413]}/status", timeout=10)
     assert other.json()["instance"] == 2
+    # The admins took their token from supervisord's environment.
+    floor_url = f"{sup.admin}/sequences/ticket/floor"
+    assert httpx.put(floor_url, json={"value": "5000"}, timeout=10).status_code == 401
+    raised = httpx.put(floor_url, json={"value": "5000"}, timeout=10,
+                       headers={"Authorization": "Bearer cluster-secret"})
+    assert raised.status_code == 200, raised.text
 
     # kill -9 a server: supervisord restarts it and numbering goes on without repeats.
     before = _max_per_server(seen)
