@@ -8,6 +8,7 @@ Everything still running at the end of a test is killed.
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import signal
 import socket
@@ -15,12 +16,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import msgspec
 import pytest
 import zmq
+
+from seqgen_common.errors import SeqgenError
 
 READY_TIMEOUT_S = 15.0
 
@@ -142,6 +145,43 @@ def wait_until(check: object, timeout_s: float, what: str, proc: Proc | None = N
             return
         time.sleep(0.02)  # between real probes only
     raise AssertionError(f"{what} not ready after {timeout_s}s" + (f":\n{proc.log()}" if proc else ""))
+
+
+def in_forked_child(work: Callable[[], object], timeout_s: float = 30.0) -> tuple[int, object]:
+    """Run ``work`` in a forked child; (its exit status, what it returned, JSON round-tripped).
+
+    A SeqgenError in the child is reported as its text. A child that does not report
+    within ``timeout_s`` (it hangs, e.g. on its parent's sockets) is killed and fails.
+    """
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never return into pytest
+        status = 1
+        try:
+            os.close(read_fd)
+            report: object
+            try:
+                report = work()
+            except SeqgenError as exc:
+                report = str(exc)
+            os.write(write_fd, msgspec.json.encode(report))
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_fd)
+    data = b""
+    try:
+        ready, _, _ = select.select([read_fd], [], [], timeout_s)
+        if ready:
+            while chunk := os.read(read_fd, 65536):
+                data += chunk
+        else:
+            os.kill(pid, signal.SIGKILL)
+    finally:
+        os.close(read_fd)
+        _, status = os.waitpid(pid, 0)
+    assert ready, f"the forked child did not report within {timeout_s} s"
+    return status, msgspec.json.decode(data) if data else None
 
 
 class Cluster:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import select
 import shutil
-import signal
 import tempfile
 import time
 from collections.abc import Iterator
@@ -18,7 +15,7 @@ import zmq
 
 from seqgen_client import AsyncClient, ExhaustedError, RequestError, SeqgenError, Unavailable
 from seqgen_common.limits import MAX_VALUE
-from tests.conftest import Cluster, ServerProc, numbers, tcp
+from tests.conftest import Cluster, ServerProc, in_forked_child, numbers, tcp
 
 DRIFT = 10
 
@@ -218,36 +215,8 @@ def test_close_ends_calls_that_still_wait(cluster: Cluster) -> None:
 def test_a_forked_child_reopens_its_sockets(pair: tuple[ServerProc, ServerProc]) -> None:
     client = AsyncClient([pair[0].bind, pair[1].bind], timeout_s=2.0)
     before = asyncio.run(client.next_many("afork", 3))
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never return into pytest
-        status = 1
-        try:
-            os.close(read_fd)
-            report: object
-            try:
-                report = asyncio.run(client.next_many("afork", 3))
-            except SeqgenError as exc:
-                report = str(exc)
-            os.write(write_fd, msgspec.json.encode(report))
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(write_fd)
-    data = b""
-    try:
-        ready, _, _ = select.select([read_fd], [], [], 30)
-        if ready:
-            while chunk := os.read(read_fd, 65536):
-                data += chunk
-        else:
-            os.kill(pid, signal.SIGKILL)
-    finally:
-        os.close(read_fd)
-        _, status = os.waitpid(pid, 0)
-    assert ready, "the forked child did not report within 30 s"
+    status, in_child = in_forked_child(lambda: asyncio.run(client.next_many("afork", 3)))
     assert status == 0
-    in_child = msgspec.json.decode(data)
     assert isinstance(in_child, list), in_child
     after = asyncio.run(client.next_many("afork", 3))
     asyncio.run(client.close())

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
-import select
-import signal
 import subprocess
 import sys
 import threading
 
-import msgspec
 import pytest
 
 from seqgen_client import AsyncClient, Client, RequestError
 from seqgen_common.control import GetStatus, Status, decode_control_reply, encode_control
-from tests.conftest import Cluster, ServerProc, request
+from tests.conftest import Cluster, ServerProc, in_forked_child, request
 
 
 def status(server: ServerProc) -> Status:
@@ -125,41 +121,12 @@ def test_processes_get_blocks_of_their_own(cluster: Cluster) -> None:
     assert round_trips(server) == 3 * 29
 
 
-def _in_child(client: Client, count: int) -> tuple[int, bytes]:
-    """Fork; the child takes ``count`` numbers and reports them; (exit status, report)."""
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never return into pytest
-        status = 1
-        try:
-            os.close(read_fd)
-            os.write(write_fd, msgspec.json.encode([client.next("fork") for _ in range(count)]))
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(write_fd)
-    data = b""
-    try:
-        ready, _, _ = select.select([read_fd], [], [], 30)
-        if ready:
-            while chunk := os.read(read_fd, 65536):
-                data += chunk
-        else:
-            os.kill(pid, signal.SIGKILL)
-    finally:
-        os.close(read_fd)
-        _, status = os.waitpid(pid, 0)
-    assert ready, "the forked child did not report within 30 s"
-    return status, data
-
-
 def test_a_forked_child_never_hands_out_its_parent_s_buffer(cluster: Cluster) -> None:
     server = cluster.server()
     with Client(server.bind, prefetch=10) as client:
         first = client.next("fork")  # 1; 2..10 stay buffered in the parent
-        status_code, data = _in_child(client, 3)
+        status_code, child = in_forked_child(lambda: [client.next("fork") for _ in range(3)])
         assert status_code == 0
-        child = msgspec.json.decode(data, type=list[int])
         parent = [first] + [client.next("fork") for _ in range(9)]
     assert parent == list(range(1, 11))
     assert child == [11, 12, 13]  # a block of its own, fetched by the child

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import os
-import select
 import shutil
-import signal
 import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import msgspec
 import pytest
 
 from seqgen_client import Client, ExhaustedError, RequestError, SeqgenError, Unavailable
 from seqgen_common.limits import MAX_VALUE
-from tests.conftest import Cluster, ServerProc, numbers, tcp, wait_until
+from tests.conftest import Cluster, ServerProc, in_forked_child, numbers, tcp, wait_until
 
 DRIFT = 10
 
@@ -157,46 +153,12 @@ def test_threads_share_one_client(pair: tuple[ServerProc, ServerProc]) -> None:
             assert mine == sorted(mine) and len(set(mine)) == len(mine)
 
 
-def _child_numbers(client: Client, name: str, count: int) -> tuple[int, bytes]:
-    """Fork; the child takes ``count`` numbers with the inherited client and reports them."""
-    read_fd, write_fd = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never return into pytest
-        status = 1
-        try:
-            os.close(read_fd)
-            report: object
-            try:
-                report = [client.next(name) for _ in range(count)]
-            except SeqgenError as exc:
-                report = str(exc)
-            os.write(write_fd, msgspec.json.encode(report))
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(write_fd)
-    data = b""
-    try:
-        ready, _, _ = select.select([read_fd], [], [], 30)
-        if ready:
-            while chunk := os.read(read_fd, 65536):
-                data += chunk
-        else:
-            os.kill(pid, signal.SIGKILL)  # it hangs (on the parent's sockets?)
-    finally:
-        os.close(read_fd)
-        _, status = os.waitpid(pid, 0)
-    assert ready, "the forked child did not report within 30 s"
-    return status, data
-
-
 def test_a_forked_child_reopens_its_sockets(pair: tuple[ServerProc, ServerProc]) -> None:
     odd, even = pair
     with Client([odd.bind, even.bind], timeout_s=2.0, deadline_s=5.0) as client:
         before = [client.next("fork") for _ in range(4)]  # sockets open in the parent
-        status, report = _child_numbers(client, "fork", 4)
+        status, in_child = in_forked_child(lambda: [client.next("fork") for _ in range(4)])
         assert status == 0
-        in_child = msgspec.json.decode(report)
         # The child could not have used the parent's sockets (their I/O thread is not there).
         assert isinstance(in_child, list), in_child
         after = [client.next("fork") for _ in range(4)]  # the parent's sockets still work
