@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,9 +10,10 @@ from seqgen_common.curve import (
     CurveClient,
     CurveServer,
     KeyPair,
-    read_allowed_keys,
+    add_server_flags,
     read_key_pair,
     read_public_key,
+    server_from_flags,
 )
 from seqgen_common.endpoints import validate_zmq
 from seqgen_common.limits import DEFAULT_PUBLIC_PORT
@@ -71,13 +71,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-in-flight", type=int, default=d.max_in_flight, metavar="N",
                    help="requests forwarded and not yet answered; beyond this the proxy stops "
                    "reading from clients until replies come back (default %(default)s)")
-    p.add_argument("--curve-secret-key", type=Path, metavar="FILE",
-                   help="turn on CURVE encryption on the frontend (--bind) with this key pair "
-                   "(the NAME.key_secret file of `seqgen keygen`); clients need its NAME.key")
-    p.add_argument("--curve-clients", type=Path, metavar="DIR",
-                   help="with --curve-secret-key: accept only clients whose public key is in a "
-                   "*.key certificate in DIR (read at start); without it any CURVE client is "
-                   "accepted (encrypted, not authenticated)")
+    add_server_flags(p, "frontend (--bind)")
     p.add_argument("--host-public-key", type=Path, metavar="FILE",
                    help="talk CURVE to the hosts: the hosts' public key (their NAME.key). One "
                    "key for all hosts: servers behind one proxy share one key pair")
@@ -118,7 +112,7 @@ def parse_args(argv: list[str] | None = None) -> ProxyConfig:
     if not 1 <= ns.max_in_flight <= MAX_IN_FLIGHT_LIMIT:
         parser.error(f"--max-in-flight must be between 1 and {MAX_IN_FLIGHT_LIMIT}")
     try:
-        curve = _frontend_curve(parser, ns.curve_secret_key, ns.curve_clients)
+        curve = server_from_flags(ns.curve_secret_key, ns.curve_clients)
         host_curve = _host_curve(parser, ns.host_public_key, ns.curve_client_key)
     except ValueError as exc:
         parser.error(str(exc))
@@ -128,20 +122,6 @@ def parse_args(argv: list[str] | None = None) -> ProxyConfig:
         max_in_flight=ns.max_in_flight, curve=curve, host_curve=host_curve,
         log_level=ns.log_level,
     )
-
-
-def _frontend_curve(parser: argparse.ArgumentParser, secret_key: Path | None,
-                    clients: Path | None) -> CurveServer | None:
-    """The frontend's CURVE settings, key files read and checked (ValueError if bad)."""
-    if secret_key is None:
-        if clients is not None:
-            parser.error("--curve-clients needs --curve-secret-key")
-        return None
-    keys = read_key_pair(secret_key, "--curve-secret-key")
-    if clients is None:
-        return CurveServer(keys)
-    return CurveServer(keys, read_allowed_keys(clients, "--curve-clients"),
-                       Path(os.path.abspath(clients)))
 
 
 def _host_curve(parser: argparse.ArgumentParser, host_key: Path | None,

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from seqgen_common.curve import CurveServer, read_allowed_keys, read_key_pair
+from seqgen_common.curve import CurveServer, add_server_flags, server_from_flags
 from seqgen_common.endpoints import is_loopback, validate_zmq
 from seqgen_common.limits import DEFAULT_CONTROL_PORT, DEFAULT_PUBLIC_PORT
 
@@ -65,14 +65,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-remote-control", action="store_true",
                    help="allow a --control address that is not loopback (it has no "
                    "authentication: protect it by other means)")
-    p.add_argument("--curve-secret-key", type=Path, metavar="FILE",
-                   help="turn on CURVE encryption on the public socket with this server key pair "
-                   "(the NAME.key_secret file of `seqgen keygen`); clients then need its public "
-                   "key (NAME.key). The control socket is not affected")
-    p.add_argument("--curve-clients", type=Path, metavar="DIR",
-                   help="with --curve-secret-key: accept only clients whose public key is in a "
-                   "*.key certificate in DIR (read at start). Without it any CURVE client is "
-                   "accepted: encrypted, but not authenticated")
+    add_server_flags(p, "public socket (the control socket is not affected)")
     p.add_argument("--log-level", default=d.log_level,
                    choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper,
                    help="logging threshold (default %(default)s)")
@@ -105,25 +98,13 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
             f"--control {ns.control} is not a loopback address; the control socket has no "
             "authentication. Use 127.0.0.1 or ipc://, or pass --allow-remote-control"
         )
-    curve = _curve(parser, ns.curve_secret_key, ns.curve_clients)
+    try:
+        curve = server_from_flags(ns.curve_secret_key, ns.curve_clients)
+    except ValueError as exc:
+        parser.error(str(exc))
     return ServerConfig(
         bind=ns.bind, control=ns.control, instance=ns.instance, instances=ns.instances,
         drift=ns.drift, data=Path(os.path.abspath(ns.data)), reserve=ns.reserve,
         max_sequences=ns.max_sequences,
         allow_remote_control=ns.allow_remote_control, curve=curve, log_level=ns.log_level,
     )
-
-
-def _curve(parser: argparse.ArgumentParser, secret_key: Path | None,
-           clients: Path | None) -> CurveServer | None:
-    """The public socket's CURVE settings, with the key files read and checked."""
-    if secret_key is None:
-        if clients is not None:
-            parser.error("--curve-clients needs --curve-secret-key")
-        return None
-    try:
-        keys = read_key_pair(secret_key, "--curve-secret-key")
-        allowed = None if clients is None else read_allowed_keys(clients, "--curve-clients")
-    except ValueError as exc:
-        parser.error(str(exc))
-    return CurveServer(keys, allowed, None if clients is None else Path(os.path.abspath(clients)))

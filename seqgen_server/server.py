@@ -276,9 +276,7 @@ class Server:
                 break
             result = self.writer.results.get()
             self._record(result.ok, result.names, result.seconds)
-        self.writer.stop()
-        while not self.writer.results.empty():  # pragma: no cover - writer was idle
-            self.writer.results.get()
+        self.writer.stop()  # a refill still in flight is finished; the exact marks follow
         try:
             exact = self.ledger.exact_marks()
             self.store.write_marks(exact, clean=True)
