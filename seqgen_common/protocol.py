@@ -51,7 +51,8 @@ class Request(msgspec.Struct, array_like=True, frozen=True, forbid_unknown_field
         # Length in UTF-8 bytes and control characters cannot be said with Meta.
         if len(self.name.encode()) > MAX_NAME_BYTES or _CONTROL.search(self.name):
             raise ValueError("bad name")
-        if _last_value(self.last) is None:
+        # Up to 18 digits cannot pass MAX_VALUE: only longer ones need the full check.
+        if len(self.last) > _MAX_DIGITS - 1 and _last_value(self.last) is None:
             raise ValueError("bad last")
 
     @property
