@@ -1,4 +1,4 @@
-"""The admin's JSON endpoints (DESIGN section 7); each one is a control call and a model.
+"""The admin's JSON endpoints (docs/admin.md); each one is a control call and a model.
 
 Errors from the control client become HTTP statuses in one place
 (``http_status_for`` / ``on_seqgen_error``): no answer -> 503, unknown name
@@ -23,7 +23,6 @@ from seqgen_admin.auth import bearer, check_write_access
 from seqgen_admin.config import AdminConfig
 from seqgen_admin.control_client import ControlClient
 from seqgen_admin.models import (
-    NAME_PATTERN,
     FloorRequest,
     Health,
     Problem,
@@ -38,8 +37,9 @@ from seqgen_admin.models import (
     status_out,
 )
 from seqgen_common.control import MAX_PAGE, Status
-from seqgen_common.errors import RequestError, SeqgenError, Unavailable
+from seqgen_common.errors import Conflict, NotFound, RequestError, SeqgenError, Unavailable
 from seqgen_common.limits import MAX_NAME_BYTES
+from seqgen_common.protocol import NAME_PATTERN
 
 __all__ = ["AdminState", "http_status_for", "on_seqgen_error", "router"]
 
@@ -112,9 +112,9 @@ def http_status_for(exc: SeqgenError) -> int:
     """The HTTP status that reports a control call's failure."""
     if isinstance(exc, Unavailable):
         return status.HTTP_503_SERVICE_UNAVAILABLE
-    if exc.code == "NOT_FOUND":
+    if isinstance(exc, NotFound):
         return status.HTTP_404_NOT_FOUND
-    if exc.code == "CONFLICT":
+    if isinstance(exc, Conflict):
         return status.HTTP_409_CONFLICT
     if isinstance(exc, RequestError):
         return status.HTTP_400_BAD_REQUEST

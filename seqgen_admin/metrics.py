@@ -26,7 +26,7 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from seqgen_common.control import Status
+from seqgen_common.control import Counters, Status, counter_fields
 
 __all__ = ["HttpMetrics", "HttpMetricsMiddleware", "ServerCollector", "server_metric_families"]
 
@@ -37,12 +37,38 @@ UNMATCHED_ROUTE: Final = "<unmatched>"
 """The route label of requests no route matched (keeps the label set small)."""
 
 
-def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
-    return CounterMetricFamily(name, doc, value=value)
-
-
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, doc, value=value)
+
+
+def _counter_families(counters: Counters) -> list[Metric]:
+    """One family per field of ``Counters`` (the fields say their kind and name)."""
+    families: list[Metric] = []
+    summaries: dict[str, SummaryMetricFamily] = {}
+    for field in counter_fields():
+        value = getattr(counters, field.name)
+        if field.labelled:
+            family = CounterMetricFamily(field.metric, field.description, labels=["outcome"])
+            for outcome, count in sorted(value.items()):
+                family.add_metric([outcome], count)
+            families.append(family)
+        elif field.kind == "counter":
+            families.append(CounterMetricFamily(field.metric, field.description, value=value))
+        elif field.kind == "gauge":
+            families.append(_gauge(field.metric, field.description, value))
+        elif field.kind == "summary_count":  # its sum follows (a field of kind summary_sum)
+            summaries[field.metric] = SummaryMetricFamily(field.metric, field.description)
+        else:
+            summary = summaries.pop(field.metric)
+            count = getattr(counters, _count_of(field.metric))
+            summary.add_metric([], count_value=count, sum_value=value)
+            families.append(summary)
+    return families
+
+
+def _count_of(metric: str) -> str:
+    """The field that holds the count of the summary ``metric``."""
+    return next(f.name for f in counter_fields() if f.metric == metric and f.kind == "summary_count")
 
 
 def server_metric_families(status: Status | None) -> list[Metric]:
@@ -51,23 +77,12 @@ def server_metric_families(status: Status | None) -> list[Metric]:
                 0 if status is None else 1)
     if status is None:
         return [up]
-    c = status.counters
     info = InfoMetricFamily("seqgen_server", "The server's version and place in the cluster.")
     info.add_metric([], {
         "version": status.version,
         "instance": str(status.instance),
         "instances": str(status.instances),
     })
-    requests = CounterMetricFamily(
-        "seqgen_requests", "Public requests by outcome (OK or the error code).",
-        labels=["outcome"],
-    )
-    for outcome, count in sorted(c.requests.items()):
-        requests.add_metric([outcome], count)
-    store_write = SummaryMetricFamily(
-        "seqgen_store_write_seconds", "Store transactions (batches of durable marks) and their time.",
-        count_value=c.store_writes, sum_value=c.store_write_seconds_sum,
-    )
     return [
         up,
         info,
@@ -79,24 +94,7 @@ def server_metric_families(status: Status | None) -> list[Metric]:
                int(status.clean_start)),
         _gauge("seqgen_store_ok", "1 while the store persists, 0 while it fails.",
                int(status.store_ok)),
-        requests,
-        _counter("seqgen_numbers_issued", "Numbers handed out to clients.", c.numbers_issued),
-        _counter("seqgen_catchups", "Requests whose last made the server skip ahead.", c.catchups),
-        _counter("seqgen_catchup_skipped_numbers", "Own numbers skipped by catch-ups.",
-                 c.catchup_skipped),
-        _gauge("seqgen_skipped_at_start_numbers",
-               "Own numbers skipped at start (reserved before a crash).", c.skipped_at_start),
-        _counter("seqgen_reservations_written",
-                 "Durable high-water marks written (one per name per store write).",
-                 c.reservations_written),
-        store_write,
-        _counter("seqgen_store_write_failures", "Store transactions that failed.",
-                 c.store_write_failures),
-        _gauge("seqgen_store_write_seconds_max", "The slowest store write since start.",
-               c.store_write_seconds_max),
-        _counter("seqgen_disk_waits", "Public requests whose reply waited for a store write.",
-                 c.disk_waits),
-        _counter("seqgen_control_requests", "Control requests served.", c.control_requests),
+        *_counter_families(status.counters),
     ]
 
 

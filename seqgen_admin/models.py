@@ -8,14 +8,14 @@ replies (msgspec structs) into these models.
 
 from __future__ import annotations
 
-from typing import Annotated, Final, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import msgspec
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from seqgen_common.control import Counters, Pong, SequenceInfo, SequencePage, Status
-from seqgen_common.errors import RequestError
+from seqgen_common.control import Counters, Pong, SequenceInfo, SequencePage, Status, counter_fields
 from seqgen_common.limits import MAX_VALUE
-from seqgen_common.protocol import validate_name
+from seqgen_common.protocol import NAME_PATTERN, name_problem
 
 __all__ = [
     "NAME_PATTERN",
@@ -34,18 +34,15 @@ __all__ = [
     "status_out",
 ]
 
-NAME_PATTERN: Final = r"^[^\x00-\x1f\x7f-\x9f]+$"
-"""A sequence name has no control characters (and is 1 to 200 UTF-8 bytes)."""
-
 DIGITS_PATTERN: Final = r"^[0-9]+$"
 
 
 def check_name(name: str) -> str:
     """A valid sequence name, else ValueError (FastAPI answers 422)."""
-    try:
-        return validate_name(name)
-    except RequestError as exc:
-        raise ValueError(exc.message) from exc
+    problem = name_problem(name)
+    if problem is not None:
+        raise ValueError(problem)
+    return name
 
 
 def digits_at_most(limit: int) -> str:
@@ -95,31 +92,21 @@ class Ready(_Model):
     instances: int = Field(description="N, the number of servers in the cluster.")
 
 
-class ServerCounters(_Model):
-    """Counters since the server started."""
+def _counters_model() -> type[BaseModel]:
+    """``ServerCounters``, field by field from ``seqgen_common.control.Counters``."""
+    fields: dict[str, Any] = {
+        field.name: (field.value_type, Field(description=field.description))
+        for field in counter_fields()
+    }
+    return create_model("ServerCounters", __base__=_Model, __doc__="Counters since the server started.",
+                        **fields)
 
-    requests: dict[str, int] = Field(
-        description='Public requests by outcome: "OK" or the error code (BAD_NAME, INTERNAL...).'
-    )
-    numbers_issued: int = Field(description="Numbers handed out to clients.")
-    catchups: int = Field(
-        description="Requests whose `last` made the server skip ahead past another server."
-    )
-    catchup_skipped: int = Field(description="Own numbers skipped by those catch-ups.")
-    skipped_at_start: int = Field(
-        description="Own numbers skipped at start: reserved before a crash, maybe never issued."
-    )
-    reservations_written: int = Field(
-        description="Durable high-water marks written (one per name per store write)."
-    )
-    store_writes: int = Field(description="Store transactions (batches of marks).")
-    store_write_failures: int = Field(description="Store transactions that failed.")
-    store_write_seconds_sum: float = Field(description="Total time spent in store writes.")
-    store_write_seconds_max: float = Field(description="The slowest store write.")
-    disk_waits: int = Field(
-        description="Public requests whose reply had to wait for a store write."
-    )
-    control_requests: int = Field(description="Control requests served (admin traffic).")
+
+if TYPE_CHECKING:
+    class ServerCounters(_Model):
+        """For type checkers: the fields are made from ``Counters`` at import."""
+else:
+    ServerCounters = _counters_model()
 
 
 class ServerStatus(_Model):
@@ -179,20 +166,7 @@ def ready_out(pong: Pong) -> Ready:
 
 
 def _counters_out(c: Counters) -> ServerCounters:
-    return ServerCounters(
-        requests=dict(c.requests),
-        numbers_issued=c.numbers_issued,
-        catchups=c.catchups,
-        catchup_skipped=c.catchup_skipped,
-        skipped_at_start=c.skipped_at_start,
-        reservations_written=c.reservations_written,
-        store_writes=c.store_writes,
-        store_write_failures=c.store_write_failures,
-        store_write_seconds_sum=c.store_write_seconds_sum,
-        store_write_seconds_max=c.store_write_seconds_max,
-        disk_waits=c.disk_waits,
-        control_requests=c.control_requests,
-    )
+    return ServerCounters(**msgspec.structs.asdict(c))
 
 
 def status_out(s: Status) -> ServerStatus:

@@ -1,4 +1,4 @@
-"""The private control protocol between a server and its admin (DESIGN section 7).
+"""The private control protocol between a server and its admin (docs/protocol.md, "Control").
 
 ZeroMQ REQ/REP on the server's ``--control`` socket, one JSON frame each way.
 Every message is a msgspec Struct tagged by its ``type`` field; the server
@@ -8,17 +8,22 @@ answers every request, including malformed ones, with exactly one reply
 
 from __future__ import annotations
 
-from typing import Annotated, Final
+from collections import Counter
+from dataclasses import dataclass
+from typing import Annotated, Any, Final, Literal, get_args, get_type_hints
 
 import msgspec
 
-from seqgen_common.limits import MAX_NAME_BYTES, MAX_VALUE
+from seqgen_common.errors import ControlCode, ErrorCode
+from seqgen_common.limits import MAX_VALUE
+from seqgen_common.protocol import name_problem
 
 __all__ = [
     "MAX_PAGE",
     "ControlError",
     "ControlReply",
     "ControlRequest",
+    "CounterField",
     "Counters",
     "GetSequence",
     "GetStatus",
@@ -29,6 +34,7 @@ __all__ = [
     "SequenceInfo",
     "SequencePage",
     "Status",
+    "counter_fields",
     "decode_control_reply",
     "decode_control_request",
     "encode_control",
@@ -38,11 +44,21 @@ MAX_PAGE: Final = 1000
 """At most this many sequences per ListSequences page."""
 
 Value = Annotated[int, msgspec.Meta(ge=0, le=MAX_VALUE)]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME_BYTES)]
 
 
 class _Message(msgspec.Struct, tag_field="type", kw_only=True, frozen=True):
     pass
+
+
+class _Named(_Message, frozen=True):
+    """A request about one sequence: its name follows the public protocol's rule."""
+
+    name: str
+
+    def __post_init__(self) -> None:
+        problem = name_problem(self.name)
+        if problem is not None:
+            raise ValueError(problem)
 
 
 # ---- requests ---------------------------------------------------------------
@@ -64,13 +80,11 @@ class ListSequences(_Message, tag="list_sequences", frozen=True):
     limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_PAGE)] = 100
 
 
-class GetSequence(_Message, tag="get_sequence", frozen=True):
+class GetSequence(_Named, tag="get_sequence", frozen=True):
     """One sequence; ControlError NOT_FOUND when the server never saw the name."""
 
-    name: Name
 
-
-class RaiseFloor(_Message, tag="raise_floor", frozen=True):
+class RaiseFloor(_Named, tag="raise_floor", frozen=True):
     """Make the next number issued for ``name`` greater than ``value``.
 
     Forward only: a value below what was already issued is refused (CONFLICT).
@@ -78,7 +92,6 @@ class RaiseFloor(_Message, tag="raise_floor", frozen=True):
     refuses (over 200 UTF-8 bytes, control characters) is BAD_REQUEST.
     """
 
-    name: Name
     value: Value
 
 
@@ -94,27 +107,86 @@ class Pong(_Message, tag="pong", frozen=True):
     instances: int
 
 
-class Counters(msgspec.Struct, kw_only=True, frozen=True):
-    """Counters since the server started."""
+Kind = Literal["counter", "gauge", "summary_count", "summary_sum"]
+"""How /metrics exports a field: a counter, a gauge, or the count or sum of a summary."""
 
-    requests: dict[str, int]
-    """Public requests by outcome: "OK" or the error code."""
-    numbers_issued: int
-    catchups: int
-    """Requests whose ``last`` made the server skip ahead."""
-    catchup_skipped: int
-    """Own numbers skipped by catch-ups."""
-    skipped_at_start: int
-    """Own numbers skipped at start (reserved but possibly never issued before a crash)."""
-    reservations_written: int
-    """Durable high-water marks written (one per name per store write)."""
-    store_writes: int
-    store_write_failures: int
-    store_write_seconds_sum: float
-    store_write_seconds_max: float
-    disk_waits: int
-    """Public requests that had to wait for a store write before their reply."""
-    control_requests: int
+
+def _count(kind: Kind, metric: str, description: str) -> Any:
+    """Field metadata: how /status documents a counter and /metrics exports it."""
+    return msgspec.Meta(description=description, extra={"kind": kind, "metric": metric})
+
+
+class Counters(msgspec.Struct, kw_only=True):
+    """Counters since the server started: the one definition.
+
+    The server counts into an instance of this; the admin derives its HTTP model
+    (``/status``) and its Prometheus families (``/metrics``) from these fields.
+    """
+
+    requests: Annotated[dict[str, int], _count(
+        "counter", "seqgen_requests", 'Public requests by outcome: "OK" or the error code.')] = (
+        msgspec.field(default_factory=lambda: Counter(dict.fromkeys(["OK", *ErrorCode], 0))))
+    numbers_issued: Annotated[int, _count(
+        "counter", "seqgen_numbers_issued",
+        "Numbers handed out to clients (counted once their reply was handed to the socket).")] = 0
+    catchups: Annotated[int, _count(
+        "counter", "seqgen_catchups",
+        "Requests whose `last` made the server skip ahead past another server.")] = 0
+    catchup_skipped: Annotated[int, _count(
+        "counter", "seqgen_catchup_skipped_numbers", "Own numbers skipped by catch-ups.")] = 0
+    skipped_at_start: Annotated[int, _count(
+        "gauge", "seqgen_skipped_at_start_numbers",
+        "Own numbers skipped at start: reserved before a crash, maybe never issued.")] = 0
+    reservations_written: Annotated[int, _count(
+        "counter", "seqgen_reservations_written",
+        "Durable high-water marks written (one per name per store write).")] = 0
+    store_writes: Annotated[int, _count(
+        "summary_count", "seqgen_store_write_seconds",
+        "Store transactions (batches of durable marks) and their time.")] = 0
+    store_write_failures: Annotated[int, _count(
+        "counter", "seqgen_store_write_failures", "Store transactions that failed.")] = 0
+    store_write_seconds_sum: Annotated[float, _count(
+        "summary_sum", "seqgen_store_write_seconds", "Time spent in store transactions.")] = 0.0
+    store_write_seconds_max: Annotated[float, _count(
+        "gauge", "seqgen_store_write_seconds_max", "The slowest store transaction since start.")] = 0.0
+    disk_waits: Annotated[int, _count(
+        "counter", "seqgen_disk_waits",
+        "Public requests whose reply had to wait for a store write.")] = 0
+    replies_undelivered: Annotated[int, _count(
+        "counter", "seqgen_replies_undelivered",
+        "Replies that could not be handed to a client that had left; their numbers were "
+        "never issued (they are skipped).")] = 0
+    control_requests: Annotated[int, _count(
+        "counter", "seqgen_control_requests", "Control requests served (admin traffic).")] = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CounterField:
+    """One field of ``Counters`` with its documentation."""
+
+    name: str
+    value_type: Any
+    """``int``, ``float`` or ``dict[str, int]`` (requests by outcome)."""
+    kind: Kind
+    metric: str
+    """The Prometheus family name (counters get ``_total`` appended by the exposition)."""
+    description: str
+
+    @property
+    def labelled(self) -> bool:
+        """True for ``requests``: numbers by outcome rather than one number."""
+        return self.value_type not in (int, float)
+
+
+def counter_fields() -> list[CounterField]:
+    """The fields of ``Counters`` in order, with their kind, metric name and description."""
+    fields: list[CounterField] = []
+    for name, hint in get_type_hints(Counters, include_extras=True).items():
+        base, meta = get_args(hint)[:2]
+        assert isinstance(meta, msgspec.Meta) and meta.extra is not None
+        fields.append(CounterField(name, base, meta.extra["kind"], meta.extra["metric"],
+                                   meta.description or name))
+    return fields
 
 
 class Status(_Message, tag="status", frozen=True):
@@ -148,8 +220,7 @@ class SequencePage(_Message, tag="sequence_page", frozen=True):
 
 
 class ControlError(_Message, tag="error", frozen=True):
-    code: str
-    """BAD_REQUEST, NOT_FOUND, CONFLICT or INTERNAL."""
+    code: ControlCode
     message: str
 
 

@@ -1,30 +1,60 @@
-"""Error codes of the public protocol and the one exception tree of seqgen.
+"""Error codes of the public and control protocols, and the one exception tree of seqgen.
 
-Every process raises and catches exceptions from this tree only; zmq, msgspec
-and sqlite3 errors are translated at the boundary with ``raise ... from exc``::
+Every error a seqgen call can meet on the wire, in the store or at start is
+one of these; zmq, msgspec and sqlite3 errors are translated at the boundary
+with ``raise ... from exc``::
 
-    SeqgenError                 base: .code (an ErrorCode) and .message
+    SeqgenError                 base: .code (an ErrorCode or ControlCode) and .message
     ├── RequestError            the request is invalid (BAD_REQUEST, BAD_NAME,
     │                           BAD_LAST, BAD_COUNT); nothing was issued
     ├── ExhaustedError          EXHAUSTED: the numbers would pass 2**63 - 1
-    ├── Unavailable             UNAVAILABLE: no server answered in time
+    ├── Unavailable             UNAVAILABLE: no server answered in time, or every
+    │                           one that answered was overloaded or fenced
     ├── InternalError           INTERNAL: anything else; nothing was issued
     │   └── StoreError          the store cannot persist (disk full, I/O error)
+    ├── NotFound                control NOT_FOUND: the server has no such sequence
+    ├── Conflict                control CONFLICT: a floor below what was issued;
+    │                           nothing changed
     └── StartupError            a daemon refuses to start (bad flags, locked or
                                 foreign data directory, corrupt store);
                                 never sent on the wire
 
-``error_for(code, message)`` turns a wire error reply back into the matching
-exception, so clients raise the same classes the server used.
+Outside the tree, and only for mistakes in the calling code (never for
+anything a server or the network does): ``TypeError`` and ``ValueError``
+for bad constructor arguments (an endpoint that is not a ZeroMQ URI, a
+negative timeout, an unreadable CURVE key file) and ``ValueError`` for a call
+on a closed client, as Python's own file objects do.
+
+``error_for(code, message)`` turns an error reply (public or control) back
+into the matching exception, so a client raises the class the server used.
+``RETRY_ELSEWHERE`` is the one set of codes after which another endpoint may
+still succeed.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Final
+
+__all__ = [
+    "RETRY_ELSEWHERE",
+    "Conflict",
+    "ControlCode",
+    "ErrorCode",
+    "ExhaustedError",
+    "InternalError",
+    "NotFound",
+    "RequestError",
+    "SeqgenError",
+    "StartupError",
+    "StoreError",
+    "Unavailable",
+    "error_for",
+]
 
 
 class ErrorCode(StrEnum):
-    """The CODE of an error reply ``["CODE", "message"]``."""
+    """The CODE of a public error reply ``["CODE", "message"]``."""
 
     BAD_REQUEST = "BAD_REQUEST"
     BAD_NAME = "BAD_NAME"
@@ -35,17 +65,28 @@ class ErrorCode(StrEnum):
     INTERNAL = "INTERNAL"
 
 
-REQUEST_CODES = frozenset(
+class ControlCode(StrEnum):
+    """The code of a control ``ControlError`` reply."""
+
+    BAD_REQUEST = "BAD_REQUEST"
+    NOT_FOUND = "NOT_FOUND"
+    CONFLICT = "CONFLICT"
+    INTERNAL = "INTERNAL"
+
+
+REQUEST_CODES: Final = frozenset(
     {ErrorCode.BAD_REQUEST, ErrorCode.BAD_NAME, ErrorCode.BAD_LAST, ErrorCode.BAD_COUNT}
 )
+RETRY_ELSEWHERE: Final = frozenset({ErrorCode.INTERNAL, ErrorCode.UNAVAILABLE})
+"""Codes that say "this endpoint cannot serve now; nothing was issued": another may."""
 
 
 class SeqgenError(Exception):
     """Base of every seqgen error; ``code`` is what goes on the wire."""
 
-    default_code: ErrorCode = ErrorCode.INTERNAL
+    default_code: str = ErrorCode.INTERNAL
 
-    def __init__(self, message: str, code: ErrorCode | str | None = None) -> None:
+    def __init__(self, message: str, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.code: str = str(code) if code is not None else str(self.default_code)
@@ -67,7 +108,7 @@ class ExhaustedError(SeqgenError):
 
 
 class Unavailable(SeqgenError):
-    """No server answered within the deadline."""
+    """No server answered within the deadline (or all that answered could not serve)."""
 
     default_code = ErrorCode.UNAVAILABLE
 
@@ -82,18 +123,37 @@ class StoreError(InternalError):
     """The durable store could not persist or read state."""
 
 
+class NotFound(SeqgenError):
+    """The server has no sequence of that name (control protocol)."""
+
+    default_code = ControlCode.NOT_FOUND
+
+
+class Conflict(SeqgenError):
+    """A floor below what was already issued (control protocol); nothing changed."""
+
+    default_code = ControlCode.CONFLICT
+
+    def __init__(self, message: str, code: str | None = None, *, current: int = 0) -> None:
+        super().__init__(message, code)
+        self.current = current
+        """The highest number already issued for the name (0 when unknown)."""
+
+
 class StartupError(SeqgenError):
     """A daemon refuses to start; the message says why and what to do."""
 
 
+_BY_CODE: Final[dict[str, type[SeqgenError]]] = {
+    **dict.fromkeys(REQUEST_CODES, RequestError),
+    ErrorCode.EXHAUSTED: ExhaustedError,
+    ErrorCode.UNAVAILABLE: Unavailable,
+    ErrorCode.INTERNAL: InternalError,
+    ControlCode.NOT_FOUND: NotFound,
+    ControlCode.CONFLICT: Conflict,
+}
+
+
 def error_for(code: str, message: str) -> SeqgenError:
     """The exception that matches an error reply's code (unknown codes stay SeqgenError)."""
-    if code in REQUEST_CODES:
-        return RequestError(message, code)
-    if code == ErrorCode.EXHAUSTED:
-        return ExhaustedError(message)
-    if code == ErrorCode.UNAVAILABLE:
-        return Unavailable(message)
-    if code == ErrorCode.INTERNAL:
-        return InternalError(message)
-    return SeqgenError(message, code)
+    return _BY_CODE.get(code, SeqgenError)(message, code)

@@ -20,36 +20,58 @@ from seqgen_common.errors import ErrorCode, RequestError, SeqgenError, error_for
 from seqgen_common.limits import MAX_COUNT, MAX_NAME_BYTES, MAX_VALUE
 
 __all__ = [
+    "NAME_PATTERN",
     "Request",
     "decode_reply",
     "decode_request",
     "encode_error",
     "encode_request",
     "encode_values",
+    "name_problem",
     "validate_count",
     "validate_name",
 ]
 
-# C0 and C1 control characters and DEL (Unicode category Cc).
-_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+NAME_PATTERN: Final = r"^[^\x00-\x1f\x7f-\x9f]+$"
+"""The name rule as a regular expression (for schemas): no C0 or C1 control character or
+DEL (Unicode category Cc); with it, 1 to MAX_NAME_BYTES UTF-8 bytes (``name_problem``)."""
+_NAME: Final = re.compile(NAME_PATTERN)
 _DIGITS: Final = re.compile(r"[0-9]+")
 _MAX_DIGITS: Final = len(str(MAX_VALUE))
 
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME_BYTES)]
-Last = Annotated[str, msgspec.Meta(min_length=1, pattern=r"^[0-9]+$")]
+# msgspec matches patterns with re.search, where "$" also matches before a final newline.
+Last = Annotated[str, msgspec.Meta(min_length=1, pattern=r"^[0-9]+\Z")]
 Count = Annotated[int, msgspec.Meta(ge=1, le=MAX_COUNT)]
+
+
+def name_problem(name: str) -> str | None:
+    """What is wrong with ``name`` as a sequence name, for a person; None when it is valid.
+
+    The one name rule of seqgen: the server, the proxy, the clients, the control
+    protocol and the admin all ask here.
+    """
+    if not name:
+        return "name must be a non-empty string"
+    if len(name) > MAX_NAME_BYTES or len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
+        return f"name is longer than {MAX_NAME_BYTES} UTF-8 bytes"
+    if not _NAME.fullmatch(name):
+        return "name contains control characters"
+    try:
+        name.encode()
+    except UnicodeEncodeError:
+        return "name is not valid Unicode"
+    return None
 
 
 class Request(msgspec.Struct, array_like=True, frozen=True, forbid_unknown_fields=True):
     """``[name, last, count]``; ``count`` may be left out (it is then 1)."""
 
-    name: Name
+    name: str
     last: Last
     count: Count = 1
 
     def __post_init__(self) -> None:
-        # Length in UTF-8 bytes and control characters cannot be said with Meta.
-        if len(self.name.encode()) > MAX_NAME_BYTES or _CONTROL.search(self.name):
+        if name_problem(self.name) is not None:
             raise ValueError("bad name")
         # Up to 18 digits cannot pass MAX_VALUE: only longer ones need the full check.
         if len(self.last) > _MAX_DIGITS - 1 and _last_value(self.last) is None:
@@ -78,16 +100,11 @@ _encoder: Final = msgspec.json.Encoder()
 
 def validate_name(name: object) -> str:
     """The name if it is valid, else RequestError(BAD_NAME)."""
-    if not isinstance(name, str) or not name:
+    if not isinstance(name, str):
         raise RequestError("name must be a non-empty string", ErrorCode.BAD_NAME)
-    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
-        raise RequestError(f"name is longer than {MAX_NAME_BYTES} UTF-8 bytes", ErrorCode.BAD_NAME)
-    if _CONTROL.search(name):
-        raise RequestError("name contains control characters", ErrorCode.BAD_NAME)
-    try:
-        name.encode()
-    except UnicodeEncodeError as exc:
-        raise RequestError("name is not valid Unicode", ErrorCode.BAD_NAME) from exc
+    problem = name_problem(name)
+    if problem is not None:
+        raise RequestError(problem, ErrorCode.BAD_NAME)
     return name
 
 
@@ -176,10 +193,15 @@ def encode_error(code: ErrorCode | str, message: str) -> bytes:
 _reply_decoder: Final = msgspec.json.Decoder(list[str | None])
 
 
-def decode_reply(frame: bytes) -> list[int]:
+def _is_digits(value: str | None) -> bool:
+    return value is not None and value.isascii() and value.isdigit()
+
+
+def decode_reply(frame: bytes, count: int | None = None) -> list[int]:
     """Values of a success reply; raises the matching SeqgenError for an error reply.
 
-    A reply that is not well formed raises SeqgenError(INTERNAL).
+    With ``count``, a success reply must carry exactly that many values. A reply
+    that is not well formed raises SeqgenError(INTERNAL).
     """
     try:
         items = _reply_decoder.decode(frame)
@@ -192,6 +214,10 @@ def decode_reply(frame: bytes) -> list[int]:
         message = items[1] if len(items) > 1 and items[1] is not None else ""
         raise error_for(head, message)
     values = items[1:]
-    if not values or not all(v is not None and _DIGITS.fullmatch(v) for v in values):
+    if not values or not all(map(_is_digits, values)):
         raise SeqgenError("malformed values in reply", ErrorCode.INTERNAL)
+    if count is not None and len(values) != count:
+        raise SeqgenError(
+            f"the server sent {len(values)} number(s) for a request of {count}", ErrorCode.INTERNAL
+        )
     return [int(v) for v in values if v is not None]

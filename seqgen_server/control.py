@@ -1,4 +1,4 @@
-"""Answers to control requests (DESIGN section 7); the server loop does the I/O.
+"""Answers to control requests (docs/protocol.md, "Control"); the server loop does the I/O.
 
 ``ControlHandler.handle`` turns one decoded request into a reply, or into a
 ``Deferred`` reply for a floor that must be durable before it is answered.
@@ -25,10 +25,9 @@ from seqgen_common.control import (
     SequencePage,
     Status,
 )
-from seqgen_common.errors import RequestError, SeqgenError
-from seqgen_common.protocol import validate_name
-from seqgen_server.ledger import FloorConflict, Ledger
-from seqgen_server.stats import Stats
+from seqgen_common.errors import Conflict, ControlCode, SeqgenError
+from seqgen_server.ledger import Ledger
+from seqgen_server.stats import Counters
 
 __all__ = ["ControlHandler", "Deferred"]
 
@@ -50,7 +49,7 @@ class ControlHandler:
         reserve: int,
         data_dir: Path,
         ledger: Ledger,
-        stats: Stats,
+        counters: Counters,
         page_names: Callable[[str, str | None, int], list[str]],
         clock: Callable[[], float],
         clean_start: bool,
@@ -62,7 +61,7 @@ class ControlHandler:
         self._reserve = reserve
         self._data_dir = data_dir
         self._ledger = ledger
-        self._stats = stats
+        self._counters = counters
         self._page_names = page_names
         self._clock = clock
         self._started = clock()
@@ -75,7 +74,7 @@ class ControlHandler:
         return SequenceInfo(name=name, current=ledger.cur.get(name, mark), durable=mark)
 
     def handle(self, request: ControlRequest) -> ControlReply | Deferred:
-        self._stats.control_requests += 1
+        self._counters.control_requests += 1
         match request:
             case Ping():
                 return Pong(version=__version__, instance=self._instance, instances=self._instances)
@@ -91,13 +90,13 @@ class ControlHandler:
                     sequences=len(self._ledger),
                     clean_start=self._clean_start,
                     store_ok=self._store_ok(),
-                    counters=self._stats.snapshot(),
+                    counters=self._counters,
                 )
             case ListSequences(prefix=prefix, cursor=cursor, limit=limit):
                 try:
                     names = self._page_names(prefix, cursor, limit + 1)
                 except SeqgenError as exc:
-                    return ControlError(code="INTERNAL", message=exc.message)
+                    return ControlError(code=ControlCode.INTERNAL, message=exc.message)
                 more = len(names) > limit
                 names = names[:limit]
                 return SequencePage(
@@ -106,23 +105,16 @@ class ControlHandler:
                 )
             case GetSequence(name=name):
                 if name not in self._ledger.cur:
-                    return ControlError(code="NOT_FOUND", message=f"no sequence named {name!r}")
+                    return ControlError(code=ControlCode.NOT_FOUND,
+                                        message=f"no sequence named {name!r}")
                 return self.info(name)
             case RaiseFloor(name=name, value=value):
                 try:
-                    validate_name(name)  # a name the public protocol could never ask for
-                except RequestError as exc:
-                    return ControlError(code="BAD_REQUEST", message=exc.message)
-                try:
                     self._ledger.raise_floor(name, value)
-                except FloorConflict as exc:
-                    return ControlError(
-                        code="CONFLICT",
-                        message=f"cannot lower {name!r} to {value}: numbers up to {exc.current} "
-                        "were already issued; floors only move forward",
-                    )
+                except Conflict as exc:
+                    return ControlError(code=ControlCode.CONFLICT, message=exc.message)
                 except SeqgenError as exc:
-                    return ControlError(code="INTERNAL", message=exc.message)
+                    return ControlError(code=ControlCode.INTERNAL, message=exc.message)
                 return Deferred(name, value)
             case _:
-                return ControlError(code="BAD_REQUEST", message="unknown control request")
+                return ControlError(code=ControlCode.BAD_REQUEST, message="unknown control request")

@@ -22,11 +22,11 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Final
 
-from seqgen_common.errors import InternalError
+from seqgen_common.errors import Conflict, InternalError, Unavailable
 from seqgen_common.limits import MAX_VALUE
 from seqgen_server.allocator import Allocation, Allocator
 
-__all__ = ["HOT_NAMES", "HOT_S", "MIN_SPAN", "FloorConflict", "Ledger"]
+__all__ = ["HOT_NAMES", "HOT_S", "MIN_SPAN", "Ledger"]
 
 MIN_SPAN: Final = 16
 """Own numbers reserved for a name that is not busy."""
@@ -34,14 +34,6 @@ HOT_S: Final = 1.0
 """A refill sooner than this after the last one doubles the name's span."""
 HOT_NAMES: Final = 10_000
 """Names whose span and last refill time are remembered."""
-
-
-class FloorConflict(Exception):
-    """A floor below what was already issued; nothing changed."""
-
-    def __init__(self, current: int) -> None:
-        super().__init__(f"numbers up to {current} were already issued")
-        self.current = current
 
 
 class Ledger:
@@ -75,11 +67,13 @@ class Ledger:
     def __len__(self) -> int:
         return len(self.cur)
 
-    def issue(self, name: str, last: int, count: int) -> Allocation:
+    def issue(self, name: str, last: int, count: int, *, may_wait: bool = True) -> Allocation:
         """Allocate ``count`` numbers and ask for a mark that covers them.
 
         Raises ExhaustedError (nothing changes) or InternalError when a new
-        name would pass ``max_sequences``.
+        name would pass ``max_sequences``. With ``may_wait`` False, numbers
+        that are not durable yet are not allocated: Unavailable (overloaded)
+        is raised instead, and only the refill they need is asked for.
         """
         cur = self.cur.get(name)
         if cur is None:
@@ -89,9 +83,14 @@ class Ledger:
                 )
             cur = 0
         allocation = self.allocator.allocate(cur, last, count)
-        self.cur[name] = allocation.last
-        if allocation.last > self.mark.get(name, 0) - self._low_water:
+        mark = self.mark.get(name, 0)
+        if allocation.last > mark - self._low_water:
             self._refill(name, allocation.last)
+            if not may_wait and allocation.last > mark:
+                raise Unavailable(
+                    "overloaded: too many replies wait for the disk; nothing was issued"
+                )
+        self.cur[name] = allocation.last
         return allocation
 
     def span(self, name: str) -> int:
@@ -119,13 +118,15 @@ class Ledger:
         return value <= self.mark.get(name, 0)
 
     def raise_floor(self, name: str, value: int) -> None:
-        """The next number for ``name`` will be greater than ``value``; FloorConflict if
+        """The next number for ``name`` will be greater than ``value``; Conflict if
         numbers above ``value`` were already issued. Durable once its batch is done."""
         cur = self.cur.get(name)
         if cur is None and len(self.cur) >= self.max_sequences:
             raise InternalError(f"this server holds its maximum of {self.max_sequences} sequences")
         if cur is not None and value < cur:
-            raise FloorConflict(cur)
+            raise Conflict(
+                f"cannot lower {name!r} to {value}: numbers up to {cur} were already issued; "
+                "floors only move forward", current=cur)
         self.cur[name] = value
         if value > self.mark.get(name, 0):
             self.wanted[name] = max(self.wanted.get(name, 0), value)

@@ -13,13 +13,22 @@ from seqgen_admin.api import http_status_for
 from seqgen_admin.app import create_app
 from seqgen_admin.config import AdminConfig
 from seqgen_admin.page import status_page_html
-from seqgen_common.errors import InternalError, RequestError, SeqgenError, Unavailable
+from seqgen_common.errors import (
+    Conflict,
+    InternalError,
+    NotFound,
+    RequestError,
+    SeqgenError,
+    Unavailable,
+    error_for,
+)
 
 
 @pytest.mark.parametrize(("error", "status"), [
     (Unavailable("down"), 503),
-    (SeqgenError("no such name", "NOT_FOUND"), 404),
-    (SeqgenError("below what was issued", "CONFLICT"), 409),
+    (NotFound("no such name"), 404),
+    (error_for("NOT_FOUND", "as the control client raises it"), 404),
+    (Conflict("below what was issued"), 409),
     (RequestError("bad"), 400),
     (InternalError("disk full"), 502),
     (SeqgenError("new code", "SOMETHING_ELSE"), 502),

@@ -7,7 +7,8 @@ import pytest
 
 import seqgen_client
 from seqgen_client import AsyncClient, Client
-from seqgen_client.lastseen import LastSeen, values_of
+from seqgen_client.lastseen import LastSeen
+from seqgen_common.protocol import decode_reply
 from seqgen_client.options import DEFAULT_ENDPOINT, ClientOptions
 from seqgen_common import errors
 from seqgen_common.errors import (
@@ -102,9 +103,9 @@ def test_invalid_counts_are_refused_before_sending(count: object) -> None:
 
 
 def test_values_of_a_success_reply() -> None:
-    assert values_of(b'[null,"7"]', 1) == [7]
-    assert values_of(b'[null,"1","3","5"]', 3) == [1, 3, 5]
-    assert values_of(b'[null,"%d"]' % MAX_VALUE, 1) == [MAX_VALUE]
+    assert decode_reply(b'[null,"7"]', 1) == [7]
+    assert decode_reply(b'[null,"1","3","5"]', 3) == [1, 3, 5]
+    assert decode_reply(b'[null,"%d"]' % MAX_VALUE, 1) == [MAX_VALUE]
 
 
 @pytest.mark.parametrize(
@@ -129,13 +130,13 @@ def test_values_of_anything_else_raises_the_matching_error(
     reply: bytes, error: type[SeqgenError], code: str
 ) -> None:
     with pytest.raises(error) as info:
-        values_of(reply, 1)
+        decode_reply(reply, 1)
     assert info.value.code == code
 
 
 def test_the_server_message_is_kept() -> None:
     with pytest.raises(ExhaustedError) as info:
-        values_of(b'["EXHAUSTED","5 more number(s) would pass the maximum"]', 5)
+        decode_reply(b'["EXHAUSTED","5 more number(s) would pass the maximum"]', 5)
     assert info.value.message == "5 more number(s) would pass the maximum"
     assert str(info.value) == "EXHAUSTED: 5 more number(s) would pass the maximum"
 

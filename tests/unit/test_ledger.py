@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from seqgen_common.errors import InternalError
+from seqgen_common.errors import Conflict, InternalError
 from seqgen_common.limits import MAX_VALUE
 from seqgen_server.allocator import Allocator
-from seqgen_server.ledger import MIN_SPAN, FloorConflict, Ledger
+from seqgen_server.ledger import MIN_SPAN, Ledger
 
 
 class FakeClock:
@@ -87,7 +87,7 @@ def test_exact_marks_lower_to_what_was_issued() -> None:
 def test_floor_forward_only() -> None:
     led = ledger({"a": 41})
     led.cur["a"] = 13
-    with pytest.raises(FloorConflict):
+    with pytest.raises(Conflict):
         led.raise_floor("a", 12)
     assert led.cur["a"] == 13
     led.raise_floor("a", 13)  # equal: nothing changes
