@@ -7,12 +7,12 @@ import sys
 
 from seqgen_admin.app import run
 from seqgen_admin.config import parse_args
-from seqgen_common.logs import configure_logging
+from seqgen_common.daemon import start
 
 
 def main(argv: list[str] | None = None) -> None:
     config = parse_args(argv, os.environ)
-    configure_logging(config.log_level)
+    start(config.log_level, config.memory_limit_mb)
     sys.exit(run(config))
 
 

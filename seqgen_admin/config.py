@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from seqgen_common.daemon import add_daemon_flags, check_daemon_flags
 from seqgen_common.endpoints import parse_http, validate_zmq
 from seqgen_common.limits import DEFAULT_ADMIN_PORT, DEFAULT_CONTROL_PORT
 
@@ -30,6 +31,8 @@ class AdminConfig:
     control_timeout_s: float = 1.0
     """How long one control request may take before the admin answers 503."""
     log_level: str = "INFO"
+    memory_limit_mb: int = 0
+    """A ceiling on the process's memory (0: none); past it the process ends."""
 
     @property
     def host(self) -> str:
@@ -59,9 +62,7 @@ def _build_parser() -> argparse.ArgumentParser:
                    metavar="SECONDS", dest="control_timeout_s",
                    help="answer 503 when the server does not reply within this time "
                    "(default %(default)s)")
-    p.add_argument("--log-level", default=d.log_level,
-                   choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper,
-                   help="logging threshold (default %(default)s)")
+    add_daemon_flags(p)
     return p
 
 
@@ -72,6 +73,7 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None 
     """
     parser = _build_parser()
     ns = parser.parse_args(argv)
+    check_daemon_flags(parser, ns)
     try:
         parse_http(ns.admin)
     except ValueError as exc:
@@ -91,4 +93,5 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None 
         token=token or None,  # an empty token is no token: writes stay refused
         control_timeout_s=ns.control_timeout_s,
         log_level=ns.log_level,
+        memory_limit_mb=ns.memory_limit_mb,
     )

@@ -1,29 +1,25 @@
-"""The admin's asyncio client of a server's control socket (DESIGN section 7).
+"""The admin's asyncio client of a server's control socket (docs/protocol.md, "Control").
 
-One DEALER socket, many concurrent calls: each request carries a request id
-as an envelope frame (``[id, "", body]``), which the server's ROUTER echoes
-back, so a reader task can hand every reply to the call that waits for it
-and drop replies that come after their call gave up. Every call has its own
-deadline; a server that is down, stopped or too slow makes the call raise
-``Unavailable`` within that deadline. ``IMMEDIATE`` keeps requests from
-queueing while there is no connection, so a dead server is reported at
-once; ZeroMQ reconnects by itself, so the admin recovers as soon as the
-server is back.
+One DEALER socket, many concurrent calls (``seqgen_common.channel``): replies
+are matched to calls by request id, and a reply that comes after its call
+gave up is dropped. Every call has its own deadline; a server that is down,
+stopped or too slow makes the call raise ``Unavailable`` within it (at once
+while there is no connection). ZeroMQ reconnects by itself, so the admin
+recovers as soon as the server is back.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import itertools
 import logging
 from types import TracebackType
-from typing import Final, TypeVar
+from typing import TypeVar
 
 import msgspec
 import zmq
 import zmq.asyncio
 
+from seqgen_common.channel import Channel, Unsent
 from seqgen_common.control import (
     ControlError,
     ControlReply,
@@ -41,15 +37,11 @@ from seqgen_common.control import (
     encode_control,
 )
 from seqgen_common.errors import InternalError, Unavailable, error_for
+from seqgen_common.sockets import CONTROL_CLIENT, open_socket
 
 __all__ = ["ControlClient"]
 
 log = logging.getLogger(__name__)
-
-SEND_HWM: Final = 100
-"""Requests queued for a connected but stalled server before sends wait (and time out)."""
-RECONNECT_IVL_MS: Final = 100
-RECONNECT_IVL_MAX_MS: Final = 1000
 
 _Reply = TypeVar("_Reply", Pong, Status, SequenceInfo, SequencePage)
 
@@ -68,10 +60,7 @@ class ControlClient:
         self.timeout_s = timeout_s
         self._own_context = context is None
         self._context = context or zmq.asyncio.Context()
-        self._socket: zmq.asyncio.Socket | None = None
-        self._reader: asyncio.Task[None] | None = None
-        self._waiting: dict[bytes, asyncio.Future[bytes]] = {}
-        self._ids = itertools.count(1)
+        self._channel: Channel | None = None
 
     # ---- lifecycle ----------------------------------------------------------------
 
@@ -89,39 +78,20 @@ class ControlClient:
 
     def open(self) -> None:
         """Connect (ZeroMQ connects in the background) and start reading replies."""
-        if self._socket is not None:
+        if self._channel is not None:
             return
-        sock = self._context.socket(zmq.DEALER)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.IMMEDIATE, 1)
-        sock.setsockopt(zmq.SNDHWM, SEND_HWM)
-        sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
-        sock.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_IVL_MAX_MS)
-        sock.setsockopt(zmq.IPV6, 1)
         try:
-            sock.connect(self.endpoint)
+            sock = open_socket(self._context, CONTROL_CLIENT, self.endpoint)
         except zmq.ZMQError as exc:
-            sock.close(linger=0)
             raise InternalError(f"cannot connect to {self.endpoint}: {exc}") from exc
-        self._socket = sock
-        self._reader = asyncio.get_running_loop().create_task(
-            self._read_replies(sock), name="seqgen-admin control replies"
-        )
+        self._channel = Channel(sock)
 
     async def close(self) -> None:
         """Stop reading, fail the calls still waiting, close the socket."""
-        reader, self._reader = self._reader, None
-        if reader is not None:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
-        for future in self._waiting.values():
-            if not future.done():
-                future.set_exception(Unavailable("the admin is shutting down"))
-        self._waiting.clear()
-        sock, self._socket = self._socket, None
-        if sock is not None:
-            sock.close(linger=0)
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            reader = channel.close()
+            await asyncio.gather(reader, return_exceptions=True)
         if self._own_context:
             self._context.term()
 
@@ -129,24 +99,22 @@ class ControlClient:
 
     async def call(self, request: ControlRequest) -> ControlReply:
         """One request, its reply; Unavailable when none came within ``timeout_s``."""
-        sock = self._socket
-        if sock is None:
+        channel = self._channel
+        if channel is None:
             raise Unavailable("the control client is not open")
-        request_id = next(self._ids).to_bytes(8, "big")
-        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self._waiting[request_id] = future
         try:
-            async with asyncio.timeout(self.timeout_s):
-                await sock.send_multipart([request_id, b"", encode_control(request)])
-                body = await future
-        except TimeoutError as exc:
+            body = await channel.request(encode_control(request), self.timeout_s, wait_to_send=True)
+        except Unsent as exc:
             raise Unavailable(
-                f"the server did not answer on {self.endpoint} within {self.timeout_s:g}s"
+                f"the server did not answer on {self.endpoint} within {self.timeout_s:g}s "
+                "(no connection)"
             ) from exc
         except zmq.ZMQError as exc:
             raise Unavailable(f"cannot reach the server on {self.endpoint}: {exc}") from exc
-        finally:
-            self._waiting.pop(request_id, None)
+        if body is None:
+            raise Unavailable(
+                f"the server did not answer on {self.endpoint} within {self.timeout_s:g}s"
+            )
         try:
             return decode_control_reply(body)
         except (msgspec.DecodeError, ValueError) as exc:
@@ -180,30 +148,3 @@ class ControlClient:
     async def raise_floor(self, name: str, value: int) -> SequenceInfo:
         """Raises SeqgenError with code CONFLICT when numbers above ``value`` were issued."""
         return await self._expect(RaiseFloor(name=name, value=value), SequenceInfo)
-
-    # ---- replies ------------------------------------------------------------------
-
-    async def _read_replies(self, sock: zmq.asyncio.Socket) -> None:
-        while True:
-            try:
-                frames = await sock.recv_multipart()
-            except zmq.ZMQError as exc:
-                if exc.errno in (zmq.ETERM, zmq.ENOTSOCK):
-                    return
-                log.warning("control socket: %s", exc)
-                continue
-            try:
-                self._deliver(frames)
-            except Exception:  # the reader must live on, or every later call would time out
-                log.exception("cannot deliver a control reply")
-
-    def _deliver(self, frames: list[bytes]) -> None:
-        if len(frames) != 3 or frames[1]:
-            log.debug("dropping a control reply with %d frames", len(frames))
-            return
-        future = self._waiting.pop(frames[0], None)
-        if future is None or future.done():
-            log.debug("dropping a late control reply")
-            return
-        future.set_result(frames[2])
-

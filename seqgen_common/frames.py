@@ -1,29 +1,23 @@
-"""Frames on the public sockets, shared by the server and the proxy.
+"""Frames on the ROUTER sockets, shared by the server and the proxy.
 
 - ``take_body`` splits a message from a ROUTER into its envelope and body by
-  the rule of DESIGN section 2 (pure; no I/O).
-- ``bind_public`` makes the public ROUTER: frames over 64 KiB refused,
-  LINGER 0, IPv6 allowed, optionally a CURVE server; StartupError if the
-  address cannot be bound.
-- ``receive`` and ``send_reply`` are the hot path: they call pyzmq's
+  the envelope rule of docs/protocol.md (pure; no I/O).
+- ``receive``, ``send_reply`` and ``drain`` are the hot path: they call pyzmq's
   low-level (``zmq.backend``) socket methods with plain int flags, since the
   high-level ones wrap every flag in an enum, which costs more per frame than
-  the send itself.
+  the send itself. Sends never block: a full queue raises zmq.Again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Final
 
 import zmq
 from zmq.backend import Socket as _BackendSocket
 
-from seqgen_common.curve import CurveServer, use_as_server
-from seqgen_common.errors import StartupError
-from seqgen_common.limits import MAX_FRAME_BYTES
-
 __all__ = [
-    "MORE", "MORE_NOBLOCK", "NOBLOCK", "bind_public", "has_message", "receive", "send_reply", "take_body",
+    "MORE_NOBLOCK", "NOBLOCK", "drain", "has_message", "receive", "send_reply", "take_body",
 ]
 
 MORE: Final = int(zmq.SNDMORE)
@@ -74,24 +68,20 @@ def has_message(sock: zmq.Socket[bytes]) -> bool:
 
 
 def send_reply(sock: zmq.Socket[bytes], envelope: list[bytes], body: bytes) -> None:
-    """``envelope`` then ``body`` as one message (a ROUTER drops what it cannot route)."""
+    """``envelope`` then ``body`` as one message, without blocking.
+
+    zmq.Again when the peer's queue is full; on a ROUTER with ROUTER_MANDATORY
+    nothing of the message is sent then (the first frame decides).
+    """
     for frame in envelope:
-        _send(sock, frame, MORE)
-    _send(sock, body, 0)
+        _send(sock, frame, MORE_NOBLOCK)
+    _send(sock, body, NOBLOCK)
 
 
-def bind_public(ctx: zmq.Context[zmq.Socket[bytes]], endpoint: str,
-                curve: CurveServer | None = None) -> zmq.Socket[bytes]:
-    """A bound ROUTER for public requests (or the control socket, without ``curve``)."""
-    sock: zmq.Socket[bytes] = ctx.socket(zmq.ROUTER)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
-    sock.setsockopt(zmq.IPV6, 1)
-    if curve is not None:
-        use_as_server(sock, curve)
-    try:
-        sock.bind(endpoint)
-    except zmq.ZMQError as exc:
-        sock.close()
-        raise StartupError(f"cannot bind {endpoint}: {exc}") from exc
-    return sock
+def drain(sock: zmq.Socket[bytes], handle: Callable[[list[bytes]], object], limit: int) -> int:
+    """Receive and ``handle`` up to ``limit`` messages that are waiting; how many there were."""
+    for done in range(limit):
+        if not has_message(sock):  # cheaper than letting receive() raise zmq.Again
+            return done
+        handle(receive(sock))
+    return limit

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from seqgen_common.logs import configure_logging
+from seqgen_common.daemon import start
 from seqgen_proxy.config import parse_args
 from seqgen_proxy.relay import run
 
 
 def main(argv: list[str] | None = None) -> None:
     config = parse_args(argv)
-    configure_logging(config.log_level)
+    start(config.log_level, config.memory_limit_mb)
     sys.exit(run(config))
 
 

@@ -37,9 +37,6 @@ class BackendPool:
     def is_healthy(self, index: int) -> bool:
         return self._healthy[index]
 
-    def all_tried(self, tried: int) -> bool:
-        return tried == (1 << self.count) - 1
-
     def choose(self, tried: int) -> int | None:
         """The backend for the next attempt of a request that tried ``tried``; None if all were."""
         count, healthy = self.count, self._healthy

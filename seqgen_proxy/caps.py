@@ -34,10 +34,6 @@ class CapTable:
     def __len__(self) -> int:
         return len(self._highest)
 
-    def highest(self, name: str) -> int:
-        """The highest number relayed for ``name``; 0 when unknown."""
-        return self._highest.get(name, 0)
-
     def cap(self, name: str, last: int) -> int:
         """``last`` capped at what was relayed for ``name`` (0 when unknown)."""
         highest = self._highest.get(name, 0)

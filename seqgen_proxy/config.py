@@ -15,6 +15,7 @@ from seqgen_common.curve import (
     read_public_key,
     server_from_flags,
 )
+from seqgen_common.daemon import add_daemon_flags, check_daemon_flags
 from seqgen_common.endpoints import validate_zmq
 from seqgen_common.limits import DEFAULT_PUBLIC_PORT
 
@@ -24,6 +25,7 @@ MIN_TIMEOUT_S = 0.01
 MAX_TIMEOUT_S = 60.0
 MAX_IN_FLIGHT_LIMIT = 100_000
 """--max-in-flight may not exceed this (it also sizes the backend socket queues)."""
+MAX_QUEUED_LIMIT = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,12 +40,16 @@ class ProxyConfig:
     max_names: int = 100_000
     """Names whose highest relayed number is remembered (least recently used are forgotten)."""
     max_in_flight: int = 1000
-    """Requests forwarded and not yet answered; beyond this the proxy stops reading clients."""
+    """Requests forwarded and not yet answered; beyond this requests wait in the proxy."""
+    max_queued: int = 10_000
+    """Requests waiting for room in flight; beyond this they are answered UNAVAILABLE."""
     curve: CurveServer | None = None
     """CURVE on the frontend (clients); None: plain."""
     host_curve: CurveClient | None = None
     """CURVE towards every host (one server public key for all); None: plain."""
     log_level: str = "INFO"
+    memory_limit_mb: int = 0
+    """A ceiling on the process's memory (0: none); past it the process ends."""
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -69,8 +75,12 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="names whose highest relayed number is remembered for capping `last`; "
                    "the least recently used are forgotten (default %(default)s)")
     p.add_argument("--max-in-flight", type=int, default=d.max_in_flight, metavar="N",
-                   help="requests forwarded and not yet answered; beyond this the proxy stops "
-                   "reading from clients until replies come back (default %(default)s)")
+                   help="requests forwarded and not yet answered; beyond this requests wait in "
+                   "the proxy until replies come back (default %(default)s)")
+    p.add_argument("--max-queued", type=int, default=d.max_queued, metavar="N",
+                   help="requests that may wait in the proxy for room in flight; beyond this, and "
+                   "for a request that waited a whole --timeout, the client gets UNAVAILABLE "
+                   "(overloaded) at once, so that it tries elsewhere (default %(default)s)")
     add_server_flags(p, "frontend (--bind)")
     p.add_argument("--host-public-key", type=Path, metavar="FILE",
                    help="talk CURVE to the hosts: the hosts' public key (their NAME.key). One "
@@ -79,9 +89,7 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="with --host-public-key: this proxy's own key pair (NAME.key_secret) as a "
                    "client of the hosts, to be listed in their --curve-clients. Without it an "
                    "ephemeral pair is made at start, which only hosts accepting any client take")
-    p.add_argument("--log-level", default=d.log_level,
-                   choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper,
-                   help="logging threshold (default %(default)s)")
+    add_daemon_flags(p)
     return p
 
 
@@ -89,6 +97,7 @@ def parse_args(argv: list[str] | None = None) -> ProxyConfig:
     """Parse and check the flags; exits with status 2 and a message when they are wrong."""
     parser = _build_parser()
     ns = parser.parse_args(argv)
+    check_daemon_flags(parser, ns)
     hosts: list[str] = ns.hosts
     if not hosts:
         parser.error("at least one --host is required")
@@ -111,6 +120,8 @@ def parse_args(argv: list[str] | None = None) -> ProxyConfig:
         parser.error(f"--max-names must be at least 1, got {ns.max_names}")
     if not 1 <= ns.max_in_flight <= MAX_IN_FLIGHT_LIMIT:
         parser.error(f"--max-in-flight must be between 1 and {MAX_IN_FLIGHT_LIMIT}")
+    if not 0 <= ns.max_queued <= MAX_QUEUED_LIMIT:
+        parser.error(f"--max-queued must be between 0 and {MAX_QUEUED_LIMIT}")
     try:
         curve = server_from_flags(ns.curve_secret_key, ns.curve_clients)
         host_curve = _host_curve(parser, ns.host_public_key, ns.curve_client_key)
@@ -119,8 +130,8 @@ def parse_args(argv: list[str] | None = None) -> ProxyConfig:
     return ProxyConfig(
         hosts=tuple(hosts), bind=ns.bind, timeout_s=ns.timeout,
         probe_interval_s=ns.probe_interval, max_names=ns.max_names,
-        max_in_flight=ns.max_in_flight, curve=curve, host_curve=host_curve,
-        log_level=ns.log_level,
+        max_in_flight=ns.max_in_flight, max_queued=ns.max_queued, curve=curve,
+        host_curve=host_curve, log_level=ns.log_level, memory_limit_mb=ns.memory_limit_mb,
     )
 
 

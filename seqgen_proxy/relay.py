@@ -2,35 +2,50 @@
 
 A valid request is forwarded as ``[request_id, b"", body]`` on the DEALER of
 the backend chosen for it; the backend's ROUTER echoes the id, so replies come
-back in any order and many requests are in flight at once. Each attempt has a
-deadline. When a backend lets one pass, or refuses a send (not connected), it
-is marked down: its socket is closed and opened again (so nothing queued for
-it is delivered later and no reply to a forgotten id can come back on it) and
-every request waiting on it is retried on the next backend. Down backends are
-probed with ``[]`` (a server answers BAD_REQUEST without touching a number)
-and used again once they answer.
+back in any order and many requests are in flight at once.
+
+Every request gets exactly one reply (docs/protocol.md, "Overload"):
+
+- At most ``--max-in-flight`` requests wait on backends; more wait in the
+  proxy (at most ``--max-queued``). A request beyond both, or one that waited
+  in the proxy for a whole ``--timeout``, is answered ``UNAVAILABLE``
+  ("overloaded") at once, so its client tries elsewhere.
+- A slow backend is told apart from a dead one. An attempt that passes its
+  deadline on a backend that answered anything within the last timeout is
+  given more time (the backend is busy, not dead), up to BUSY_PATIENCE
+  timeouts, after which only that request is retried elsewhere. A backend
+  that answered nothing for a whole timeout, or refuses a send (no
+  connection), is marked down: its socket is closed and opened again (so
+  nothing queued for it is delivered later and no reply to a forgotten id can
+  come back on it) and every request waiting on it is retried on the next
+  backend. Down backends are probed with ``[]`` (a server answers
+  BAD_REQUEST without touching a number) and used again once they answer.
+- Replies that a client's queue cannot take yet wait in the frontend's
+  outbox; while it is full, no request is read.
 """
 
 from __future__ import annotations
 
 import logging
-import signal
 import time
+from collections import deque
 from collections.abc import Callable
-from types import FrameType
 from typing import Final
 
 import zmq
 
 from seqgen_common import __version__
+from seqgen_common.daemon import serve
 from seqgen_common.errors import ErrorCode, SeqgenError, StartupError
-from seqgen_common.frames import MORE_NOBLOCK, NOBLOCK, receive, send_reply, take_body
+from seqgen_common.frames import MORE_NOBLOCK, NOBLOCK, drain, receive, take_body
+from seqgen_common.outbox import Outbox
 from seqgen_common.protocol import decode_request, encode_error, encode_request
+from seqgen_common.reqids import RequestIds, split_reply
 from seqgen_proxy.backends import BackendPool
 from seqgen_proxy.caps import CapTable
 from seqgen_proxy.config import ProxyConfig
-from seqgen_proxy.inflight import InFlight, Pending, RequestIds
-from seqgen_proxy.sockets import SocketFactory
+from seqgen_proxy.inflight import Pending
+from seqgen_proxy.links import Backend, Links
 from seqgen_proxy.wire import highest_issued, judge_error
 
 __all__ = ["Relay", "run"]
@@ -41,29 +56,21 @@ BURST: Final = 256
 """Messages taken from one socket before looking at the others again."""
 IDLE_POLL_S: Final = 0.1
 """Longest poll: how soon a stop request is noticed."""
-CLOSE_LINGER_MS: Final = 1000
+RETRY_S: Final = 0.002
+"""Poll timeout while replies are held for clients whose queues are full."""
+STOP_FLUSH_S: Final = 1.0
 WARM_UP_POLL_MS: Final = 5
 """At start, how often a backend that is not connected yet is tried again."""
+BUSY_PATIENCE: Final = 4
+"""An attempt on a backend that keeps answering others gets up to this many timeouts."""
 PROBE_BODY: Final = b"[]"
 
 _NOT_ONE_FRAME: Final = encode_error(ErrorCode.BAD_REQUEST, "a request is exactly one frame")
 _UNAVAILABLE: Final = encode_error(ErrorCode.UNAVAILABLE, "no server answered in time")
+_OVERLOADED: Final = encode_error(
+    ErrorCode.UNAVAILABLE, "overloaded: the proxy has too many requests waiting; nothing was issued")
 _STOPPING: Final = encode_error(ErrorCode.UNAVAILABLE, "the proxy is stopping")
 _UNEXPECTED: Final = encode_error(ErrorCode.INTERNAL, "unexpected error in the proxy; nothing was issued")
-
-
-class Backend:
-    """One host: its DEALER socket and the attempts waiting on it."""
-
-    __slots__ = ("host", "index", "inflight", "probe_deadline", "probe_id", "socket")
-
-    def __init__(self, index: int, host: str, sock: zmq.Socket[bytes]) -> None:
-        self.index = index
-        self.host = host
-        self.socket = sock
-        self.inflight = InFlight()
-        self.probe_id: bytes | None = None
-        self.probe_deadline = 0.0
 
 
 class Relay:
@@ -76,17 +83,18 @@ class Relay:
         self.pool = BackendPool(len(config.hosts), config.probe_interval_s)
         self.caps = CapTable(config.max_names)
         self._ids = RequestIds()
-        self._sockets = SocketFactory(config.max_in_flight, frontend_curve=config.curve,
-                                      backend_curve=config.host_curve)
+        self._links = Links(config.max_in_flight, frontend_curve=config.curve,
+                            backend_curve=config.host_curve)
         try:
-            self.frontend = self._sockets.frontend(config.bind)
+            self.frontend = self._links.frontend(config.bind)
             self.backends = [
-                Backend(index, host, self._sockets.backend(host))
+                Backend(index, host, self._links.backend(host))
                 for index, host in enumerate(config.hosts)
             ]
         except StartupError:
-            self._sockets.close()
+            self._links.close()
             raise
+        self.outbox = Outbox(self.frontend)
         self._by_socket = {backend.socket: backend for backend in self.backends}
         self._poller = zmq.Poller()
         self._poller.register(self.frontend, zmq.POLLIN)
@@ -94,60 +102,75 @@ class Relay:
             self._poller.register(backend.socket, zmq.POLLIN)
         self._in_flight = 0
         """Requests waiting on a backend (the sum of the backends' InFlight tables)."""
+        self._queued: deque[Pending] = deque()
+        """Requests read while ``max_in_flight`` were in flight, oldest first."""
         self._check_at = self._now
         """No attempt or probe times out, and no probe is due, before this."""
         self.stale_replies = 0
         self.retries = 0
         self.unavailable = 0
+        self.shed = 0
+        self.undelivered = 0
 
     def request_stop(self) -> None:
         """Ask the loop to stop (safe from a signal handler: it only sets a flag)."""
         self._stopping = True
 
-    def in_flight(self) -> int:
-        return self._in_flight
-
     # ---- clients ----------------------------------------------------------------
 
-    def _drain_frontend(self) -> None:
-        frontend = self.frontend
-        for _ in range(min(BURST, self.config.max_in_flight - self._in_flight)):
-            try:
-                frames = receive(frontend)
-            except zmq.Again:
-                return
-            try:
-                self._on_request(frames)
-            except Exception:
-                # A bug must not take the proxy down with it; this request is lost.
-                log.exception("unexpected error relaying a request")
-
     def _on_request(self, frames: list[bytes]) -> None:
+        try:
+            self._relay(frames)
+        except Exception:  # a bug must not take the proxy down with it; this request is lost
+            log.exception("unexpected error relaying a request")
+
+    def _relay(self, frames: list[bytes]) -> None:
         body = take_body(frames)  # frames keeps the envelope
         if body is None:
-            self._send_reply(frames, _NOT_ONE_FRAME)
+            self._reply(frames, _NOT_ONE_FRAME)
             return
         try:
             request = decode_request(body)
         except SeqgenError as exc:
-            self._send_reply(frames, encode_error(exc.code, exc.message))
+            self._reply(frames, encode_error(exc.code, exc.message))
             return
         except Exception:  # a bug in validation: still one reply, and nothing forwarded
             log.exception("unexpected error validating a request")
-            self._send_reply(frames, _UNEXPECTED)
+            self._reply(frames, _UNEXPECTED)
             return
         name = request.name
         last = request.last_value
         capped = self.caps.cap(name, last)
         if capped != last:
             body = encode_request(name, capped, request.count)
-        self._forward(Pending(frames, body, name))
+        pending = Pending(frames, body, name, self._now)
+        if self._in_flight < self.config.max_in_flight:
+            self._forward(pending)
+        elif len(self._queued) < self.config.max_queued:
+            self._queued.append(pending)
+        else:
+            self._shed(pending)
 
-    def _send_reply(self, envelope: list[bytes], reply: bytes) -> None:
-        send_reply(self.frontend, envelope, reply)
+    def _reply(self, envelope: list[bytes], reply: bytes) -> None:
+        if self.outbox.send(envelope, reply) is None:
+            self.undelivered += 1  # the client has left
 
-    def _answer(self, pending: Pending, reply: bytes) -> None:
-        self._send_reply(pending.envelope, reply)
+    def _shed(self, pending: Pending) -> None:
+        self.shed += 1
+        self._reply(pending.envelope, _OVERLOADED)
+
+    def _dequeue(self) -> None:
+        """Forward waiting requests while there is room in flight; shed the stale ones."""
+        queued, limit = self._queued, self.config.max_in_flight
+        stale_before = self._now - self._timeout_s
+        while queued and self._in_flight < limit:
+            pending = queued.popleft()
+            if pending.received_at <= stale_before:
+                self._shed(pending)
+            else:
+                self._forward(pending)
+        while queued and queued[0].received_at <= stale_before:
+            self._shed(queued.popleft())
 
     # ---- backends ---------------------------------------------------------------
 
@@ -159,7 +182,7 @@ class Relay:
             if index is None:
                 if pending.fallback is None:
                     self.unavailable += 1
-                self._answer(pending, pending.fallback or _UNAVAILABLE)
+                self._reply(pending.envelope, pending.fallback or _UNAVAILABLE)
                 return
             if pending.tried:
                 self.retries += 1
@@ -175,7 +198,8 @@ class Relay:
             # Once the first part is taken, ZeroMQ takes the rest of the message.
             send(b"", MORE_NOBLOCK)
             send(pending.body, NOBLOCK)
-            deadline = self._now + self._timeout_s
+            pending.sent_at = now = self._now
+            deadline = now + self._timeout_s
             backend.inflight.add(request_id, pending, deadline)
             self._in_flight += 1
             if deadline < self._check_at:  # noqa: PLR1730 - hot path: cheaper than min()
@@ -184,19 +208,20 @@ class Relay:
 
     def _drain_backend(self, backend: Backend) -> None:
         sock, inflight, pool, caps = backend.socket, backend.inflight, self.pool, self.caps
+        backend.heard_at = self._now
         for _ in range(BURST):
             try:
                 frames = receive(sock)
             except zmq.Again:
                 return
-            if len(frames) != 3 or frames[1]:
+            reply = split_reply(frames)
+            if reply is None:
                 self.stale_replies += 1
                 continue
-            request_id, _, reply = frames
+            request_id, body = reply
             pending = inflight.pop(request_id)
             if pending is None:
                 if request_id == backend.probe_id:
-                    backend.probe_id = None
                     self._mark_up(backend)
                 else:
                     self.stale_replies += 1
@@ -205,17 +230,17 @@ class Relay:
             if not pool.is_healthy(backend.index):
                 self._mark_up(backend)
             try:
-                highest = highest_issued(reply)
+                highest = highest_issued(body)
                 if highest is not None:
                     caps.relayed(pending.name, highest)
-                    self._answer(pending, reply)
+                    self._reply(pending.envelope, body)
                     continue
-                reply, retry = judge_error(reply)
+                body, retry = judge_error(body)
                 if retry:
-                    pending.fallback = reply
+                    pending.fallback = body
                     self._forward(pending)
                 else:
-                    self._answer(pending, reply)
+                    self._reply(pending.envelope, body)
             except Exception:
                 log.exception("unexpected error relaying a reply")
 
@@ -236,7 +261,7 @@ class Relay:
         self._poller.unregister(old)
         del self._by_socket[old]
         old.close(linger=0)
-        backend.socket = self._sockets.backend(backend.host)
+        backend.socket = self._links.backend(backend.host)
         if backend.probe_id is not None:
             backend.probe_id = None
             self.pool.probe_failed(backend.index, self._now)
@@ -244,18 +269,27 @@ class Relay:
         self._by_socket[backend.socket] = backend
         self._poller.register(backend.socket, zmq.POLLIN)
 
-    def _expire(self, now: float) -> None:
-        for backend in self.backends:
-            deadline = backend.inflight.oldest_deadline()
-            if deadline is not None and deadline <= now:
-                self._mark_down(backend, f"did not answer within {self._timeout_s:g}s")
+    def _expire(self, backend: Backend, now: float) -> None:
+        """Attempts past their deadline: more time if the backend is busy, else fail over."""
+        inflight, timeout_s = backend.inflight, self._timeout_s
+        while (oldest := inflight.oldest()) is not None and oldest[1].deadline <= now:
+            request_id, pending = oldest
+            if now - backend.heard_at >= timeout_s:
+                # Silent for a whole timeout with requests waiting: dead or frozen.
+                self._mark_down(backend, f"did not answer within {timeout_s:g}s")
                 self._reset(backend)
-                waiting = backend.inflight.take_all()
+                waiting = inflight.take_all()
                 self._in_flight -= len(waiting)
-                for pending in waiting:
-                    self._forward(pending)
-            if backend.probe_id is not None and backend.probe_deadline <= now:
-                self._reset(backend)  # also schedules the next probe
+                for each in waiting:
+                    self._forward(each)
+                return
+            if now - pending.sent_at < BUSY_PATIENCE * timeout_s:
+                inflight.extend(request_id, now + timeout_s)  # busy, not dead: wait on
+                continue
+            # The backend answers others but not this one (lost in a restart?): retry it alone.
+            inflight.pop(request_id)
+            self._in_flight -= 1
+            self._forward(pending)
 
     def _probe(self, now: float) -> None:
         for index in self.pool.probes_due(now):
@@ -274,7 +308,10 @@ class Relay:
         """Time out attempts and probes, send due probes; then find the next time to look."""
         if now < self._check_at:
             return
-        self._expire(now)
+        for backend in self.backends:
+            self._expire(backend, now)
+            if backend.probe_id is not None and backend.probe_deadline <= now:
+                self._reset(backend)  # also schedules the next probe
         self._probe(now)
         check_at = now + IDLE_POLL_S
         for backend in self.backends:
@@ -289,6 +326,8 @@ class Relay:
         self._check_at = check_at
 
     def _poll_timeout_ms(self) -> int:
+        if self.outbox:
+            return int(RETRY_S * 1000)
         wait_s = min(self._check_at - self._clock(), IDLE_POLL_S)
         return max(0, int(wait_s * 1000) + 1)
 
@@ -333,26 +372,30 @@ class Relay:
     def serve(self) -> None:
         """Relay until request_stop(); then let what is in flight finish (bounded) and stop."""
         self._warm_up()
-        poller, frontend, by_socket = self._poller, self.frontend, self._by_socket
+        poller, frontend, by_socket, outbox = self._poller, self.frontend, self._by_socket, self.outbox
         reading = True
         stop_at: float | None = None
         while True:
             events = poller.poll(self._poll_timeout_ms())
             self._now = now = self._clock()
+            if outbox:
+                self.undelivered += outbox.flush().dropped
             for sock, _ in events:
                 if sock is frontend:
-                    self._drain_frontend()
+                    drain(frontend, self._on_request, BURST)
                 else:
                     self._drain_backend(by_socket[sock])
             self._timers(now)
-            in_flight = self._in_flight
+            if self._queued:
+                self._dequeue()
             if self._stopping:
                 if stop_at is None:
                     stop_at = now + self._timeout_s
-                    log.info("stopping: %d request(s) in flight", in_flight)
-                if not in_flight or now >= stop_at:
+                    log.info("stopping: %d request(s) in flight, %d waiting",
+                             self._in_flight, len(self._queued))
+                if not (self._in_flight or self._queued) or now >= stop_at:
                     break
-            want = not self._stopping and in_flight < self.config.max_in_flight
+            want = not self._stopping and not outbox.full
             if want != reading:
                 reading = want
                 poller.modify(frontend, zmq.POLLIN if reading else 0)
@@ -361,27 +404,26 @@ class Relay:
     def _finish(self) -> None:
         for backend in self.backends:
             for pending in backend.inflight.take_all():
-                self._answer(pending, _STOPPING)
-        log.info("stopped: %d retries, %d UNAVAILABLE, %d stale replies dropped",
-                 self.retries, self.unavailable, self.stale_replies)
-        self.frontend.close(linger=CLOSE_LINGER_MS)
-        self._sockets.close()
+                self._reply(pending.envelope, _STOPPING)
+        while self._queued:
+            self._reply(self._queued.popleft().envelope, _STOPPING)
+        give_up_at = self._clock() + STOP_FLUSH_S
+        while self.outbox and self._clock() < give_up_at:
+            self.undelivered += self.outbox.flush().dropped
+            time.sleep(RETRY_S)
+        log.info("stopped: %d retries, %d UNAVAILABLE, %d shed (overloaded), %d stale replies "
+                 "dropped, %d replies undelivered", self.retries, self.unavailable, self.shed,
+                 self.stale_replies, self.undelivered + self.outbox.size)
+        self.frontend.close(linger=0)
+        self._links.close()
 
 
 def run(config: ProxyConfig) -> int:
     """Start a proxy with ``config`` and relay until SIGTERM or SIGINT; the exit status."""
-    try:
-        relay = Relay(config)
-    except StartupError as exc:
-        log.error("cannot start: %s", exc.message)
-        return 1
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        relay.request_stop()
+    def describe(relay: Relay) -> None:
+        log.info("seqgen-proxy %s: bind %s, hosts %s, timeout %gs per attempt, %d in flight and "
+                 "%d waiting at most", __version__, config.bind, " ".join(config.hosts),
+                 config.timeout_s, config.max_in_flight, config.max_queued)
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    log.info("seqgen-proxy %s: bind %s, hosts %s, timeout %gs per attempt",
-             __version__, config.bind, " ".join(config.hosts), config.timeout_s)
-    relay.serve()
-    return 0
+    return serve(lambda: Relay(config), describe)

@@ -13,13 +13,10 @@ from typing import Final
 
 import msgspec
 
-from seqgen_common.errors import ErrorCode, SeqgenError
+from seqgen_common.errors import RETRY_ELSEWHERE, ErrorCode, SeqgenError
 from seqgen_common.protocol import decode_reply, encode_error
 
-__all__ = ["MALFORMED_REPLY", "RETRY_ELSEWHERE", "highest_issued", "judge_error"]
-
-RETRY_ELSEWHERE: Final = frozenset({ErrorCode.INTERNAL.value, ErrorCode.UNAVAILABLE.value})
-"""Error codes after which another backend may still succeed (nothing was issued)."""
+__all__ = ["MALFORMED_REPLY", "highest_issued", "judge_error"]
 
 MALFORMED_REPLY: Final = encode_error(ErrorCode.INTERNAL, "a backend sent a malformed reply")
 

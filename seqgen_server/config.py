@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from seqgen_common.curve import CurveServer, add_server_flags, server_from_flags
+from seqgen_common.daemon import add_daemon_flags, check_daemon_flags
 from seqgen_common.endpoints import is_loopback, validate_zmq
 from seqgen_common.limits import DEFAULT_CONTROL_PORT, DEFAULT_PUBLIC_PORT
 
@@ -31,6 +32,8 @@ class ServerConfig:
     curve: CurveServer | None = None
     """CURVE on the public socket (the control socket never has it); None: plain."""
     log_level: str = "INFO"
+    memory_limit_mb: int = 0
+    """A ceiling on the process's memory (0: none); past it the process ends."""
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -66,9 +69,7 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="allow a --control address that is not loopback (it has no "
                    "authentication: protect it by other means)")
     add_server_flags(p, "public socket (the control socket is not affected)")
-    p.add_argument("--log-level", default=d.log_level,
-                   choices=["DEBUG", "INFO", "WARNING", "ERROR"], type=str.upper,
-                   help="logging threshold (default %(default)s)")
+    add_daemon_flags(p)
     return p
 
 
@@ -76,6 +77,7 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
     """Parse and check the flags; exits with status 2 and a message when they are wrong."""
     parser = _build_parser()
     ns = parser.parse_args(argv)
+    check_daemon_flags(parser, ns)
     if ns.instances < 1:
         parser.error(f"--instances must be at least 1, got {ns.instances}")
     if not 1 <= ns.instance <= ns.instances:
@@ -107,4 +109,5 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
         drift=ns.drift, data=Path(os.path.abspath(ns.data)), reserve=ns.reserve,
         max_sequences=ns.max_sequences,
         allow_remote_control=ns.allow_remote_control, curve=curve, log_level=ns.log_level,
+        memory_limit_mb=ns.memory_limit_mb,
     )

@@ -4,36 +4,41 @@ One thread serves both sockets; the store writer thread raises durable marks
 in batches. A reply whose numbers are not yet durable is parked until the
 writer reports; everything else is answered at once, so the common case never
 waits for the disk.
+
+Overload (docs/protocol.md, "Overload"): every request gets exactly one reply.
+A reply that a client's queue cannot take yet is held in the socket's outbox
+(seqgen_common.outbox), and while the outbox is full no request is read.
+While MAX_PARKED replies wait for the disk, a request that would wait too is
+answered ``UNAVAILABLE`` ("overloaded") with nothing issued, so clients move
+to another server at once. Numbers count as issued when their reply is handed
+to the socket.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
-import signal
 import time
 from collections.abc import Callable
-from types import FrameType
 from typing import Final, NamedTuple
 
 import msgspec
 import zmq
 
 from seqgen_common import __version__
-from seqgen_common.control import (
-    ControlError,
-    decode_control_request,
-    encode_control,
-)
+from seqgen_common.control import ControlError, decode_control_request, encode_control
 from seqgen_common.curve import Gatekeeper
-from seqgen_common.errors import ErrorCode, SeqgenError, StartupError
-from seqgen_common.frames import bind_public, has_message, receive, send_reply, take_body
+from seqgen_common.daemon import serve
+from seqgen_common.errors import ControlCode, ErrorCode, SeqgenError, StartupError
+from seqgen_common.frames import drain, take_body
+from seqgen_common.outbox import Flushed, Outbox
 from seqgen_common.protocol import decode_request, encode_error, encode_values
+from seqgen_common.sockets import CONTROL, PUBLIC, open_socket
 from seqgen_server.allocator import Allocator
 from seqgen_server.config import ServerConfig
 from seqgen_server.control import ControlHandler, Deferred
 from seqgen_server.ledger import Ledger
-from seqgen_server.stats import Stats
+from seqgen_server.stats import record_store_write, started_with
 from seqgen_server.store import Store
 from seqgen_server.writer import StoreWriter
 
@@ -42,12 +47,15 @@ __all__ = ["Server", "run"]
 log = logging.getLogger(__name__)
 
 MAX_PARKED: Final = 10_000
-"""Stop reading the public socket while this many replies wait for the disk."""
+"""Replies that may wait for the disk; past it, requests that would wait are shed."""
 BURST: Final = 256
 """Messages taken from one socket before looking at the others again."""
 POLL_MS: Final = 100
 """Idle poll timeout: how soon a stop request is noticed."""
-CLOSE_LINGER_MS: Final = 1000
+RETRY_MS: Final = 2
+"""Poll timeout while replies are held: how soon a full client queue is tried again."""
+STOP_FLUSH_S: Final = 1.0
+"""At a stop, how long held replies may still wait for their clients."""
 
 _NOT_ONE_FRAME: Final = encode_error(ErrorCode.BAD_REQUEST, "a request is exactly one frame")
 _UNEXPECTED: Final = encode_error(ErrorCode.INTERNAL, "unexpected error; nothing was issued")
@@ -55,14 +63,14 @@ _STORE_FAILED: Final = encode_error(
     ErrorCode.INTERNAL, "the store cannot persist; nothing was issued"
 )
 _CONTROL_STORE_FAILED: Final = encode_control(
-    ControlError(code="INTERNAL", message="the store could not persist the floor")
+    ControlError(code=ControlCode.INTERNAL, message="the store could not persist the floor")
 )
 
 
 class _Parked(NamedTuple):
     name: str
     value: int
-    socket: zmq.Socket[bytes]
+    outbox: Outbox
     envelope: list[bytes]
     reply: bytes | None
     """The public reply; None for a floor (its reply is built when released)."""
@@ -82,7 +90,7 @@ class Server:
             self.store.close()
             raise StartupError(str(exc)) from exc
         skipped = 0 if self.store.clean_start else len(marks) * config.reserve
-        self.stats = Stats(skipped_at_start=skipped)
+        self.counters = started_with(skipped)
         self.allocator = Allocator(config.instance, config.instances, config.drift)
         self.ledger = Ledger(self.allocator, config.reserve, marks, config.max_sequences, clock)
         self.store_ok = True
@@ -93,7 +101,7 @@ class Server:
             reserve=config.reserve,
             data_dir=config.data,
             ledger=self.ledger,
-            stats=self.stats,
+            counters=self.counters,
             page_names=self.store.page,
             clock=clock,
             clean_start=self.store.clean_start,
@@ -102,17 +110,19 @@ class Server:
         self._parked: list[_Parked] = []
         self._ctx = zmq.Context()
         self._gatekeeper: Gatekeeper | None = None
+        self._sockets: list[zmq.Socket[bytes]] = []
         try:
             if config.curve is not None:  # the ZAP handler must be there before clients come
                 self._gatekeeper = Gatekeeper(self._ctx, config.curve)
-            self.public = bind_public(self._ctx, config.bind, config.curve)
-            self.control_socket = bind_public(self._ctx, config.control)
+            self._sockets.append(open_socket(self._ctx, PUBLIC, config.bind, curve=config.curve))
+            self._sockets.append(open_socket(self._ctx, CONTROL, config.control))
         except StartupError:
-            if self._gatekeeper is not None:
-                self._gatekeeper.stop()
-            self._ctx.destroy(linger=0)
+            self._close_sockets()
             self.store.close()
             raise
+        self.public, self.control_socket = self._sockets
+        self.outbox = Outbox(self.public)
+        self.control_outbox = Outbox(self.control_socket)
         self.writer = StoreWriter(self.store)
         if not self.store.clean_start:
             log.warning(
@@ -124,39 +134,65 @@ class Server:
         """Ask the loop to stop (safe from a signal handler: it only sets a flag)."""
         self._stopping = True
 
+    # ---- replies ----------------------------------------------------------------
+
+    def _reply(self, outbox: Outbox, envelope: list[bytes], body: bytes, numbers: int) -> None:
+        """Hand a reply to its client (or hold it); ``numbers`` count once it is handed over."""
+        sent = outbox.send(envelope, body, numbers)
+        if sent:
+            if numbers:
+                self._issued(numbers)
+        elif sent is None:
+            self.counters.replies_undelivered += 1
+
+    def _issued(self, numbers: int) -> None:
+        counters = self.counters
+        counters.requests["OK"] += 1
+        counters.numbers_issued += numbers
+
+    def _flush(self) -> None:
+        for outbox in (self.outbox, self.control_outbox):
+            if outbox:
+                self._count_flushed(outbox.flush())
+
+    def _count_flushed(self, flushed: Flushed) -> None:
+        for numbers in flushed.delivered:
+            if numbers:
+                self._issued(numbers)
+        self.counters.replies_undelivered += flushed.dropped
+
     # ---- public requests --------------------------------------------------------
 
     def _on_public(self, envelope: list[bytes]) -> None:
         body = take_body(envelope)  # what is left in ``envelope`` is the envelope
+        counters = self.counters
         if body is None:
-            self.stats.requests[ErrorCode.BAD_REQUEST] += 1
-            send_reply(self.public, envelope, _NOT_ONE_FRAME)
+            counters.requests[ErrorCode.BAD_REQUEST] += 1
+            self._reply(self.outbox, envelope, _NOT_ONE_FRAME, 0)
             return
-        stats = self.stats
         try:
             request = decode_request(body)
-            allocation = self.ledger.issue(request.name, request.last_value, request.count)
+            allocation = self.ledger.issue(request.name, request.last_value, request.count,
+                                           may_wait=len(self._parked) < MAX_PARKED)
         except SeqgenError as exc:
-            stats.requests[exc.code] += 1
-            send_reply(self.public, envelope, encode_error(exc.code, exc.message))
+            counters.requests[exc.code] += 1
+            self._reply(self.outbox, envelope, encode_error(exc.code, exc.message), 0)
             return
         except Exception:
             log.exception("unexpected error serving a request")
-            stats.requests[ErrorCode.INTERNAL] += 1
-            send_reply(self.public, envelope, _UNEXPECTED)
+            counters.requests[ErrorCode.INTERNAL] += 1
+            self._reply(self.outbox, envelope, _UNEXPECTED, 0)
             return
         if allocation.skipped:
-            stats.catchups += 1
-            stats.catchup_skipped += allocation.skipped
+            counters.catchups += 1
+            counters.catchup_skipped += allocation.skipped
         reply = encode_values(allocation.first, self.allocator.instances, request.count)
         if allocation.last <= self.ledger.mark.get(request.name, 0):
-            stats.requests["OK"] += 1
-            stats.numbers_issued += request.count
-            send_reply(self.public, envelope, reply)
+            self._reply(self.outbox, envelope, reply, request.count)
         else:
-            stats.disk_waits += 1
+            counters.disk_waits += 1
             self._parked.append(
-                _Parked(request.name, allocation.last, self.public, envelope, reply, request.count)
+                _Parked(request.name, allocation.last, self.outbox, envelope, reply, request.count)
             )
 
     # ---- control requests -------------------------------------------------------
@@ -164,27 +200,29 @@ class Server:
     def _on_control(self, envelope: list[bytes]) -> None:
         body = take_body(envelope)
         if body is None:
-            reply = encode_control(ControlError(code="BAD_REQUEST", message="one frame expected"))
+            reply = encode_control(
+                ControlError(code=ControlCode.BAD_REQUEST, message="one frame expected"))
         else:
             try:
                 request = decode_control_request(body)
             except (msgspec.DecodeError, ValueError, RecursionError) as exc:
-                reply = encode_control(ControlError(code="BAD_REQUEST", message=str(exc)[:500]))
+                reply = encode_control(
+                    ControlError(code=ControlCode.BAD_REQUEST, message=str(exc)[:500]))
             else:
                 try:
                     answer = self.control.handle(request)
                 except Exception:
                     log.exception("unexpected error serving a control request")
-                    answer = ControlError(code="INTERNAL", message="unexpected error; see the server log")
+                    answer = ControlError(code=ControlCode.INTERNAL,
+                                          message="unexpected error; see the server log")
                 if isinstance(answer, Deferred):
                     if not self.ledger.is_durable(answer.name, answer.value):
-                        self._parked.append(
-                            _Parked(answer.name, answer.value, self.control_socket, envelope, None, 0)
-                        )
+                        self._parked.append(_Parked(
+                            answer.name, answer.value, self.control_outbox, envelope, None, 0))
                         return
                     answer = self.control.info(answer.name)
                 reply = encode_control(answer)
-        send_reply(self.control_socket, envelope, reply)
+        self._reply(self.control_outbox, envelope, reply, 0)
 
     # ---- the store writer -------------------------------------------------------
 
@@ -205,7 +243,7 @@ class Server:
 
     def _record(self, ok: bool, names: int, seconds: float) -> None:
         self.ledger.batch_done(ok)
-        self.stats.store_write(ok, names, seconds)
+        record_store_write(self.counters, ok, names, seconds)
         if ok != self.store_ok:
             log.warning("store %s", "works again" if ok else "cannot persist: answering INTERNAL")
         self.store_ok = ok
@@ -221,14 +259,12 @@ class Server:
                 continue
             if parked.reply is None:
                 reply = encode_control(self.control.info(parked.name)) if durable else _CONTROL_STORE_FAILED
+                self._reply(parked.outbox, parked.envelope, reply, 0)
             elif durable:
-                self.stats.requests["OK"] += 1
-                self.stats.numbers_issued += parked.issued
-                reply = parked.reply
+                self._reply(parked.outbox, parked.envelope, parked.reply, parked.issued)
             else:
-                self.stats.requests[ErrorCode.INTERNAL] += 1
-                reply = _STORE_FAILED
-            send_reply(parked.socket, parked.envelope, reply)
+                self.counters.requests[ErrorCode.INTERNAL] += 1
+                self._reply(parked.outbox, parked.envelope, _STORE_FAILED, 0)
         self._parked = waiting
 
     # ---- the loop ---------------------------------------------------------------
@@ -241,30 +277,29 @@ class Server:
         poller.register(self.writer.wake_fd, zmq.POLLIN)
         reading_public = True
         public, control, wake_fd = self.public, self.control_socket, self.writer.wake_fd
+        outbox, control_outbox = self.outbox, self.control_outbox
         while not self._stopping:
-            events = dict(poller.poll(POLL_MS))
+            held = outbox or control_outbox
+            events = dict(poller.poll(RETRY_MS if held else POLL_MS))
+            if held:
+                self._flush()
             if public in events:
                 self._drain(public, self._on_public)
-            if control in events:
+            if control in events and not control_outbox.full:
                 self._drain(control, self._on_control)
             if wake_fd in events:
                 self._on_written()
             self._submit()
-            if reading_public != (len(self._parked) < MAX_PARKED):
+            if reading_public == outbox.full:
                 reading_public = not reading_public
                 poller.modify(public, zmq.POLLIN if reading_public else 0)
         self._finish()
 
     def _drain(self, sock: zmq.Socket[bytes], handle: Callable[[list[bytes]], None]) -> None:
-        for _ in range(BURST):
-            if not has_message(sock):  # cheaper than letting receive() raise zmq.Again
-                return
-            frames = receive(sock)
-            try:
-                handle(frames)
-            except zmq.ZMQError:
-                # A reply that cannot be sent (peer gone, queue full) is dropped.
-                log.debug("could not send a reply", exc_info=True)
+        try:
+            drain(sock, handle, BURST)
+        except zmq.ZMQError:
+            log.exception("socket error while serving requests")
 
     def _finish(self) -> None:
         """Answer parked replies, write the exact position, close everything."""
@@ -284,36 +319,36 @@ class Server:
         except SeqgenError as exc:
             log.error("could not save the exact position (%s); the next start skips "
                       "at most the reservation", exc)
-        self.public.close(linger=CLOSE_LINGER_MS)
-        self.control_socket.close(linger=CLOSE_LINGER_MS)
+        give_up_at = time.monotonic() + STOP_FLUSH_S
+        while (self.outbox or self.control_outbox) and time.monotonic() < give_up_at:
+            self._flush()
+            time.sleep(RETRY_MS / 1000)
+        if self.outbox.size:
+            log.warning("stopped with %d replies that their clients did not take", self.outbox.size)
+        self._close_sockets()
+        self.store.close()
+
+    def _close_sockets(self) -> None:
+        for sock in self._sockets:
+            sock.close(linger=0)
         if self._gatekeeper is not None:
             self._gatekeeper.stop()
         self._ctx.term()
-        self.store.close()
 
 
 def run(config: ServerConfig) -> int:
     """Start a server with ``config`` and serve until SIGTERM or SIGINT; the exit status."""
-    try:
-        server = Server(config)
-    except StartupError as exc:
-        log.error("cannot start: %s", exc.message)
-        return 1
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        server.request_stop()
+    def describe(server: Server) -> None:
+        log.info(
+            "seqgen-server %s: instance %d of %d, drift %d, reserve %d, bind %s, control %s, "
+            "data %s, %d sequence(s)",
+            __version__, config.instance, config.instances, config.drift, config.reserve,
+            config.bind, config.control, config.data, len(server.ledger),
+        )
+        if config.curve is not None and config.curve.allowed is None:
+            log.warning("public socket: %s (no --curve-clients)", config.curve.describe())
+        elif config.curve is not None:
+            log.info("public socket: %s", config.curve.describe())
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    log.info(
-        "seqgen-server %s: instance %d of %d, drift %d, reserve %d, bind %s, control %s, "
-        "data %s, %d sequence(s)",
-        __version__, config.instance, config.instances, config.drift, config.reserve,
-        config.bind, config.control, config.data, len(server.ledger),
-    )
-    if config.curve is not None and config.curve.allowed is None:
-        log.warning("public socket: %s (no --curve-clients)", config.curve.describe())
-    elif config.curve is not None:
-        log.info("public socket: %s", config.curve.describe())
-    server.serve()
-    return 0
+    return serve(lambda: Server(config), describe)

@@ -11,8 +11,16 @@ Layout of ``--data DIR``::
     DIR/seqgen.db    tables ``meta`` (format, instance, instances, clean) and
                      ``sequences`` (name, mark); plus SQLite's -wal and -shm
 
-A database that exists but lacks its meta, cannot be read, or belongs to
-another instance stops the server with a StartupError: never a silent reset.
+Creating the store is atomic: it is built as ``seqgen.db.new`` (rollback
+journal, fsync'd) and renamed into place, so a crash during the very first
+start leaves either no store or a complete one. A database that exists but
+lacks its meta, cannot be read, or belongs to another instance stops the
+server with a StartupError: never a silent reset.
+
+The write-ahead log is bounded: it is checkpointed every WAL_PAGES pages and
+cut back to WAL_LIMIT_BYTES, and after a failed write (a full disk) the next
+connection checkpoints and truncates it first, so a full disk costs a bounded
+amount of space and the server recovers once about a megabyte is free.
 """
 
 from __future__ import annotations
@@ -33,7 +41,12 @@ log = logging.getLogger(__name__)
 
 FORMAT: Final = "1"
 DB_NAME: Final = "seqgen.db"
+NEW_DB_NAME: Final = "seqgen.db.new"
 LOCK_NAME: Final = "lock"
+WAL_PAGES: Final = 256
+"""Checkpoint the write-ahead log once it holds this many pages (1 MiB of 4 KiB pages)."""
+WAL_LIMIT_BYTES: Final = 1024 * 1024
+"""What a checkpointed write-ahead log is cut back to."""
 
 _SCHEMA: Final = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
@@ -50,15 +63,64 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA busy_timeout=2000")
+    conn.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
+    conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")
     return conn
 
 
-def _fsync_dir(path: Path) -> None:
+def _fsync(path: Path) -> None:
+    """fsync a file or a directory (a directory: so that a rename in it is durable)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _unlink(*paths: Path) -> None:
+    for path in paths:
+        path.unlink(missing_ok=True)
+
+
+def _create(data_dir: Path, instance: int, instances: int) -> None:
+    """Build a complete store as NEW_DB_NAME, then rename it to DB_NAME (atomic)."""
+    new = data_dir / NEW_DB_NAME
+    _unlink(new, new.with_name(NEW_DB_NAME + "-journal"))
+    conn = sqlite3.connect(new, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=DELETE")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("BEGIN IMMEDIATE")
+        for statement in _SCHEMA:
+            conn.execute(statement)
+        conn.executemany(
+            "INSERT INTO meta (key, value) VALUES (?, ?)",
+            [("format", FORMAT), ("instance", str(instance)), ("instances", str(instances)),
+             ("clean", "1")],
+        )
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+    _fsync(new)
+    os.rename(new, data_dir / DB_NAME)
+    _fsync(data_dir)
+
+
+
+
+def _after_prefix(prefix: str) -> str | None:
+    """The least string above every string that starts with ``prefix``; None when there is none.
+
+    Trailing U+10FFFF (the largest code point) cannot be incremented: drop them
+    and increment what comes before. Surrogates cannot be stored: skip them.
+    """
+    stem = prefix.rstrip("\U0010ffff")
+    if not stem:
+        return None  # "" or only U+10FFFF: every string >= prefix starts with it
+    following = ord(stem[-1]) + 1
+    if 0xD800 <= following <= 0xDFFF:
+        following = 0xE000
+    return stem[:-1] + chr(following)
 
 
 class Store:
@@ -103,31 +165,21 @@ class Store:
     @classmethod
     def _open_locked(cls, data_dir: Path, lock_fd: int, instance: int, instances: int) -> Store:
         path = data_dir / DB_NAME
-        fresh = not path.exists()
         try:
-            conn = _connect(path)
-            if fresh:
-                conn.execute("BEGIN IMMEDIATE")
-                for statement in _SCHEMA:
-                    conn.execute(statement)
-                conn.executemany(
-                    "INSERT INTO meta (key, value) VALUES (?, ?)",
-                    [
-                        ("format", FORMAT),
-                        ("instance", str(instance)),
-                        ("instances", str(instances)),
-                        ("clean", "1"),
-                    ],
-                )
-                conn.execute("COMMIT")
-                _fsync_dir(data_dir)
+            if not path.exists():
+                _create(data_dir, instance, instances)
                 log.info("created a new store in %s", path)
+            else:
+                _unlink(data_dir / NEW_DB_NAME)  # a creation that was interrupted earlier
+            conn = _connect(path)
             meta = cls._check(conn, path, instance, instances)
         except sqlite3.DatabaseError as exc:
             raise StartupError(
                 f"store {path} cannot be read ({exc}); it may be corrupt or truncated. "
                 "Restore it from a backup; the server will not start from zero over it"
             ) from exc
+        except OSError as exc:
+            raise StartupError(f"cannot create or open the store {path}: {exc}") from exc
         store = cls(data_dir, lock_fd, conn)
         store.clean_start = meta.get("clean") == "1"
         return store
@@ -141,7 +193,9 @@ class Store:
         if not {"meta", "sequences"} <= tables:
             raise StartupError(
                 f"store {path} has no seqgen meta data (tables found: {sorted(tables)}); "
-                "refusing to start over it"
+                "refusing to start over it. (An empty store is what an interrupted very first "
+                "start of seqgen 0.1 left: if that is what happened, nothing was ever issued "
+                "from it; delete it and start again.)"
             )
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
         missing = {"format", "instance", "instances"} - meta.keys()
@@ -175,12 +229,10 @@ class Store:
         # BINARY collation compares UTF-8 bytes: the same order as Python's str.
         query = "SELECT name FROM sequences WHERE name >= ?"
         args: list[object] = [prefix]
-        if prefix and ord(prefix[-1]) < 0x10FFFF:
+        bound = _after_prefix(prefix)
+        if bound is not None:
             query += " AND name < ?"
-            following = ord(prefix[-1]) + 1
-            if 0xD800 <= following <= 0xDFFF:  # surrogates cannot be stored: skip them
-                following = 0xE000
-            args.append(prefix[:-1] + chr(following))
+            args.append(bound)
         if after is not None:
             query += " AND name > ?"
             args.append(after)
@@ -221,7 +273,13 @@ class Store:
 
     def _require(self) -> sqlite3.Connection:
         if self._conn is None:
-            self._conn = _connect(self.path)
+            conn = _connect(self.path)
+            try:  # after a failed write: give back the log's space before writing again
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error:
+                conn.close()
+                raise
+            self._conn = conn
         return self._conn
 
     def _drop_connection(self) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from seqgen_proxy.inflight import InFlight, Pending, RequestIds
+from seqgen_common.reqids import RequestIds
+from seqgen_proxy.inflight import InFlight, Pending
 
 
 def _pending(tag: bytes) -> Pending:

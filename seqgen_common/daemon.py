@@ -1,0 +1,105 @@
+"""What the three daemons share: their common flags, process limits, logging, signals and run().
+
+Each daemon goes command line -> typed config -> ``run(config)``; ``start``
+applies the common part of the config (logging to stderr, the open-file limit
+raised to its hard limit, an optional memory ceiling) and ``serve`` runs a
+daemon object until SIGTERM or SIGINT, whose handlers only set a flag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import resource
+import signal
+import sys
+from collections.abc import Callable
+from types import FrameType
+from typing import Final, Protocol, TypeVar
+
+from seqgen_common.errors import StartupError
+
+__all__ = ["Daemon", "add_daemon_flags", "check_daemon_flags", "serve", "start"]
+
+log = logging.getLogger(__name__)
+
+FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+_D = TypeVar("_D", bound="Daemon")
+
+
+class Daemon(Protocol):
+    def request_stop(self) -> None:
+        """Ask the loop to stop (called from a signal handler: only sets a flag)."""
+
+    def serve(self) -> None:
+        """Serve until request_stop(), then stop cleanly."""
+
+
+def add_daemon_flags(parser: argparse.ArgumentParser) -> None:
+    """``--log-level`` and ``--memory-limit-mb``, the same on every daemon."""
+    parser.add_argument("--log-level", default="INFO", choices=LEVELS, type=str.upper,
+                        help="logging threshold (default %(default)s)")
+    parser.add_argument(
+        "--memory-limit-mb", type=int, default=0, metavar="MB",
+        help="a ceiling on the process's memory (its data segment, RLIMIT_DATA): past it an "
+        "allocation fails and the process ends, for its supervisor to restart it. 0: none "
+        "(default %(default)s)")
+
+
+def check_daemon_flags(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> None:
+    if ns.memory_limit_mb < 0:
+        parser.error(f"--memory-limit-mb must be 0 or more, got {ns.memory_limit_mb}")
+
+
+def _raise_open_files() -> None:
+    """Raise the soft limit of open files to the hard limit: every connection is a file."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("cannot raise the open-file limit from %d to %d: %s", soft, hard, exc)
+            return
+    log.info("open files: limit %d (was %d; the hard limit is %d)", hard, soft, hard)
+
+
+def _limit_memory(megabytes: int) -> None:
+    if megabytes <= 0:
+        return
+    limit = megabytes * 1024 * 1024
+    _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    if hard != resource.RLIM_INFINITY and hard < limit:
+        limit = hard
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+    log.info("memory: at most %d MB of data; past it the process ends", limit // (1024 * 1024))
+
+
+def start(log_level: str, memory_limit_mb: int = 0) -> None:
+    """Logging to stderr (supervisord captures it), then the process limits."""
+    logging.basicConfig(level=log_level, stream=sys.stderr, format=FORMAT)
+    _raise_open_files()
+    _limit_memory(memory_limit_mb)
+
+
+def serve(make: Callable[[], _D], describe: Callable[[_D], None]) -> int:
+    """Make the daemon, log what it is (``describe``), serve until a signal; the exit status.
+
+    A StartupError (bad data directory, address in use...) is logged and gives 1.
+    """
+    try:
+        daemon = make()
+    except StartupError as exc:
+        log.error("cannot start: %s", exc.message)
+        return 1
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        daemon.request_stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    describe(daemon)
+    daemon.serve()
+    return 0
