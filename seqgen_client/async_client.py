@@ -1,12 +1,14 @@
 """``AsyncClient``: the asyncio client; many awaits share one socket per endpoint.
 
-Each endpoint gets one DEALER socket. A request goes out as
-``[request id, b"", body]``: the server's ROUTER (or a proxy) echoes every
-frame up to and including the empty delimiter, so the reply comes back as
-``[request id, b"", reply]`` and one reader task per socket hands it to the
-call that waits for that id. Concurrent awaits are thus all in flight at once;
-a reply whose id nobody waits for any more (it came after its call timed out)
-is dropped, never given to another call.
+Each endpoint gets one DEALER channel (seqgen_common.channel): requests carry
+an id, one reader task hands each reply to the await that waits for it, so
+concurrent awaits are all in flight at once, and a reply whose await gave up
+is dropped, never given to another.
+
+Concurrent ``next`` awaits for one name share a request (seqgen_client.lanes):
+the await that leads a batch sends it; the others wait, each until its own
+deadline, and are woken with their number, their error, or a batch to lead.
+A cancelled await gives up its place like a late one.
 
 An AsyncClient belongs to one event loop at a time (not thread-safe); used
 from a new loop, or in a process forked from the one that opened it, it opens
@@ -17,85 +19,87 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import os
-import time
-from collections import deque
 from types import TracebackType
-from typing import cast
 
 import zmq
 import zmq.asyncio
 
-from seqgen_client.base import ClientBase
-from seqgen_client.failover import FAILOVER_CODES, NO_ANSWER, UNSENT, Call, Failure
+from seqgen_client.base import Attempt, ClientBase, Waiter
+from seqgen_client.failover import UNSENT, Reply
 from seqgen_client.forksafe import keep_from_parent
-from seqgen_client.lastseen import values_of
-from seqgen_client.sockets import connect
+from seqgen_client.lanes import Batch
+from seqgen_common.channel import Channel, Unsent
 from seqgen_common.errors import SeqgenError, Unavailable
-from seqgen_common.protocol import validate_name
+from seqgen_common.sockets import CLIENT_DEALER, open_socket
 
 __all__ = ["AsyncClient"]
 
-_Waiter = asyncio.Future[bytes | None]
 
+class _TaskWaiter(Waiter):
+    """A waiter whose await sleeps on a future of the running loop."""
 
-class _Block:
-    """Prefetched numbers of one name, and the lock that lets one await at a time refill them."""
+    __slots__ = ("woken",)
 
-    __slots__ = ("refill", "values")
+    def __init__(self, started: float, deadline: float) -> None:
+        super().__init__(started, deadline)
+        self.woken: asyncio.Future[None] | None = None
 
-    def __init__(self) -> None:
-        self.values: deque[int] = deque()
-        self.refill = asyncio.Lock()
+    def wake(self) -> None:
+        woken = self.woken
+        if woken is not None and not woken.done():
+            woken.set_result(None)
 
-
-class _Unsent(Exception):
-    """The request could not be queued for the endpoint (its send queue is full)."""
-
-
-def _expire(waiter: _Waiter) -> None:
-    """No reply (any more) for this waiter."""
-    if not waiter.done():
-        # RuntimeError: its event loop is closed, so nobody waits any more.
-        with contextlib.suppress(RuntimeError):
-            waiter.set_result(None)
+    async def sleep(self, timeout_s: float) -> None:
+        """Until woken, or at most ``timeout_s``."""
+        self.woken = woken = asyncio.get_running_loop().create_future()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await woken
 
 
 class AsyncClient(ClientBase):
     """Numbers from seqgen servers or proxies for asyncio code, with failover.
 
-    The arguments (CURVE keys and prefetch included) and the behaviour are
-    those of ``Client``; the calls are coroutines: ``await seq.next(name)``,
-    ``await seq.next_many(name, count)``, ``await seq.close()``,
-    ``async with AsyncClient([...]) as seq``.
+    The arguments (CURVE keys, prefetch and coalescing included) and the
+    behaviour are those of ``Client``; the calls are coroutines:
+    ``await seq.next(name)``, ``await seq.next_many(name, count)``,
+    ``await seq.close()``, ``async with AsyncClient([...]) as seq``.
     """
 
     def _setup(self) -> None:
-        self._blocks: dict[str, _Block] = {}
-        """Prefetched numbers per name, for the current event loop and process."""
-        self._ids = itertools.count(1)
         self._pid = os.getpid()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ctx: zmq.asyncio.Context | None = None
-        self._sockets: list[zmq.asyncio.Socket | None] = [None] * len(self._endpoints)
-        self._readers: list[asyncio.Task[None] | None] = [None] * len(self._endpoints)
-        self._pending: dict[bytes, _Waiter] = {}
+        self._channels: list[Channel | None] = [None] * len(self._endpoints)
 
     # ---- public API -------------------------------------------------------------------
 
     async def next(self, name: str) -> int:
-        """The next number for ``name`` (from the prefetch buffer when ``prefetch`` > 1)."""
-        if self._prefetch == 1:
-            return (await self._call(name, 1))[0]
-        return await self._next_prefetched(name)
+        """The next number for ``name`` (shared with concurrent awaits, or from the prefetch buffer)."""
+        self._bind()
+        waiter = self._waiter(name, _TaskWaiter)
+        batch = self._lanes.join(name, waiter)
+        try:
+            while True:
+                if batch is not None:
+                    await self._lead(batch, waiter)
+                if waiter.answered:
+                    return waiter.result()
+                await waiter.sleep(waiter.deadline - self._clock())
+                batch = self._woken(waiter)
+        except asyncio.CancelledError:
+            waiter.given_up = True  # its number, if one comes, goes to another caller
+            raise
 
     async def next_many(self, name: str, count: int) -> list[int]:
         """``count`` (1..1000) numbers for ``name`` in one round trip, ascending.
 
-        Always a round trip of its own: it neither uses nor fills the prefetch buffer.
+        Always a round trip of its own: it neither waits for other calls nor uses
+        the prefetch buffer.
         """
-        return await self._call(name, count)
+        self._bind()
+        return await self._request(name, count, self._clock())
 
     async def close(self) -> None:
         """Close the sockets; calls still waiting give up. Idempotent."""
@@ -105,10 +109,6 @@ class AsyncClient(ClientBase):
         readers = self._drop_io()
         if readers and self._loop is asyncio.get_running_loop():
             await asyncio.gather(*readers, return_exceptions=True)
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -121,193 +121,75 @@ class AsyncClient(ClientBase):
     ) -> None:
         await self.close()
 
-    def __repr__(self) -> str:
-        return f"AsyncClient({list(self._endpoints)!r})"
-
     # ---- sockets ------------------------------------------------------------------------
+
+    def _bind(self) -> None:
+        """First use, a new event loop, or a forked child: start with fresh sockets."""
+        self._check_open()
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop or self._pid != os.getpid():
+            self._drop_io()
+            self._loop = loop
 
     def _drop_io(self) -> list[asyncio.Task[None]]:
         """Close this process's sockets and context; the reader tasks that were cancelled."""
-        for waiter in self._pending.values():
-            _expire(waiter)
-        self._pending = {}
-        self._blocks = {}  # a forked child must never hand out its parent's numbers
+        self._lanes.forget()  # a forked child must never hand out its parent's numbers
+        readers: list[asyncio.Task[None]] = []
         if self._pid != os.getpid():
-            keep_from_parent(self._ctx, self._sockets, self._readers)
-            readers: list[asyncio.Task[None]] = []
+            keep_from_parent(self._ctx, self._channels)
         else:
-            readers = [task for task in self._readers if task is not None and not task.done()]
-            for task in readers:
-                with contextlib.suppress(RuntimeError):  # its event loop is closed already
-                    task.cancel()
-            for sock in self._sockets:
-                if sock is not None:
-                    sock.close(linger=0)
+            readers = [channel.close() for channel in self._channels if channel is not None]
             if self._ctx is not None:
                 self._ctx.term()
         self._pid = os.getpid()
         self._ctx = None
-        self._sockets = [None] * len(self._endpoints)
-        self._readers = [None] * len(self._endpoints)
+        self._channels = [None] * len(self._endpoints)
         return readers
 
-    def _rebind(self, loop: asyncio.AbstractEventLoop) -> None:
-        """First use, a new event loop, or a forked child: start with fresh sockets."""
-        self._drop_io()
-        self._loop = loop
-
-    def _socket(self, index: int) -> zmq.asyncio.Socket:
-        sock = self._sockets[index]
-        reader = self._readers[index]
-        if sock is not None and reader is not None and not reader.done():
-            return sock
-        if sock is not None:  # its reader died: start over on a new socket
-            sock.close(linger=0)
+    def _channel(self, index: int) -> Channel:
+        channel = self._channels[index]
+        if channel is not None and channel.alive:
+            return channel
+        if channel is not None:  # its reader died: start over on a new socket
+            channel.close()
         if self._ctx is None:
             self._ctx = zmq.asyncio.Context(io_threads=1)
-        sock = self._ctx.socket(zmq.DEALER)
-        connect(sock, self._endpoints[index], self.options)
-        assert self._loop is not None
-        self._sockets[index] = sock
-        self._readers[index] = self._loop.create_task(self._read(sock, self._pending))
-        return sock
+        sock = open_socket(self._ctx, CLIENT_DEALER, self._endpoints[index], curve=self.options.curve)
+        channel = self._channels[index] = Channel(sock)
+        return channel
 
-    @staticmethod
-    async def _read(sock: zmq.asyncio.Socket, pending: dict[bytes, _Waiter]) -> None:
-        """Hand each reply to the call waiting for its id; drop the rest."""
-        while True:
-            try:
-                frames = await sock.recv_multipart()
-            except zmq.ZMQError:
-                return  # the socket was closed
-            if len(frames) == 3 and not frames[1]:
-                waiter = pending.get(frames[0])
-                if waiter is not None and not waiter.done():
-                    waiter.set_result(frames[2])
+    # ---- requests -----------------------------------------------------------------------
 
-    # ---- prefetch -----------------------------------------------------------------------
-
-    async def _next_prefetched(self, name: str) -> int:
-        """One number from ``name``'s buffer, refilled by one batch round trip when empty."""
-        if self._closed:
-            raise ValueError("this seqgen AsyncClient is closed")
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop or self._pid != os.getpid():
-            self._rebind(loop)  # drops the buffers of the old loop or the parent process
+    async def _lead(self, batch: Batch, leader: Waiter) -> None:
+        """Send the request of ``batch`` and hand out what it brings."""
+        outcome: list[int] | SeqgenError
         try:
-            block = self._blocks.get(name)
-        except TypeError:  # unhashable: certainly not a name
-            block = None
-        if block is None:
-            validate_name(name)  # nothing is kept for a name a server would refuse
-            block = self._blocks.setdefault(name, _Block())
-        values = block.values
-        if values:
-            return values.popleft()
-        async with block.refill:  # one batch per name at a time: blocks come in ascending order
-            if values:
-                return values.popleft()  # another await refilled it meanwhile
-            fetched = await self._call(name, self._prefetch)
-            values.extend(fetched[1:])
-            return fetched[0]
-
-    # ---- one call -----------------------------------------------------------------------
-
-    async def _call(self, name: str, count: int) -> list[int]:
-        frame = self._last.request(name, count)
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop or self._pid != os.getpid():
-            self._rebind(loop)
-        started = time.monotonic()
-        index = self._rotation.pick(started)
-        assert index is not None
-        failure: Failure = NO_ANSWER
-        try:
-            reply = await self._attempt(loop, index, frame, self._first_timeout_s)
-        except _Unsent:
-            reply, failure = None, UNSENT
-        if reply is not None:
-            try:
-                return self._accept(name, count, index, started, reply)
-            except SeqgenError as exc:
-                if exc.code not in FAILOVER_CODES:
-                    raise
-                failure = exc
-        return await self._failover(name, count, frame, index=index, started=started,
-                                    failure=failure)
-
-    def _accept(self, name: str, count: int, index: int, started: float, reply: bytes) -> list[int]:
-        """The numbers in ``index``'s reply, remembered; or the error it carries."""
-        try:
-            values = values_of(reply, count)
+            outcome = await self._request(batch.name, batch.count, leader.started)
         except SeqgenError as exc:
-            if exc.code not in FAILOVER_CODES:
-                self._rotation.succeeded(index, started)
+            outcome = exc
+        except BaseException:  # cancelled: the others get another leader
+            self._lanes.abandon(batch, leader)
             raise
-        self._rotation.succeeded(index, started)
-        self._last.record(name, values[-1])
-        return values
+        self._led(batch, leader, outcome)
 
-    async def _failover(self, name: str, count: int, frame: bytes, *, index: int,
-                        started: float, failure: Failure) -> list[int]:
-        """The first attempt failed: plan the others until one answers or the deadline passes."""
-        opts = self.options
-        loop = asyncio.get_running_loop()
-        call = Call(self._rotation, self._endpoints, started, opts.deadline_s, opts.timeout_s)
-        call.began(index)
-        while True:
-            now = time.monotonic()
-            call.failed(index, started, now, failure)
-            planned = call.next(now)
-            if planned is None:
-                raise call.error()
-            index, timeout_s = planned
-            started = now
-            try:
-                reply = await self._attempt(loop, index, frame, timeout_s)
-            except _Unsent:
-                failure = UNSENT
-                continue
-            if reply is None:
-                failure = NO_ANSWER
-                continue
-            try:
-                return self._accept(name, count, index, started, reply)
-            except SeqgenError as exc:
-                if exc.code not in FAILOVER_CODES:
-                    raise
-                failure = exc
-
-    async def _attempt(self, loop: asyncio.AbstractEventLoop, index: int, frame: bytes,
-                       timeout_s: float) -> bytes | None:
-        """One request on ``index``: the reply, or None when none came in time."""
-        if self._closed:
-            raise ValueError("this seqgen AsyncClient is closed")
+    async def _request(self, name: str, count: int, started: float) -> list[int]:
+        """One request with failover: its numbers, or the error that ends it."""
+        plan = self._plan(name, count, started)
         try:
-            sock = self._socket(index)
+            attempt = next(plan)
+            while True:
+                attempt = plan.send(await self._attempt(attempt))
+        except StopIteration as done:
+            values: list[int] = done.value
+            return values
+
+    async def _attempt(self, attempt: Attempt) -> Reply:
+        """One request on one endpoint: the reply, None when none came in time, or UNSENT."""
+        index, timeout_s, frame = attempt
+        self._check_open()
+        try:
+            return await self._channel(index).request(frame, timeout_s)
+        except Unsent:
+            return UNSENT
         except zmq.ZMQError as exc:  # no socket to be had (too many open files?)
             raise Unavailable(f"cannot use {self._endpoints[index]}: {exc}") from exc
-        request_id = next(self._ids).to_bytes(8, "little")
-        pending = self._pending
-        waiter: _Waiter = loop.create_future()
-        pending[request_id] = waiter
-        timer: asyncio.TimerHandle | None = None
-        try:
-            # DONTWAIT: a full queue fails at once instead of blocking the call.
-            sent = cast(
-                "asyncio.Future[object]",
-                sock.send_multipart([request_id, b"", frame], flags=zmq.DONTWAIT),
-            )
-            try:
-                if sent.done():
-                    sent.result()
-                else:  # pragma: no cover - pyzmq resolves DONTWAIT sends at once
-                    await sent
-            except zmq.Again as exc:
-                raise _Unsent from exc
-            timer = loop.call_later(timeout_s, _expire, waiter)
-            return await waiter
-        finally:
-            if timer is not None:
-                timer.cancel()
-            pending.pop(request_id, None)

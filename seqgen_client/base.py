@@ -1,11 +1,20 @@
-"""What the blocking and the asyncio client share: their options and per-name memory."""
+"""What the blocking and the asyncio client share: everything but their I/O.
+
+The options, the endpoint rotation, the highest number seen per name, the
+lanes (coalescing and prefetch) and the plan of one request (``_plan``: which
+endpoint, what timeout, what a reply means) live here. ``Client`` and
+``AsyncClient`` add only how they wait and how one attempt goes over a socket.
+"""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Generator, Iterable
+from typing import TypeVar
 
-from seqgen_client.failover import Rotation
+from seqgen_client.failover import Call, Reply, Rotation
+from seqgen_client.lanes import Batch, Lanes, Stats
 from seqgen_client.lastseen import LastSeen
 from seqgen_client.options import (
     DEFAULT_BACKOFF_S,
@@ -15,12 +24,59 @@ from seqgen_client.options import (
     ClientOptions,
 )
 from seqgen_common.curve import KeySource
+from seqgen_common.errors import SeqgenError, Unavailable
 
-__all__ = ["ClientBase"]
+__all__ = ["Attempt", "ClientBase", "Waiter"]
+
+_W = TypeVar("_W", bound="Waiter")
+
+Attempt = tuple[int, float, bytes]
+"""One attempt of a request: endpoint index, timeout in seconds, the request frame."""
+
+
+class Waiter:
+    """One ``next`` call in a lane (seqgen_client.lanes.Caller); the client's lock guards it."""
+
+    __slots__ = ("answered", "batch", "deadline", "error", "given_up", "started", "value")
+
+    def __init__(self, started: float, deadline: float) -> None:
+        self.started = started
+        self.deadline = deadline
+        self.value = 0
+        self.error: SeqgenError | None = None
+        self.batch: Batch | None = None
+        """A batch this call is to lead, handed over by another call."""
+        self.answered = False
+        self.given_up = False
+
+    def gone(self) -> bool:
+        return self.answered or self.given_up
+
+    def give(self, value: int) -> None:
+        self.value = value
+        self.answered = True
+        self.wake()
+
+    def fail(self, error: SeqgenError) -> None:
+        self.error = error
+        self.answered = True
+        self.wake()
+
+    def lead(self, batch: Batch) -> None:
+        self.batch = batch
+        self.wake()
+
+    def wake(self) -> None:
+        """Wake the waiting call (the clients' waiters know how)."""
+
+    def result(self) -> int:
+        if self.error is not None:
+            raise self.error
+        return self.value
 
 
 class ClientBase:
-    """Validated options, the endpoint rotation and the highest number seen per name.
+    """Validated options, the endpoint rotation, the highest number seen per name, the lanes.
 
     ``endpoints`` is one ZeroMQ URI or several (servers or proxies), used
     round-robin. ``timeout_s`` bounds one attempt on one endpoint,
@@ -36,6 +92,10 @@ class ClientBase:
     ``prefetch`` > 1 makes ``next`` fetch that many numbers per round trip and
     hand them out one by one from a per-name buffer; numbers still buffered
     when the process ends are skipped.
+
+    ``coalesce`` (on by default): concurrent ``next`` calls for one name share
+    one round trip (docs/client.md, "Coalescing"); ``coalesce=False`` sends
+    every call on its own.
     """
 
     def __init__(
@@ -49,27 +109,22 @@ class ClientBase:
         server_public_key: KeySource | None = None,
         client_secret_key: KeySource | None = None,
         prefetch: int = 1,
+        coalesce: bool = True,
     ) -> None:
         self.options = ClientOptions.build(
-            endpoints,
-            timeout_s=timeout_s,
-            deadline_s=deadline_s,
-            backoff_s=backoff_s,
-            max_backoff_s=max_backoff_s,
-            server_public_key=server_public_key,
-            client_secret_key=client_secret_key,
-            prefetch=prefetch,
+            endpoints, timeout_s=timeout_s, deadline_s=deadline_s, backoff_s=backoff_s,
+            max_backoff_s=max_backoff_s, server_public_key=server_public_key,
+            client_secret_key=client_secret_key, prefetch=prefetch, coalesce=coalesce,
         )
         opts = self.options
-        self._prefetch = opts.prefetch
         self._endpoints = opts.endpoints
-        self._first_timeout_s = min(opts.timeout_s, opts.deadline_s)
-        """The first attempt of a call may not outlast the call's deadline."""
+        self._clock: Callable[[], float] = time.monotonic
         self._rotation = Rotation(
             len(opts.endpoints), opts.backoff_s, opts.max_backoff_s,
             start=random.randrange(len(opts.endpoints)),
         )
         self._last = LastSeen()
+        self._lanes = Lanes(opts.prefetch, opts.coalesce)
         self._closed = False
         self._setup()
 
@@ -80,9 +135,79 @@ class ClientBase:
     def endpoints(self) -> tuple[str, ...]:
         return self._endpoints
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def stats(self) -> Stats:
+        """Requests sent for ``next`` calls, calls served, calls coalesced, numbers lost."""
+        s = self._lanes.stats
+        return Stats(s.requests, s.calls, s.coalesced_calls, s.lost_numbers)
+
     def last(self, name: str) -> int:
         """The highest number this client has received for ``name`` (0 when none).
 
         With prefetch this counts numbers received but still buffered.
         """
         return self._last.get(name)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({list(self._endpoints)!r})"
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ValueError(f"this seqgen {type(self).__name__} is closed")
+
+    # ---- what both clients do between their I/O -------------------------------------
+
+    def _waiter(self, name: str, kind: type[_W]) -> _W:
+        """A new ``next`` call for ``name`` (a RequestError for a name a server would refuse)."""
+        self._last.check(name)
+        now = self._clock()
+        return kind(now, now + self.options.deadline_s)
+
+    def _plan(self, name: str, count: int, started: float) -> Generator[Attempt, Reply, list[int]]:
+        """The attempts of one request for a call that started at ``started``.
+
+        Yields each attempt and is sent what it brought back (``failover.Reply``);
+        returns the numbers, or raises the final error. The sync client runs it
+        under its lock.
+        """
+        frame = self._last.request(name, count)
+        clock = self._clock
+        call = Call(self._rotation, self._endpoints, started, self.options.deadline_s,
+                    self.options.timeout_s)
+        while (planned := call.next(clock())) is not None:
+            index, timeout_s = planned
+            attempt_started = clock()
+            reply = yield index, timeout_s, frame
+            values = call.outcome(index, attempt_started, clock(), reply, count)
+            if values is not None:
+                self._last.record(name, values[-1])
+                return values
+        raise call.error()
+
+    def _led(self, batch: Batch, leader: Waiter, outcome: list[int] | SeqgenError) -> None:
+        """The request that ``leader`` sent for ``batch`` ended with ``outcome``."""
+        if not isinstance(outcome, SeqgenError):
+            self._lanes.settle(batch, outcome)
+        elif self._clock() >= leader.deadline and isinstance(outcome, Unavailable):
+            # The leader ran out of time, not the others: they try again on their own time.
+            self._lanes.abandon(batch, leader)
+            leader.fail(outcome)
+        else:
+            self._lanes.fail(batch, outcome)
+
+    def _woken(self, waiter: Waiter) -> Batch | None:
+        """After a wait: the batch ``waiter`` is to lead, if any; Unavailable once it is late."""
+        batch, waiter.batch = waiter.batch, None
+        late = self._clock() >= waiter.deadline
+        if batch is not None:
+            if not late:
+                return batch
+            self._lanes.abandon(batch, waiter)  # too late to lead: the others get another leader
+        if late and not waiter.answered:
+            waiter.given_up = True
+            raise Unavailable(f"no number within {self.options.deadline_s:g} s")
+        return None

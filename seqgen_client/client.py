@@ -3,8 +3,12 @@
 Each attempt borrows a REQ socket for its endpoint from a small pool, so
 threads run their round trips side by side. A socket whose reply did not come
 in time is closed, never reused (the Lazy Pirate pattern of the ZeroMQ guide):
-a late reply dies with it and can never be read by another call. The first
-attempt of a call is a lean fast path; failover is planned by ``failover.Call``.
+a late reply dies with it and can never be read by another call.
+
+Concurrent ``next`` calls for one name share a request (seqgen_client.lanes):
+the thread that leads a batch does its round trip; the others wait on an
+event, each until its own deadline, and are woken with their number, their
+error, or a batch of their own to lead.
 """
 
 from __future__ import annotations
@@ -12,31 +16,18 @@ from __future__ import annotations
 import math
 import os
 import threading
-import time
-from collections import deque
 from types import TracebackType
 
 import zmq
 
-from seqgen_client.base import ClientBase
-from seqgen_client.failover import FAILOVER_CODES, NO_ANSWER, Call, Failure
+from seqgen_client.base import Attempt, ClientBase, Waiter
+from seqgen_client.failover import Reply
 from seqgen_client.forksafe import keep_from_parent
-from seqgen_client.lastseen import values_of
-from seqgen_client.sockets import connect
+from seqgen_client.lanes import Batch
 from seqgen_common.errors import SeqgenError, Unavailable
-from seqgen_common.protocol import validate_name
+from seqgen_common.sockets import CLIENT_REQ, open_socket
 
 __all__ = ["Client"]
-
-
-class _Block:
-    """Prefetched numbers of one name, and the lock that lets one thread at a time refill them."""
-
-    __slots__ = ("refill", "values")
-
-    def __init__(self) -> None:
-        self.values: deque[int] = deque()  # append and popleft are atomic: no lock to take one
-        self.refill = threading.Lock()
 
 
 class _Conn:
@@ -49,6 +40,20 @@ class _Conn:
         self.timeout_ms = -1
 
 
+class _ThreadWaiter(Waiter):
+    """A waiter whose thread sleeps on an event (made only if it has to wait)."""
+
+    __slots__ = ("event",)
+
+    def __init__(self, started: float, deadline: float) -> None:
+        super().__init__(started, deadline)
+        self.event: threading.Event | None = None
+
+    def wake(self) -> None:
+        if self.event is not None:
+            self.event.set()
+
+
 def _ms(seconds: float) -> int:
     return max(1, math.ceil(seconds * 1000))
 
@@ -58,7 +63,6 @@ class Client(ClientBase):
     threads and across ``os.fork()``. The arguments are those of ``ClientBase``."""
 
     def _setup(self) -> None:
-        self._first_timeout_ms = _ms(self._first_timeout_s)
         self._open()
 
     def _open(self) -> None:
@@ -68,8 +72,7 @@ class Client(ClientBase):
         self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
         self._idle: list[list[_Conn]] = [[] for _ in self._endpoints]
         self._in_use = 0
-        self._blocks: dict[str, _Block] = {}
-        """Prefetched numbers per name: the parent's are never used in a forked child."""
+        self._lanes.forget()  # a forked child never hands out its parent's numbers
 
     def _after_fork(self) -> None:
         """In a forked child: the parent's sockets belong to the parent; start afresh."""
@@ -79,17 +82,36 @@ class Client(ClientBase):
     # ---- public API -------------------------------------------------------------------
 
     def next(self, name: str) -> int:
-        """The next number for ``name`` (from the prefetch buffer when ``prefetch`` > 1)."""
-        if self._prefetch == 1:
-            return self._call(name, 1)[0]
-        return self._next_prefetched(name)
+        """The next number for ``name`` (shared with concurrent calls, or from the prefetch buffer)."""
+        if self._pid != os.getpid():
+            self._after_fork()
+        self._check_open()
+        waiter = self._waiter(name, _ThreadWaiter)
+        with self._lock:
+            batch = self._lanes.join(name, waiter)
+            if batch is None and not waiter.answered:
+                waiter.event = threading.Event()
+        while True:
+            if batch is not None:
+                self._lead(batch, waiter)
+            if waiter.answered:
+                return waiter.result()
+            assert waiter.event is not None
+            waiter.event.wait(max(0.0, waiter.deadline - self._clock()))
+            with self._lock:
+                waiter.event.clear()
+                batch = self._woken(waiter)
 
     def next_many(self, name: str, count: int) -> list[int]:
         """``count`` (1..1000) numbers for ``name`` in one round trip, ascending.
 
-        Always a round trip of its own: it neither uses nor fills the prefetch buffer.
+        Always a round trip of its own: it neither waits for other calls nor uses
+        the prefetch buffer.
         """
-        return self._call(name, count)
+        if self._pid != os.getpid():
+            self._after_fork()
+        self._check_open()
+        return self._request(name, count, self._clock())
 
     def close(self) -> None:
         """Close the sockets; calls in other threads finish first. Idempotent."""
@@ -99,7 +121,7 @@ class Client(ClientBase):
             if self._closed:
                 return
             self._closed = True
-            self._blocks = {}
+            self._lanes.forget()
             idle = [conn for pool in self._idle for conn in pool]
             self._idle = [[] for _ in self._endpoints]
             ctx = self._ctx if self._in_use == 0 else None
@@ -107,10 +129,6 @@ class Client(ClientBase):
             conn.sock.close(linger=0)
         if ctx is not None:
             ctx.term()
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
 
     def __enter__(self) -> Client:
         return self
@@ -123,105 +141,42 @@ class Client(ClientBase):
     ) -> None:
         self.close()
 
-    def __repr__(self) -> str:
-        return f"Client({list(self._endpoints)!r})"
+    # ---- requests -----------------------------------------------------------------------
 
-    # ---- prefetch -----------------------------------------------------------------------
-
-    def _next_prefetched(self, name: str) -> int:
-        """One number from ``name``'s buffer, refilled by one batch round trip when empty."""
-        if self._pid != os.getpid():
-            self._after_fork()  # the parent's buffered numbers are the parent's
-        if self._closed:
-            raise ValueError("this seqgen Client is closed")
+    def _lead(self, batch: Batch, leader: Waiter) -> None:
+        """Send the request of ``batch`` and hand out what it brings (under the lock)."""
+        outcome: list[int] | SeqgenError
         try:
-            block = self._blocks.get(name)
-        except TypeError:  # unhashable: certainly not a name
-            block = None
-        if block is None:
-            validate_name(name)  # nothing is kept for a name a server would refuse
-            with self._lock:
-                block = self._blocks.setdefault(name, _Block())
-        values = block.values
-        try:
-            return values.popleft()
-        except IndexError:
-            pass
-        with block.refill:  # one batch per name at a time: blocks come in ascending order
-            try:
-                return values.popleft()  # another thread refilled it meanwhile
-            except IndexError:
-                pass
-            fetched = self._call(name, self._prefetch)
-            values.extend(fetched[1:])
-            return fetched[0]
-
-    # ---- one call -----------------------------------------------------------------------
-
-    def _call(self, name: str, count: int) -> list[int]:
-        if self._pid != os.getpid():
-            self._after_fork()
-        frame = self._last.request(name, count)
-        started = time.monotonic()
-        with self._lock:
-            index = self._rotation.pick(started)
-        assert index is not None
-        reply = self._attempt(index, frame, self._first_timeout_ms)
-        failure: Failure = NO_ANSWER
-        if reply is not None:
-            try:
-                return self._accept(name, count, index, started, reply)
-            except SeqgenError as exc:
-                if exc.code not in FAILOVER_CODES:
-                    raise
-                failure = exc
-        return self._failover(name, count, frame, index=index, started=started, failure=failure)
-
-    def _accept(self, name: str, count: int, index: int, started: float, reply: bytes) -> list[int]:
-        """The numbers in ``index``'s reply, remembered; or the error it carries."""
-        try:
-            values = values_of(reply, count)
+            outcome = self._request(batch.name, batch.count, leader.started)
         except SeqgenError as exc:
-            if exc.code not in FAILOVER_CODES:
-                with self._lock:
-                    self._rotation.succeeded(index, started)
+            outcome = exc
+        except BaseException:
+            with self._lock:
+                self._lanes.abandon(batch, leader)
             raise
         with self._lock:
-            self._rotation.succeeded(index, started)
-            self._last.record(name, values[-1])
-        return values
+            self._led(batch, leader, outcome)
 
-    def _failover(self, name: str, count: int, frame: bytes, *, index: int, started: float,
-                  failure: Failure) -> list[int]:
-        """The first attempt failed: plan the others until one answers or the deadline passes."""
-        opts = self.options
-        call = Call(self._rotation, self._endpoints, started, opts.deadline_s, opts.timeout_s)
-        call.began(index)
-        while True:
-            now = time.monotonic()
+    def _request(self, name: str, count: int, started: float) -> list[int]:
+        """One request with failover: its numbers, or the error that ends it."""
+        plan = self._plan(name, count, started)
+        try:
             with self._lock:
-                call.failed(index, started, now, failure)
-                planned = call.next(now)
-            if planned is None:
-                raise call.error()
-            index, timeout_s = planned
-            started = now
-            reply = self._attempt(index, frame, _ms(timeout_s))
-            if reply is None:
-                failure = NO_ANSWER
-                continue
-            try:
-                return self._accept(name, count, index, started, reply)
-            except SeqgenError as exc:
-                if exc.code not in FAILOVER_CODES:
-                    raise
-                failure = exc
+                attempt = next(plan)
+            while True:
+                reply = self._attempt(attempt)
+                with self._lock:
+                    attempt = plan.send(reply)
+        except StopIteration as done:
+            values: list[int] = done.value
+            return values
 
-    def _attempt(self, index: int, frame: bytes, timeout_ms: int) -> bytes | None:
-        """One round trip on ``index``: the reply, or None when none came in time."""
+    def _attempt(self, attempt: Attempt) -> Reply:
+        """One round trip: the reply, or None when none came in time."""
+        index, timeout_s, frame = attempt
+        timeout_ms = _ms(timeout_s)
         with self._lock:
-            if self._closed:
-                raise ValueError("this seqgen Client is closed")
+            self._check_open()
             pool = self._idle[index]
             conn = pool.pop() if pool else None
             self._in_use += 1
@@ -251,8 +206,8 @@ class Client(ClientBase):
             ctx = self._ctx
             if ctx is None:
                 ctx = self._ctx = zmq.Context(io_threads=1)
-        sock: zmq.Socket[bytes] = ctx.socket(zmq.REQ)
-        connect(sock, self._endpoints[index], self.options)
+        sock: zmq.Socket[bytes] = open_socket(ctx, CLIENT_REQ, self._endpoints[index],
+                                              curve=self.options.curve)
         return _Conn(sock)
 
     def _release(self, index: int, conn: _Conn | None, *, keep: bool) -> None:

@@ -6,11 +6,12 @@ failure up to a maximum). When its back-off is over, exactly one call probes it
 (the probe is claimed, so concurrent calls do not all pay a timeout); a success
 puts it back in the rotation.
 
-``Call`` is the plan of one call: it asks the rotation for endpoints, tries
-each at most once per pass, never retries an endpoint that answered with an
-error in this call, and gives up when its deadline has passed or every endpoint
-refused. The client loops (sync and asyncio) only do the I/O; the caller passes
-the current time in and holds any lock the rotation needs.
+``Call`` is the plan of one request: it asks the rotation for endpoints, tries
+each at most once per pass, judges each reply (``outcome``: the numbers, an
+error to raise, or "try elsewhere"), never retries an endpoint that answered
+with an error in this call, and gives up when its deadline has passed or every
+endpoint refused. The clients (sync and asyncio) only do the I/O; the caller
+passes the current time in and holds any lock the rotation needs.
 """
 
 from __future__ import annotations
@@ -19,12 +20,10 @@ import math
 from collections.abc import Container, Sequence
 from typing import Final, Literal
 
-from seqgen_common.errors import ErrorCode, SeqgenError, Unavailable
+from seqgen_common.errors import RETRY_ELSEWHERE, SeqgenError, Unavailable
+from seqgen_common.protocol import decode_reply
 
-__all__ = ["FAILOVER_CODES", "NO_ANSWER", "UNSENT", "Call", "Failure", "Rotation"]
-
-FAILOVER_CODES = frozenset({str(ErrorCode.INTERNAL), str(ErrorCode.UNAVAILABLE)})
-"""Error replies that say "this endpoint cannot serve now": another endpoint may."""
+__all__ = ["NO_ANSWER", "UNSENT", "Call", "Failure", "Rotation"]
 
 NO_ANSWER: Final = "no answer"
 """An attempt got no reply within its timeout."""
@@ -32,7 +31,9 @@ UNSENT: Final = "unsent"
 """An attempt could not even queue its request (the endpoint's send queue is full)."""
 
 Failure = SeqgenError | Literal["no answer", "unsent"]
-"""Why an attempt failed: no answer, unsent, or an error reply in FAILOVER_CODES."""
+"""Why an attempt failed: no answer, unsent, or an error reply in RETRY_ELSEWHERE."""
+Reply = bytes | Literal["no answer", "unsent"] | None
+"""What an attempt brought back: the reply, or why there is none (None: no answer)."""
 
 _HEALTHY = -math.inf
 _MAX_DOUBLINGS = 32
@@ -65,9 +66,6 @@ class Rotation:
     @property
     def size(self) -> int:
         return self._size
-
-    def healthy(self, index: int) -> bool:
-        return self._failures[index] == 0
 
     def delay_s(self, failures: int) -> float:
         """The back-off after ``failures`` consecutive failures."""
@@ -126,7 +124,7 @@ class Rotation:
 
 
 class Call:
-    """One call's attempts: which endpoint next, with what timeout, and the final error.
+    """One request's attempts: which endpoint next, with what timeout, and the final error.
 
     An endpoint is tried at most once per pass. One that did not answer in
     time may be tried again in a later pass (a timeout costs time, so passes
@@ -135,7 +133,7 @@ class Call:
     """
 
     __slots__ = ("_deadline_s", "_endpoints", "_error", "_refused", "_rotation", "_timeout_s",
-                 "_tried", "deadline", "timeouts")
+                 "_tried", "deadline")
 
     def __init__(self, rotation: Rotation, endpoints: Sequence[str], started: float,
                  deadline_s: float, timeout_s: float) -> None:
@@ -147,7 +145,6 @@ class Call:
         self._tried: set[int] = set()
         self._refused: set[int] = set()
         self._error: SeqgenError | None = None
-        self.timeouts = 0
 
     def next(self, now: float) -> tuple[int, float] | None:
         """(endpoint index, timeout) of the next attempt, or None to give up."""
@@ -165,14 +162,31 @@ class Call:
         self._tried.add(index)
         return index, min(self._timeout_s, remaining)
 
-    def began(self, index: int) -> None:
-        """Record an attempt made before this plan existed (the client's fast path)."""
-        self._tried.add(index)
+    def outcome(self, index: int, started: float, now: float, reply: Reply, count: int,
+                ) -> list[int] | None:
+        """Judge what the attempt on ``index`` (started at ``started``) brought back by ``now``.
+
+        The ``count`` numbers of a success reply; None to try elsewhere (no
+        answer, not sent, INTERNAL or UNAVAILABLE); any other error reply is
+        raised, since every endpoint would answer it alike.
+        """
+        if isinstance(reply, bytes):
+            try:
+                values = decode_reply(reply, count)
+            except SeqgenError as exc:
+                if exc.code not in RETRY_ELSEWHERE:
+                    self._rotation.succeeded(index, started)  # it answered: it is up
+                    raise
+                self.failed(index, started, now, exc)
+                return None
+            self._rotation.succeeded(index, started)
+            return values
+        self.failed(index, started, now, reply or NO_ANSWER)
+        return None
 
     def failed(self, index: int, started: float, now: float, failure: Failure) -> None:
         """The attempt on ``index`` that started at ``started`` failed by ``now``."""
         if failure == NO_ANSWER:
-            self.timeouts += 1
             # An attempt cut short by the deadline says little about the endpoint.
             if self.deadline - started < self._timeout_s:
                 return

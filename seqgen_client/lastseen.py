@@ -1,21 +1,16 @@
 """The client's memory of the highest number received per name, and the request it makes.
 
 Sending that number as ``last`` lets a server that fell behind catch up past
-what another server issued (DESIGN section 3). Names are validated the first
+what another server issued (docs/protocol.md, "Allocation"). Names are validated the first
 time they are seen, before anything is sent, with the same codes a server
 would use; a name already in the table is known to be valid.
 """
 
 from __future__ import annotations
 
-from typing import Final
+from seqgen_common.protocol import encode_request, validate_count, validate_name
 
-import msgspec
-
-from seqgen_common.errors import ErrorCode, SeqgenError
-from seqgen_common.protocol import decode_reply, encode_request, validate_count, validate_name
-
-__all__ = ["LastSeen", "values_of"]
+__all__ = ["LastSeen"]
 
 
 class LastSeen:
@@ -25,6 +20,15 @@ class LastSeen:
 
     def __init__(self) -> None:
         self._last: dict[str, int] = {}
+
+    def check(self, name: str) -> None:
+        """RequestError (BAD_NAME) unless ``name`` is one a server would take."""
+        try:
+            if name in self._last:
+                return
+        except TypeError:  # unhashable: certainly not a name
+            pass
+        validate_name(name)
 
     def request(self, name: str, count: int = 1) -> bytes:
         """The request frame for ``count`` numbers of ``name``; RequestError if invalid."""
@@ -46,27 +50,3 @@ class LastSeen:
     def get(self, name: str) -> int:
         """The highest number received for ``name`` (0 when none)."""
         return self._last.get(name, 0)
-
-
-def _is_digits(value: str | None) -> bool:
-    return value is not None and value.isascii() and value.isdigit()
-
-
-_reply_decoder: Final = msgspec.json.Decoder(list[str | None])
-
-
-def values_of(reply: bytes, count: int) -> list[int]:
-    """The numbers in a reply to a request for ``count``; the server's error otherwise."""
-    try:
-        items = _reply_decoder.decode(reply)
-    except (msgspec.DecodeError, UnicodeDecodeError):
-        items = []
-    if len(items) == count + 1 and items[0] is None:
-        values = items[1:]
-        if all(map(_is_digits, values)):
-            return [int(value) for value in values if value is not None]
-    # Not the success reply expected: the shared decoder tells what it is.
-    decoded = decode_reply(reply)
-    raise SeqgenError(
-        f"the server sent {len(decoded)} number(s) for a request of {count}", ErrorCode.INTERNAL
-    )

@@ -1,7 +1,7 @@
 """The settings both clients share, validated once at construction.
 
 Everything after the endpoints is keyword-only in the clients, so options can
-be added (CURVE keys, prefetch) without breaking any caller.
+be added (CURVE keys, prefetch, coalescing) without breaking any caller.
 """
 
 from __future__ import annotations
@@ -54,6 +54,8 @@ class ClientOptions:
     """CURVE keys for every connection; None: plain connections."""
     prefetch: int = 1
     """Numbers fetched per round trip by ``next`` (1: no prefetch)."""
+    coalesce: bool = True
+    """Concurrent ``next`` calls for one name share one round trip (seqgen_client.lanes)."""
 
     @classmethod
     def build(
@@ -67,6 +69,7 @@ class ClientOptions:
         server_public_key: KeySource | None = None,
         client_secret_key: KeySource | None = None,
         prefetch: int = 1,
+        coalesce: bool = True,
     ) -> ClientOptions:
         """Validated options; ValueError or TypeError says what is wrong."""
         uris = (endpoints,) if isinstance(endpoints, str) else tuple(endpoints)
@@ -86,6 +89,8 @@ class ClientOptions:
             raise TypeError(f"prefetch must be an integer, got {prefetch!r}")
         if not 1 <= prefetch <= MAX_COUNT:
             raise ValueError(f"prefetch must be between 1 and {MAX_COUNT}, got {prefetch}")
+        if not isinstance(coalesce, bool):
+            raise TypeError(f"coalesce must be True or False, got {coalesce!r}")
         return cls(
             endpoints=uris,
             timeout_s=_positive("timeout_s", timeout_s),
@@ -94,4 +99,5 @@ class ClientOptions:
             max_backoff_s=max_backoff,
             curve=client_keys(server_public_key, client_secret_key),
             prefetch=prefetch,
+            coalesce=coalesce,
         )

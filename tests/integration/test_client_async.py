@@ -197,7 +197,7 @@ def test_close_ends_calls_that_still_wait(cluster: Cluster) -> None:
         assert await client.next("ending") == 1
         server.stop()
         waiting = asyncio.ensure_future(client.next("ending"))
-        while not client._pending:  # a peek: the request is out and its await is waiting
+        while not any(c is not None and c._waiting for c in client._channels):  # a peek: it waits
             await asyncio.sleep(0.01)
         await client.close()
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from seqgen_client.failover import NO_ANSWER, UNSENT, Call, Rotation
-from seqgen_common.errors import ErrorCode, InternalError, SeqgenError, Unavailable
+from seqgen_common.errors import ErrorCode, InternalError, RequestError, SeqgenError, Unavailable
 
 ENDPOINTS = ("tcp://a:1", "tcp://b:1", "tcp://c:1")
 
@@ -19,14 +19,12 @@ def test_a_failed_endpoint_is_skipped_for_its_back_off_then_probed_once() -> Non
     rotation = Rotation(2, backoff_s=1.0, max_backoff_s=8.0)
     assert rotation.pick(10.0) == 0
     rotation.failed(0, started=10.0, now=10.5)
-    assert not rotation.healthy(0)
     # During the back-off every call goes to endpoint 1.
     assert [rotation.pick(10.6 + i * 0.1) for i in range(5)] == [1, 1, 1, 1, 1]
     # Back-off over: one call probes 0; the probe is claimed, so the others keep skipping it.
     assert rotation.pick(11.6) == 0
     assert [rotation.pick(11.7), rotation.pick(11.8)] == [1, 1]
     rotation.succeeded(0, started=11.6)
-    assert rotation.healthy(0)
     assert sorted(rotation.pick(12.0) for _ in range(4)) == [0, 0, 1, 1]
 
 
@@ -55,7 +53,7 @@ def test_failures_of_one_outage_do_not_stack() -> None:
     # A success that started before the failure is stale evidence.
     rotation.failed(1, started=2.0, now=3.0)
     rotation.succeeded(1, started=1.0)
-    assert not rotation.healthy(1)
+    assert rotation._failures[1] == 1  # a peek: 1 is still in its back-off
 
 
 def test_only_endpoints_in_back_off_left_gives_the_one_due_soonest() -> None:
@@ -90,7 +88,6 @@ def test_call_tries_each_endpoint_once_per_pass_until_the_deadline() -> None:
     assert sorted(i for i, _ in tried[3:5]) == [0, 1]  # a second pass
     assert [t for _, t in tried] == [1.0] * 5
     assert now == pytest.approx(5.0)
-    assert call.timeouts == 5
     error = call.error()
     assert isinstance(error, Unavailable)
     assert error.code == ErrorCode.UNAVAILABLE
@@ -112,7 +109,7 @@ def test_an_attempt_cut_short_by_the_deadline_does_not_mark_the_endpoint() -> No
     call = Call(rotation, ENDPOINTS[:1], started=0.0, deadline_s=0.3, timeout_s=1.0)
     assert call.next(0.0) == (0, 0.3)
     call.failed(0, 0.0, 0.3, NO_ANSWER)
-    assert rotation.healthy(0)
+    assert rotation.pick(0.3, skip={1, 2}) == 0 and rotation.pick(0.3) == 0  # not in back-off
 
 
 def test_an_endpoint_that_refused_is_not_asked_again_and_its_error_is_raised() -> None:
@@ -121,7 +118,7 @@ def test_an_endpoint_that_refused_is_not_asked_again_and_its_error_is_raised() -
     assert call.next(0.0) == (0, 1.0)
     internal = InternalError("disk full")
     call.failed(0, 0.0, 0.01, internal)
-    assert not rotation.healthy(0)
+    assert rotation.pick(0.01) == 1  # 0 is in its back-off
     assert call.next(0.01) == (1, 1.0)
     call.failed(1, 0.01, 0.02, SeqgenError("no backend", ErrorCode.UNAVAILABLE))
     assert call.next(0.02) is None  # both refused: no point waiting for the deadline
@@ -133,16 +130,21 @@ def test_an_endpoint_that_refused_is_not_asked_again_and_its_error_is_raised() -
 def test_unsent_counts_as_refused_without_an_error_reply() -> None:
     rotation = Rotation(1, 1.0, 1.0)
     call = Call(rotation, ENDPOINTS[:1], started=0.0, deadline_s=5.0, timeout_s=1.0)
-    call.began(0)
+    assert call.next(0.0) == (0, 1.0)
     call.failed(0, 0.0, 0.0, UNSENT)
     assert call.next(0.0) is None
     assert isinstance(call.error(), Unavailable)
 
 
-def test_began_records_the_fast_path_attempt() -> None:
+def test_outcome_judges_each_reply() -> None:
     rotation = Rotation(2, 1.0, 1.0, start=0)
-    assert rotation.pick(0.0) == 0
     call = _call(rotation)
-    call.began(0)
-    call.failed(0, 0.0, 1.0, NO_ANSWER)
-    assert call.next(1.0) == (1, 1.0)
+    assert call.next(0.0) == (0, 1.0)
+    assert call.outcome(0, 0.0, 0.1, b'["INTERNAL","disk full"]', 1) is None  # try elsewhere
+    assert call.next(0.1) == (1, 1.0)
+    assert call.outcome(1, 0.1, 0.2, b'[null,"5","7"]', 2) == [5, 7]
+    with pytest.raises(RequestError):  # the same everywhere: raised at once
+        call.outcome(1, 0.2, 0.3, b'["BAD_NAME","no"]', 1)
+    assert call.outcome(1, 0.3, 1.3, None, 1) is None  # no answer
+    assert call.outcome(1, 1.3, 1.3, UNSENT, 1) is None
+    assert call.next(1.3) is None  # both refused in this call

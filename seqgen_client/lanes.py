@@ -1,0 +1,188 @@
+"""Coalescing and prefetch: which calls of one name share one request. Pure logic, no I/O.
+
+Each name has a lane. A ``next`` call that finds the lane idle leads at once:
+it gets a ``Batch`` and sends one request for it. A call that finds a request
+of its name in flight waits in the lane. When that request settles, every
+waiting call (at most 1,000) goes out together in one request with
+``count`` = the number of waiting calls, led by the first of them. A call
+never waits on a timer to gather a batch: at low load every call leads.
+
+Numbers are handed out in arrival order, ascending within a request. A caller
+that gave up (its deadline, or cancellation) after its request was sent does
+not take its number: it goes to the next caller, then to the prefetch buffer
+(``prefetch`` > 1), and only when nobody wants it is it lost, and counted
+(``Stats.lost_numbers``). An error reply reaches every caller of the request;
+failover (another endpoint) is the leader's, within its request. A leader
+that gives up hands its waiting callers back to the lane, and the first of
+them leads a new request.
+
+``prefetch`` > 1 makes every request ask for at least that many numbers; the
+ones nobody waits for go to a per-name buffer that later calls take from
+without a round trip. Without coalescing, a request carries its leader only
+(and with prefetch 1, calls never wait in a lane at all).
+
+Callers are objects of the client's own kind (a thread's event, an asyncio
+future) behind the small ``Caller`` protocol; the client holds any lock.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Protocol
+
+from seqgen_common.errors import SeqgenError
+from seqgen_common.limits import MAX_COUNT
+
+__all__ = ["Batch", "Caller", "Lanes", "Stats"]
+
+
+class Caller(Protocol):
+    """One ``next`` call waiting for its number."""
+
+    def gone(self) -> bool:
+        """True once the caller gave up (deadline, cancellation) or was answered."""
+
+    def give(self, value: int) -> None:
+        """Its number."""
+
+    def fail(self, error: SeqgenError) -> None:
+        """The error that ends its call."""
+
+    def lead(self, batch: Batch) -> None:
+        """It is to send ``batch`` now (it is the batch's first caller)."""
+
+
+@dataclass(slots=True)
+class Batch:
+    """One request of a lane: its callers, in arrival order, and how many numbers it asks."""
+
+    name: str
+    callers: list[Caller]
+    count: int
+
+
+@dataclass(slots=True)
+class Stats:
+    """What coalescing and prefetch did since the client was made."""
+
+    requests: int = 0
+    """Requests sent for ``next`` calls (a failover retry is part of its request)."""
+    calls: int = 0
+    """``next`` calls served (by a request, or from the prefetch buffer)."""
+    coalesced_calls: int = 0
+    """Calls that shared their request with at least one other call."""
+    lost_numbers: int = 0
+    """Numbers issued to this client that no caller took (their callers gave up)."""
+
+
+class _Lane:
+    __slots__ = ("buffer", "busy", "waiting")
+
+    def __init__(self) -> None:
+        self.buffer: deque[int] = deque()
+        self.waiting: deque[Caller] = deque()
+        self.busy = False
+        """A request of this lane is in flight."""
+
+
+class Lanes:
+    """The lanes of one client (one process, one event loop)."""
+
+    __slots__ = ("_lanes", "coalesce", "prefetch", "stats")
+
+    def __init__(self, prefetch: int, coalesce: bool) -> None:
+        self.prefetch = prefetch
+        self.coalesce = coalesce
+        self._lanes: dict[str, _Lane] = {}
+        self.stats = Stats()
+
+    def join(self, name: str, caller: Caller) -> Batch | None:
+        """A new call: served from the buffer or queued (None), or the Batch it leads."""
+        if not self.coalesce and self.prefetch == 1:
+            self.stats.requests += 1
+            return Batch(name, [caller], 1)
+        lane = self._lanes.get(name)
+        if lane is None:
+            lane = self._lanes[name] = _Lane()
+        if lane.buffer:
+            self.stats.calls += 1
+            caller.give(lane.buffer.popleft())
+            return None
+        if lane.busy:
+            lane.waiting.append(caller)
+            return None
+        lane.busy = True
+        return self._batch(name, [caller])
+
+    def _batch(self, name: str, callers: list[Caller]) -> Batch:
+        self.stats.requests += 1
+        return Batch(name, callers, max(len(callers), self.prefetch))
+
+    def settle(self, batch: Batch, values: list[int]) -> None:
+        """The request of ``batch`` brought ``values`` (ascending): hand them out."""
+        stats = self.stats
+        numbers = iter(values)
+        served = 0
+        for caller in batch.callers:
+            if not caller.gone():
+                caller.give(next(numbers))
+                served += 1
+        stats.calls += served
+        if served > 1:
+            stats.coalesced_calls += served
+        lane = self._lanes.get(batch.name)
+        for value in numbers:  # numbers nobody in the batch took
+            if lane is not None and self._serve_waiting(lane, value):
+                continue
+            if lane is not None and self.prefetch > 1:
+                lane.buffer.append(value)
+            else:
+                stats.lost_numbers += 1
+        self._next(batch.name)
+
+    def _serve_waiting(self, lane: _Lane, value: int) -> bool:
+        while lane.waiting:
+            caller = lane.waiting.popleft()
+            if not caller.gone():
+                self.stats.calls += 1
+                caller.give(value)
+                return True
+        return False
+
+    def fail(self, batch: Batch, error: SeqgenError) -> None:
+        """The request of ``batch`` ended with ``error``: it reaches every caller of it."""
+        for caller in batch.callers:
+            if not caller.gone():
+                caller.fail(error)
+        self._next(batch.name)
+
+    def abandon(self, batch: Batch, leader: Caller) -> None:
+        """The leader of ``batch`` gave up: its other callers go back to the front of the lane."""
+        lane = self._lanes.get(batch.name)
+        others = [caller for caller in batch.callers if caller is not leader and not caller.gone()]
+        if lane is None:  # a batch without a lane (no coalescing, no prefetch): nobody else
+            return
+        lane.waiting.extendleft(reversed(others))
+        self._next(batch.name)
+
+    def _next(self, name: str) -> None:
+        """The lane's request settled: let the callers that wait lead the next one."""
+        lane = self._lanes.get(name)
+        if lane is None:
+            return
+        waiting = lane.waiting
+        while waiting and waiting[0].gone():
+            waiting.popleft()
+        if not waiting:
+            lane.busy = False
+            if not lane.buffer:
+                del self._lanes[name]  # memory stays bounded by the names in use
+            return
+        taken = [waiting.popleft() for _ in range(min(len(waiting), MAX_COUNT if self.coalesce else 1))]
+        batch = self._batch(name, [caller for caller in taken if not caller.gone()])
+        batch.callers[0].lead(batch)  # the first was checked above: it still waits
+
+    def forget(self) -> None:
+        """Drop every lane and buffered number (a forked child, a closed client)."""
+        self._lanes.clear()
