@@ -9,15 +9,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Final
+from urllib.parse import unquote_to_bytes
 
 import anyio.from_thread
 from fastapi import APIRouter, Depends, Path, Query, Request, Security, status
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pydantic import AfterValidator
 from starlette.convertors import StringConvertor, register_url_convertor
+from starlette.routing import BaseRoute
 
 from seqgen_admin.auth import bearer, check_write_access
 from seqgen_admin.config import AdminConfig
@@ -41,7 +45,7 @@ from seqgen_common.errors import Conflict, NotFound, RequestError, SeqgenError, 
 from seqgen_common.limits import MAX_NAME_BYTES
 from seqgen_common.protocol import NAME_PATTERN
 
-__all__ = ["AdminState", "http_status_for", "on_seqgen_error", "router"]
+__all__ = ["AdminState", "http_status_for", "needs_token", "on_seqgen_error", "router"]
 
 RETRY_AFTER_S: Final = 1
 
@@ -92,7 +96,7 @@ class _NameConvertor(StringConvertor):
 
 register_url_convertor("seqname", _NameConvertor())
 
-SequenceName = Annotated[
+_NameInPath = Annotated[
     str,
     Path(
         min_length=1,
@@ -103,6 +107,24 @@ SequenceName = Annotated[
     ),
     AfterValidator(check_name),
 ]
+
+
+async def sequence_name(request: Request, name: _NameInPath) -> str:
+    """The name in the path; 422 when its percent-encoding is not UTF-8.
+
+    (Starlette decodes invalid bytes to U+FFFD, which would name another sequence.)
+    """
+    try:
+        unquote_to_bytes(request.scope["raw_path"].decode("latin-1")).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RequestValidationError([{
+            "type": "value_error", "loc": ("path", "name"), "input": name,
+            "msg": "the name's percent-encoding is not UTF-8",
+        }]) from exc
+    return name
+
+
+SequenceName = Annotated[str, Depends(sequence_name)]
 
 
 # ---- errors -----------------------------------------------------------------------
@@ -144,8 +166,14 @@ async def require_writer(
     state: State,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
 ) -> None:
-    """Checked before the body is parsed: 403/401 come before 422."""
+    """The token of a write (seqgen_admin.guard checks it again before the body is read)."""
     check_write_access(state.config.token, credentials)
+
+
+def needs_token(route: BaseRoute) -> bool:
+    """Whether ``route`` is a write: it depends on ``require_writer``."""
+    return isinstance(route, APIRoute) and any(
+        dependency.call is require_writer for dependency in route.dependant.dependencies)
 
 
 # ---- endpoints --------------------------------------------------------------------

@@ -20,9 +20,11 @@ from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry
 
-from seqgen_admin.api import AdminState, on_seqgen_error, router
+from seqgen_admin.api import AdminState, needs_token, on_seqgen_error, router
+from seqgen_admin.auth import check_write_access
 from seqgen_admin.config import AdminConfig
 from seqgen_admin.control_client import ControlClient
+from seqgen_admin.guard import MAX_BODY_BYTES, WriteGuard
 from seqgen_admin.metrics import HttpMetrics, HttpMetricsMiddleware, ServerCollector
 from seqgen_admin.page import page_router
 from seqgen_common import __version__
@@ -31,6 +33,9 @@ from seqgen_common.errors import SeqgenError
 __all__ = ["create_app", "run"]
 
 log = logging.getLogger(__name__)
+
+MAX_CONNECTIONS = 100
+"""Connections (and requests in progress) the admin serves at once; more get 503."""
 
 DESCRIPTION = """\
 Admin and status API of one **seqgen-server**, spoken to over its private control socket.
@@ -72,10 +77,15 @@ def create_app(config: AdminConfig) -> FastAPI:
         redoc_url=None,
         swagger_ui_parameters={"validatorUrl": None, "tryItOutEnabled": False},
         generate_unique_id_function=_operation_id,
+        max_body_size=MAX_BODY_BYTES,  # 413 before a larger body is read
     )
     app.state.admin = state
     registry.register(ServerCollector(state.status_from_thread))
-    app.add_middleware(HttpMetricsMiddleware, metrics=HttpMetrics(registry))
+    app.add_middleware(
+        WriteGuard, routes=lambda: router.routes, needs_token=needs_token,
+        check=lambda credentials: check_write_access(config.token, credentials),
+    )
+    app.add_middleware(HttpMetricsMiddleware, metrics=HttpMetrics(registry))  # outermost
     app.add_exception_handler(SeqgenError, on_seqgen_error)
     app.include_router(router)
     app.include_router(page_router())
@@ -108,6 +118,8 @@ def run(config: AdminConfig) -> int:
             log_level=config.log_level.lower(),
             server_header=False,
             lifespan="on",
+            limit_concurrency=MAX_CONNECTIONS,  # beyond: 503 at once
+            timeout_keep_alive=5,
         )
     )
     server.run()
