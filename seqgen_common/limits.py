@@ -1,4 +1,4 @@
-"""Limits of the public protocol (DESIGN section 2), as named constants."""
+"""Limits of the public protocol (docs/protocol.md, "Requests"), as named constants."""
 
 from __future__ import annotations
 

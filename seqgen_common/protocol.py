@@ -1,4 +1,4 @@
-"""The public wire protocol (DESIGN section 2): typed requests, replies and codecs.
+"""The public wire protocol (docs/protocol.md): typed requests, replies and codecs.
 
 A request is one frame of UTF-8 JSON, ``[name, last]`` or ``[name, last, count]``;
 a reply is ``[null, "v1", ..., "vN"]`` or ``["CODE", "message"]``.

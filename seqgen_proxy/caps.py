@@ -1,4 +1,4 @@
-"""The cap on ``last`` (DESIGN section 5) as pure logic: no zmq, no clock.
+"""The cap on ``last`` (docs/protocol.md, "Proxy semantics") as pure logic: no zmq, no clock.
 
 A client's ``last`` makes a server skip ahead ("catch up") to just above it.
 A client talking to a proxy could abuse that to push the servers towards the

@@ -1,4 +1,4 @@
-"""The allocation rule (DESIGN section 3) as pure logic: no I/O, no zmq, no clock.
+"""The allocation rule (docs/protocol.md, "Allocation") as pure logic: no I/O, no zmq, no clock.
 
 Instance k of n issues only numbers v >= 1 with v % n == k % n. Per name the
 server keeps ``cur``, the highest number it issued. For ``last`` = L and

@@ -134,6 +134,13 @@ class ServerProc(Proc):
         return request(self.control, b'{"type":"ping"}', timeout_s=timeout_s) is not None
 
 
+def require_tools(*tools: str) -> None:
+    """Skip the calling test, with the reason, unless every tool is on PATH (and we are root)."""
+    missing = [tool for tool in tools if shutil.which(tool) is None]
+    if missing:
+        pytest.skip(f"needs {', '.join(missing)} on PATH (scripts/test installs them as root)")
+
+
 def wait_until(check: object, timeout_s: float, what: str, proc: Proc | None = None) -> None:
     """Poll ``check()`` (which makes a real request with its own timeout) until true."""
     deadline = time.monotonic() + timeout_s

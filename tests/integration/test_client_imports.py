@@ -1,4 +1,4 @@
-"""The client needs only seqgen_common, pyzmq and msgspec (DESIGN section 1)."""
+"""The client needs only seqgen_common, pyzmq and msgspec (README, "Install")."""
 
 from __future__ import annotations
 

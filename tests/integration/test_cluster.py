@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Cluster, Proc, free_port, numbers, wait_until
+from tests.conftest import Cluster, Proc, free_port, numbers, request, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 PROGRAMS = ("server-1", "server-2", "admin-1", "admin-2", "proxy")
@@ -48,9 +48,27 @@ class Supervised:
                 states[parts[0].removeprefix("seqgen:")] = (parts[1], int(pid[1]) if pid else None)
         return states
 
-    def all_running(self) -> bool:
-        states = self.states()
-        return set(states) == set(PROGRAMS) and all(s == "RUNNING" for s, _ in states.values())
+    def admins(self) -> list[str]:
+        return [self.admin, f"http://127.0.0.1:{self.ports[6413]}"]
+
+    def ready(self) -> bool:
+        """What a user waits for: every admin answers /readyz (so its server answers too),
+        and numbers from both servers come through the proxy."""
+        for admin in self.admins():
+            try:
+                if httpx.get(f"{admin}/readyz", timeout=2).status_code != 200:
+                    return False
+            except httpx.HTTPError:
+                return False
+        parities = set()
+        for _ in range(8):
+            reply = request(self.proxy, b'["_ready", "0"]', timeout_s=2)
+            if reply is None or not reply[0].startswith(b'[null,"'):
+                return False
+            parities.add(int(reply[0][7:-2]) % 2)
+            if parities == {0, 1}:
+                return True
+        return False
 
 
 @pytest.fixture
@@ -72,7 +90,7 @@ def supervised(cluster: Cluster, short_tmp: Path) -> Iterator[Supervised]:
         env,
     )
     sup = Supervised(root, ports, proc)
-    wait_until(sup.all_running, 60, "supervised cluster", proc)
+    wait_until(sup.ready, 60, "supervised cluster", proc)
     yield sup
     if proc.alive():
         sup.ctl("shutdown")
@@ -102,6 +120,7 @@ def test_local_cluster_end_to_end(supervised: Supervised) -> None:
     seen = _from_proxy(sup, "invoice", 10, [])
     assert {v % 2 for v in seen} == {0, 1}, seen  # both servers answer through the proxy
 
+    assert set(sup.states()) == set(PROGRAMS)
     status = httpx.get(f"{sup.admin}/status", timeout=10)
     assert status.status_code == 200
     assert status.json()["instance"] == 1
@@ -118,8 +137,8 @@ def test_local_cluster_end_to_end(supervised: Supervised) -> None:
     before = _max_per_server(seen)
     old_pid = _pid(sup, "server-1")
     os.kill(old_pid, signal.SIGKILL)
-    wait_until(lambda: sup.states()["server-1"][0] == "RUNNING"
-               and sup.states()["server-1"][1] != old_pid, 30, "server-1 restarted")
+    wait_until(lambda: sup.states()["server-1"][1] not in (old_pid, None) and sup.ready(), 30,
+               "server-1 restarted")
     fresh = _from_proxy(sup, "invoice", 10, seen)
     assert {v % 2 for v in fresh} == {0, 1}
     assert all(v > before[v % 2] for v in fresh)
@@ -129,7 +148,7 @@ def test_local_cluster_end_to_end(supervised: Supervised) -> None:
     before = _max_per_server(seen)
     done = sup.ctl("restart", "all")
     assert done.returncode == 0, done.stdout + done.stderr
-    wait_until(sup.all_running, 60, "cluster after restart all")
+    wait_until(sup.ready, 60, "cluster after restart all")
     fresh = _from_proxy(sup, "invoice", 10, seen)
     assert {v % 2 for v in fresh} == {0, 1}
     assert all(v > before[v % 2] for v in fresh)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from seqgen_common.control import GetSequence, SequenceInfo, decode_control_reply, encode_control
-from tests.conftest import Cluster, ask, numbers, request, wait_until
+from tests.conftest import Cluster, ask, numbers, request, require_tools, wait_until
 from tests.load import check, crash_gaps
 
 
@@ -28,6 +28,7 @@ def _mount_tmpfs(path: Path, size: str) -> bool:
 def small_disk(short_tmp: Path) -> Iterator[Path]:
     """A 2 MiB tmpfs (CI runs as root; elsewhere the test cannot fill a real disk safely)."""
     mnt = short_tmp / "disk"
+    require_tools("mount", "umount")
     if os.geteuid() != 0 or not _mount_tmpfs(mnt, "2m"):
         pytest.skip("needs root to mount a small tmpfs")
     try:
@@ -199,6 +200,7 @@ def ext4_dir(short_tmp: Path) -> Iterator[Path]:
     """A small ext4 file system on a loop device (chattr +i needs ext4; CI runs as root)."""
     image, mnt = short_tmp / "ext4.img", short_tmp / "ext4"
     mnt.mkdir()
+    require_tools("losetup", "mkfs.ext4", "mount", "umount", "chattr")
     if os.geteuid() != 0:
         pytest.skip("needs root for a loop device")
     with open(image, "wb") as f:

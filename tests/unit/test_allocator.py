@@ -1,4 +1,4 @@
-"""The allocation rule of DESIGN section 3 at its edges."""
+"""The allocation rule of docs/protocol.md at its edges."""
 
 from __future__ import annotations
 

@@ -8,7 +8,6 @@ import pytest
 import seqgen_client
 from seqgen_client import AsyncClient, Client
 from seqgen_client.lastseen import LastSeen
-from seqgen_common.protocol import decode_reply
 from seqgen_client.options import DEFAULT_ENDPOINT, ClientOptions
 from seqgen_common import errors
 from seqgen_common.errors import (
@@ -19,6 +18,7 @@ from seqgen_common.errors import (
     Unavailable,
 )
 from seqgen_common.limits import MAX_VALUE
+from seqgen_common.protocol import decode_reply
 
 
 def test_defaults() -> None:

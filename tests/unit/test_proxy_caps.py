@@ -1,4 +1,4 @@
-"""The cap on `last` (DESIGN section 5): highest relayed number per name, bounded by LRU."""
+"""The cap on `last` (docs/protocol.md): highest relayed number per name, bounded by LRU."""
 
 from __future__ import annotations
 
