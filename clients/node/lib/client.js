@@ -155,6 +155,9 @@ class Client {
    * Never coalesced. Promise, or `(err, values)` to the callback given last.
    */
   nextMany(name, count, options, callback) {
+    if (typeof count === 'function' && options === undefined && callback === undefined) {
+      [count, options] = [undefined, count]; // nextMany(name, callback): BAD_COUNT to the callback
+    }
     const [callOptions, cb] = callArgs(options, callback);
     const promise = this._start(name, count, true, callOptions);
     if (cb === undefined) return promise;
@@ -263,17 +266,25 @@ class Client {
     if (state !== null) state.inflight = true;
     this._batches.add(batch);
     this._request(batch, deadline).then(
-      (values) => this._deliver(batch, values),
-      (err) => {
-        for (const caller of batch.callers) this._settle(caller, err);
-      },
-    ).then(() => {
-      this._batches.delete(batch);
-      if (state !== null) {
-        state.inflight = false;
-        this._pump(batch.name, state);
-      }
-    });
+      (values) => this._finish(batch, state, values, null),
+      (err) => this._finish(batch, state, null, err),
+    );
+  }
+
+  /**
+   * The request of `batch` settled. The name is free before any caller hears of
+   * it, so a caller that calls again at once goes out at once (or joins the queue
+   * that goes out now), never behind a request that is already over.
+   */
+  _finish(batch, state, values, err) {
+    this._batches.delete(batch);
+    if (state !== null) state.inflight = false;
+    if (err !== null) {
+      for (const caller of batch.callers) this._settle(caller, err);
+    } else {
+      this._deliver(batch, values);
+    }
+    if (state !== null) this._pump(batch.name, state);
   }
 
   _deliver(batch, values) {

@@ -138,7 +138,8 @@ class CallPlan {
    */
   next(now) {
     const remaining = this.deadline - now;
-    if (remaining <= 0) return null;
+    // Timers have a granularity of 1 ms (and may fire a fraction early): less is nothing.
+    if (remaining < 1) return null;
     let index = this._rotation.pick(now, this._tried);
     if (index === null) {
       if (this._refused.size >= this._rotation.size) return null;
