@@ -13,6 +13,7 @@
  */
 
 const { performance } = require('node:perf_hooks');
+const zmq = require('zeromq');
 const { CODES, FAILOVER_CODES, SeqgenError, closedError } = require('./errors');
 const { CLOSED, Endpoint } = require('./endpoint');
 const { buildOptions, positiveMs } = require('./options');
@@ -105,8 +106,6 @@ class Client {
    * @param {object} [options] see index.d.ts
    */
   constructor(endpoints, options) {
-    // eslint-disable-next-line global-require -- the native addon, loaded with the first client
-    const zmq = require('zeromq');
     const opts = buildOptions(endpoints, options, process.env, () => zmq.curveKeyPair());
     this._endpoints = Object.freeze(opts.endpoints);
     this._timeoutMs = opts.timeoutMs;
@@ -344,7 +343,6 @@ class Client {
       [index, timeoutMs] = planned;
       started = time;
       this._stats.requests += 1;
-      // eslint-disable-next-line no-await-in-loop -- one attempt after the other, by design
       const reply = await this._sockets[index].attempt(frame, timeoutMs);
       if (reply === CLOSED) throw closedError();
       if (reply === NO_ANSWER || reply === UNSENT) {

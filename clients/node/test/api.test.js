@@ -93,16 +93,12 @@ describe('seqgen client against a real server', { skip: skipReason() ?? false },
       'c1\u009f', 'lone\ud800', 'lone\udfff', '\udc00\ud800', 42, null, undefined, ['a'], {},
     ];
     for (const name of badNames) {
-      // eslint-disable-next-line no-await-in-loop
       await assert.rejects(seq.next(name), { code: 'BAD_NAME' }, `next(${JSON.stringify(name)})`);
-      // eslint-disable-next-line no-await-in-loop
       await assert.rejects(seq.nextMany(name, 2), { code: 'BAD_NAME' });
-      // eslint-disable-next-line no-await-in-loop
       const [err] = await viaCallback((cb) => seq.next(name, cb));
       assert.equal(err.code, 'BAD_NAME');
     }
     for (const count of [0, -1, 1001, 1.5, NaN, Infinity, '3', 3n, null, undefined]) {
-      // eslint-disable-next-line no-await-in-loop
       await assert.rejects(seq.nextMany('counts', count), { code: 'BAD_COUNT' }, `count ${String(count)}`);
     }
     const [err] = await viaCallback((cb) => seq.nextMany('counts', cb));
@@ -113,7 +109,6 @@ describe('seqgen client against a real server', { skip: skipReason() ?? false },
     // The limits themselves are fine.
     const edgeNames = ['x'.repeat(200), 'é'.repeat(100), '😀'.repeat(50), 'no-break\u00a0space', 'A\u00a0'];
     for (const name of edgeNames) {
-      // eslint-disable-next-line no-await-in-loop
       assert.equal(typeof await seq.next(name), 'bigint', name);
     }
     assert.equal((await seq.nextMany('counts', 1)).length, 1);

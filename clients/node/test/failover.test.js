@@ -49,7 +49,7 @@ describe('failover', { skip: skipReason() ?? false }, () => {
     it('serves round-robin from both', async () => {
       const seq = client([odd.bind, even.bind]);
       const values = [];
-      for (let i = 0; i < 10; i += 1) values.push(await seq.next('rr')); // eslint-disable-line no-await-in-loop
+      for (let i = 0; i < 10; i += 1) values.push(await seq.next('rr'));
       assert.equal(new Set(values).size, 10);
       assert.equal(values.filter(isOdd).length, 5, `alternating: ${values}`);
     });
@@ -63,7 +63,7 @@ describe('failover', { skip: skipReason() ?? false }, () => {
         const durations = [];
         const values = [];
         for (let i = 0; i < 10; i += 1) {
-          const [value, ms] = await timed(seq.next('frozen')); // eslint-disable-line no-await-in-loop
+          const [value, ms] = await timed(seq.next('frozen'));
           values.push(value);
           durations.push(ms);
         }
@@ -94,7 +94,7 @@ describe('failover', { skip: skipReason() ?? false }, () => {
       assert.equal(warm.filter(isOdd).length, 1, `both answered: ${warm}`);
       await even.kill();
       const values = [];
-      for (let i = 0; i < 20; i += 1) values.push(await seq.next('killed')); // eslint-disable-line no-await-in-loop
+      for (let i = 0; i < 20; i += 1) values.push(await seq.next('killed'));
       assert.ok(values.every(isOdd), `${values}`);
       assert.equal(new Set([...warm, ...values]).size, 22);
       // The dead server cost one timeout; then it stays in back-off.
@@ -125,7 +125,7 @@ describe('failover', { skip: skipReason() ?? false }, () => {
     it('INTERNAL from one endpoint: the request is retried on another', async () => {
       const seq = client([full.bind, spare.bind], { coalesce: false, ...LONG_BACKOFF });
       const values = [];
-      for (let i = 0; i < 10; i += 1) values.push(await seq.next(`new-${i}`)); // eslint-disable-line no-await-in-loop
+      for (let i = 0; i < 10; i += 1) values.push(await seq.next(`new-${i}`));
       assert.ok(values.every((value) => !isOdd(value)), `${values}`);
       // Exactly one request met the full server; then it was in back-off.
       assert.equal(seq.stats.requests, 11);
@@ -144,7 +144,7 @@ describe('failover', { skip: skipReason() ?? false }, () => {
     it('UNAVAILABLE from a proxy without servers: another endpoint, else raised', async () => {
       const both = client([emptyProxy.bind, spare.bind], LONG_BACKOFF);
       for (let i = 0; i < 4; i += 1) {
-        assert.ok(!isOdd(await both.next('via-proxy'))); // eslint-disable-line no-await-in-loop
+        assert.ok(!isOdd(await both.next('via-proxy')));
       }
       assert.ok(both.stats.requests <= 5);
       const alone = client([emptyProxy.bind], { deadlineMs: 20000 });

@@ -72,7 +72,7 @@ describe('through a proxy', { skip: skipReason() ?? false }, () => {
     const before = [await seq.next('proxy-down'), await seq.next('proxy-down')];
     await proxies[1].kill();
     const after = [];
-    for (let i = 0; i < 10; i += 1) after.push(await seq.next('proxy-down')); // eslint-disable-line no-await-in-loop
+    for (let i = 0; i < 10; i += 1) after.push(await seq.next('proxy-down'));
     assert.equal(new Set([...before, ...after]).size, 12);
     assert.equal(seq.stats.timeouts, 1);
   });

@@ -159,9 +159,7 @@ async function waitUntil(check, what, proc) {
     if (proc !== undefined && !proc.alive()) {
       throw new Error(`${what} exited:\n${proc.log()}`);
     }
-    // eslint-disable-next-line no-await-in-loop
     if (await check()) return;
-    // eslint-disable-next-line no-await-in-loop
     await new Promise((resolve) => { setTimeout(resolve, 20); }); // between real probes only
   }
   throw new Error(`${what} not ready after ${READY_TIMEOUT_MS} ms` + (proc ? `:\n${proc.log()}` : ''));
