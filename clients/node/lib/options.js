@@ -72,12 +72,15 @@ function endpointsFrom(given, env) {
   return uris;
 }
 
+/** The longest delay Node.js timers take (about 24.8 days); a longer one would fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 function positiveMs(name, value) {
   if (typeof value !== 'number') {
     throw new TypeError(`${name} must be a number of milliseconds, got ${typeof value}`);
   }
-  if (!(value > 0 && Number.isFinite(value))) {
-    throw new RangeError(`${name} must be a positive finite number of milliseconds, got ${value}`);
+  if (!(value > 0 && value <= MAX_TIMER_MS)) {
+    throw new RangeError(`${name} must be a number of milliseconds from 0 (excluded) to ${MAX_TIMER_MS}, got ${value}`);
   }
   return value;
 }

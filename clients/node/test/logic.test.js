@@ -138,6 +138,8 @@ describe('options', () => {
       ['tcp://a:1', { timeout: 5 }, /unknown option "timeout"/],
       ['tcp://a:1', { timeoutMs: 0 }, RangeError],
       ['tcp://a:1', { deadlineMs: Infinity }, RangeError],
+      ['tcp://a:1', { deadlineMs: NaN }, RangeError],
+      ['tcp://a:1', { maxBackoffMs: 2 ** 31 }, RangeError], // past what a Node.js timer can wait
       ['tcp://a:1', { backoffMs: '1000' }, TypeError],
       ['tcp://a:1', { backoffMs: 2000, maxBackoffMs: 1000 }, /maxBackoffMs/],
       ['tcp://a:1', { coalesce: 'yes' }, TypeError],
