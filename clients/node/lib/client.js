@@ -1,0 +1,372 @@
+'use strict';
+/**
+ * The seqgen client: numbers from seqgen servers or proxies, with failover,
+ * the same rules as the Python client, and coalescing of concurrent `next()`
+ * calls for one name.
+ *
+ * Coalescing: per name at most one `next()` request is in flight. Calls that
+ * arrive meanwhile wait in a FIFO queue; when the request in flight settles,
+ * the waiting calls (at most 1000) go out together as one request for that
+ * many numbers, and each gets its own, in arrival order. A call that finds
+ * nothing in flight goes out at once: nothing ever waits on a timer to gather
+ * a batch. Each caller keeps its own deadline.
+ */
+
+const { performance } = require('node:perf_hooks');
+const zmq = require('zeromq');
+const { CODES, FAILOVER_CODES, SeqgenError, closedError } = require('./errors');
+const { CLOSED, Endpoint } = require('./endpoint');
+const { buildOptions, positiveMs } = require('./options');
+const { CallPlan, NO_ANSWER, Rotation, UNSENT, unavailable } = require('./rotation');
+const { MAX_COUNT, countError, nameError } = require('./validate');
+const { encodeRequest, parseReply } = require('./wire');
+
+const QUEUED = 1; // waiting behind the request in flight for its name
+const SENT = 2; // its request is out
+const DONE = 3; // settled: it got its number(s) or an error, or gave up
+
+const now = () => performance.now();
+
+/** One `next()` or `nextMany()` call. */
+class Caller {
+  constructor(resolve, reject, deadlineMs) {
+    this.resolve = resolve;
+    this.reject = reject;
+    this.deadlineMs = deadlineMs;
+    this.deadline = now() + deadlineMs;
+    this.state = SENT;
+    /** @type {Batch | null} */
+    this.batch = null;
+    this.timer = null;
+    this.signal = null;
+    this.onAbort = null;
+  }
+}
+
+/** One request on the wire and the callers who share it. */
+class Batch {
+  constructor(name, callers, count, many) {
+    this.name = name;
+    this.callers = callers;
+    this.count = count;
+    this.many = many;
+    /** @type {CallPlan | null} */
+    this.plan = null;
+  }
+
+  abandoned() {
+    return this.callers.every((caller) => caller.state === DONE);
+  }
+}
+
+function abortError(signal) {
+  const err = new Error('the call was aborted');
+  err.name = 'AbortError';
+  err.code = 'ABORT_ERR';
+  err.cause = signal.reason;
+  return err;
+}
+
+/**
+ * The optional per-call options ({ deadlineMs, signal }) and callback of
+ * `next(name, [options], [callback])` and `nextMany(name, count, [options], [callback])`.
+ */
+function callArgs(options, callback) {
+  if (typeof options === 'function' && callback === undefined) return [{}, options];
+  if (options === undefined || options === null) options = {};
+  if (typeof options !== 'object') throw new TypeError('call options must be an object');
+  if (callback !== undefined && typeof callback !== 'function') {
+    throw new TypeError('callback must be a function');
+  }
+  for (const key of Object.keys(options)) {
+    if (key !== 'deadlineMs' && key !== 'signal') {
+      throw new TypeError(`unknown call option ${JSON.stringify(key)} (known: deadlineMs, signal)`);
+    }
+  }
+  if (options.deadlineMs !== undefined) positiveMs('deadlineMs', options.deadlineMs);
+  const { signal } = options;
+  if (signal !== undefined && (signal === null || typeof signal.addEventListener !== 'function'
+      || typeof signal.aborted !== 'boolean')) {
+    throw new TypeError('signal must be an AbortSignal');
+  }
+  return [options, callback];
+}
+
+/** Settle `promise` through a Node-style callback, outside the promise chain. */
+function toCallback(promise, callback) {
+  promise.then(
+    (value) => process.nextTick(callback, null, value),
+    (err) => process.nextTick(callback, err),
+  );
+}
+
+class Client {
+  /**
+   * @param {string | string[] | null} [endpoints] ZeroMQ URIs of servers or proxies
+   * @param {object} [options] see index.d.ts
+   */
+  constructor(endpoints, options) {
+    const opts = buildOptions(endpoints, options, process.env, () => zmq.curveKeyPair());
+    this._endpoints = Object.freeze(opts.endpoints);
+    this._timeoutMs = opts.timeoutMs;
+    this._deadlineMs = opts.deadlineMs;
+    this._coalesce = opts.coalesce;
+    this._rotation = new Rotation(
+      opts.endpoints.length, opts.backoffMs, opts.maxBackoffMs,
+      Math.floor(Math.random() * opts.endpoints.length),
+    );
+    this._sockets = opts.endpoints.map((uri) => new Endpoint(zmq, uri, opts.curve));
+    this.options = Object.freeze({
+      timeoutMs: opts.timeoutMs,
+      deadlineMs: opts.deadlineMs,
+      backoffMs: opts.backoffMs,
+      maxBackoffMs: opts.maxBackoffMs,
+      coalesce: opts.coalesce,
+      curve: opts.curve !== null,
+    });
+    /** @type {Map<string, bigint>} name -> highest number received (names in it are valid) */
+    this._last = new Map();
+    /** @type {Map<string, { inflight: boolean, queue: Caller[] }>} coalescing state per name */
+    this._names = new Map();
+    /** @type {Set<Batch>} */
+    this._batches = new Set();
+    this._stats = { requests: 0, timeouts: 0, coalescedCalls: 0, lostNumbers: 0 };
+    this._closed = false;
+  }
+
+  // ---- public API -------------------------------------------------------------------
+
+  /**
+   * The next number for `name`, a BigInt.
+   * `next(name)` returns a Promise; `next(name, callback)` calls back `(err, value)`.
+   * `options`: `{ deadlineMs, signal }` for this call only.
+   */
+  next(name, options, callback) {
+    const [callOptions, cb] = callArgs(options, callback);
+    const promise = this._start(name, 1, false, callOptions);
+    if (cb === undefined) return promise;
+    toCallback(promise, cb);
+    return undefined;
+  }
+
+  /**
+   * `count` (1..1000) numbers for `name` in one round trip, ascending BigInts.
+   * Never coalesced. Promise, or `(err, values)` to the callback given last.
+   */
+  nextMany(name, count, options, callback) {
+    if (typeof count === 'function' && options === undefined && callback === undefined) {
+      [count, options] = [undefined, count]; // nextMany(name, callback): BAD_COUNT to the callback
+    }
+    const [callOptions, cb] = callArgs(options, callback);
+    const promise = this._start(name, count, true, callOptions);
+    if (cb === undefined) return promise;
+    toCallback(promise, cb);
+    return undefined;
+  }
+
+  /** The highest number this client has received for `name` (0n when none). */
+  last(name) {
+    return this._last.get(name) ?? 0n;
+  }
+
+  /** Counters since the client was made (a copy). */
+  get stats() {
+    return { ...this._stats };
+  }
+
+  get endpoints() {
+    return this._endpoints;
+  }
+
+  get closed() {
+    return this._closed;
+  }
+
+  /** Close the sockets; calls still waiting fail with code CLOSED. Idempotent. */
+  close() {
+    if (this._closed) return;
+    this._closed = true;
+    const callers = [];
+    for (const state of this._names.values()) callers.push(...state.queue);
+    for (const batch of this._batches) callers.push(...batch.callers);
+    this._names.clear();
+    this._batches.clear();
+    for (const caller of callers) this._settle(caller, closedError());
+    for (const endpoint of this._sockets) endpoint.close();
+  }
+
+  // ---- callers and coalescing -------------------------------------------------------
+
+  _start(name, count, many, callOptions) {
+    if (this._closed) return Promise.reject(closedError());
+    const badName = this._last.has(name) ? null : nameError(name);
+    if (badName !== null) return Promise.reject(badName);
+    const badCount = many ? countError(count) : null;
+    if (badCount !== null) return Promise.reject(badCount);
+    const { signal } = callOptions;
+    if (signal !== undefined && signal.aborted) return Promise.reject(abortError(signal));
+    return new Promise((resolve, reject) => {
+      const caller = new Caller(resolve, reject, callOptions.deadlineMs ?? this._deadlineMs);
+      if (signal !== undefined) {
+        caller.signal = signal;
+        caller.onAbort = () => this._giveUp(caller, abortError(signal));
+        signal.addEventListener('abort', caller.onAbort, { once: true });
+      }
+      if (many || !this._coalesce) {
+        this._launch(new Batch(name, [caller], count, many), null);
+        return;
+      }
+      let state = this._names.get(name);
+      if (state === undefined) {
+        state = { inflight: false, queue: [] };
+        this._names.set(name, state);
+      }
+      if (!state.inflight) {
+        this._launch(new Batch(name, [caller], 1, false), state);
+        return;
+      }
+      caller.state = QUEUED;
+      state.queue.push(caller);
+      caller.timer = setTimeout(() => this._giveUp(caller, null), caller.deadlineMs);
+    });
+  }
+
+  /** A caller's deadline passed (error null) or it was aborted, before it got its number. */
+  _giveUp(caller, error) {
+    if (caller.state === DONE) return;
+    if (error === null) {
+      const plan = caller.batch === null ? null : caller.batch.plan;
+      error = (plan !== null && plan.lastError) || unavailable(this._endpoints, caller.deadlineMs);
+    }
+    // Still QUEUED: it leaves the queue and costs no number. SENT: its number will
+    // be lost when the batch succeeds (counted then).
+    this._settle(caller, error);
+  }
+
+  _settle(caller, error, value) {
+    if (caller.state === DONE) return false;
+    caller.state = DONE;
+    if (caller.timer !== null) clearTimeout(caller.timer);
+    if (caller.onAbort !== null) caller.signal.removeEventListener('abort', caller.onAbort);
+    if (error !== null) caller.reject(error);
+    else caller.resolve(value);
+    return true;
+  }
+
+  /** Send `batch` now; when it settles, send what queued up behind it for the name. */
+  _launch(batch, state) {
+    let deadline = -Infinity;
+    for (const caller of batch.callers) {
+      caller.state = SENT;
+      caller.batch = batch;
+      if (caller.deadline > deadline) deadline = caller.deadline;
+    }
+    if (!batch.many && batch.callers.length > 1) this._stats.coalescedCalls += batch.callers.length;
+    if (state !== null) state.inflight = true;
+    this._batches.add(batch);
+    this._request(batch, deadline).then(
+      (values) => this._finish(batch, state, values, null),
+      (err) => this._finish(batch, state, null, err),
+    );
+  }
+
+  /**
+   * The request of `batch` settled. The name is free before any caller hears of
+   * it, so a caller that calls again at once goes out at once (or joins the queue
+   * that goes out now), never behind a request that is already over.
+   */
+  _finish(batch, state, values, err) {
+    this._batches.delete(batch);
+    if (state !== null) state.inflight = false;
+    if (err !== null) {
+      for (const caller of batch.callers) this._settle(caller, err);
+    } else {
+      this._deliver(batch, values);
+    }
+    if (state !== null) this._pump(batch.name, state);
+  }
+
+  _deliver(batch, values) {
+    if (batch.many) {
+      if (!this._settle(batch.callers[0], null, values)) this._stats.lostNumbers += values.length;
+      return;
+    }
+    batch.callers.forEach((caller, i) => {
+      if (!this._settle(caller, null, values[i])) this._stats.lostNumbers += 1;
+    });
+  }
+
+  /** The request for `name` settled: the callers waiting for it (at most 1000) go out as one. */
+  _pump(name, state) {
+    if (this._closed) return;
+    const { queue } = state;
+    const callers = [];
+    let i = 0;
+    while (i < queue.length && callers.length < MAX_COUNT) {
+      const caller = queue[i];
+      i += 1;
+      if (caller.state === QUEUED) callers.push(caller);
+    }
+    state.queue = i === queue.length ? [] : queue.slice(i);
+    if (callers.length === 0) {
+      if (this._names.get(name) === state) this._names.delete(name);
+      return;
+    }
+    this._launch(new Batch(name, callers, callers.length, false), state);
+  }
+
+  // ---- one request, with failover ---------------------------------------------------
+
+  /**
+   * The numbers of one request: endpoints tried until one answers or `deadline` passes.
+   * @param {Batch} batch
+   * @param {number} deadline
+   * @returns {Promise<bigint[]>}
+   */
+  async _request(batch, deadline) {
+    const { name, count } = batch;
+    const frame = encodeRequest(name, this.last(name), count);
+    const plan = new CallPlan(this._rotation, this._endpoints, deadline, this._timeoutMs);
+    batch.plan = plan;
+    const deadlineMs = Math.max(...batch.callers.map((caller) => caller.deadlineMs));
+    let index = -1;
+    let started = 0;
+    let failure = null;
+    for (;;) {
+      const time = now();
+      if (index >= 0) plan.failed(index, started, time, failure);
+      const planned = plan.next(time);
+      if (planned === null) throw plan.error(deadlineMs);
+      if (this._closed) throw closedError();
+      if (batch.abandoned()) throw unavailable(this._endpoints, deadlineMs); // nobody waits
+      let timeoutMs;
+      [index, timeoutMs] = planned;
+      started = time;
+      this._stats.requests += 1;
+      const reply = await this._sockets[index].attempt(frame, timeoutMs);
+      if (reply === CLOSED) throw closedError();
+      if (reply === NO_ANSWER || reply === UNSENT) {
+        if (reply === NO_ANSWER) this._stats.timeouts += 1;
+        failure = reply;
+        continue;
+      }
+      let values;
+      try {
+        values = parseReply(reply, count);
+      } catch (err) {
+        if (!(err instanceof SeqgenError) || !FAILOVER_CODES.has(err.code)) {
+          this._rotation.succeeded(index, started);
+          throw err;
+        }
+        failure = err;
+        continue;
+      }
+      this._rotation.succeeded(index, started);
+      const highest = values[values.length - 1];
+      if (highest > this.last(name)) this._last.set(name, highest);
+      return values;
+    }
+  }
+}
+
+module.exports = { CODES, Client };

@@ -1,0 +1,66 @@
+'use strict';
+/**
+ * The public protocol: one frame of UTF-8 JSON each way.
+ * Request `["name", "last"]` or `["name", "last", count]`; reply
+ * `[null, "v1", ..., "vN"]` (ascending) or `["CODE", "message"]`.
+ */
+
+const { CODES, SeqgenError } = require('./errors');
+
+const DIGITS = /^[0-9]+$/;
+
+/**
+ * The request frame (count is left out when it is 1, as the original protocol does).
+ * @param {string} name a validated name
+ * @param {bigint} last
+ * @param {number} count
+ * @returns {Buffer}
+ */
+function encodeRequest(name, last, count) {
+  const items = count === 1 ? [name, last.toString()] : [name, last.toString(), count];
+  return Buffer.from(JSON.stringify(items), 'utf8');
+}
+
+/**
+ * The `count` numbers of a success reply, or throws the SeqgenError the reply carries.
+ * A reply that is not what was asked for is INTERNAL (another endpoint may do better).
+ * @param {Buffer} frame
+ * @param {number} count
+ * @returns {bigint[]}
+ */
+function parseReply(frame, count) {
+  let items;
+  try {
+    items = JSON.parse(frame.toString('utf8'));
+  } catch {
+    throw new SeqgenError(CODES.INTERNAL, 'malformed reply from server');
+  }
+  if (!Array.isArray(items) || items.length === 0) {
+    throw new SeqgenError(CODES.INTERNAL, 'malformed reply from server');
+  }
+  const head = items[0];
+  if (head !== null) {
+    if (typeof head !== 'string' || head === '') {
+      throw new SeqgenError(CODES.INTERNAL, 'malformed reply from server');
+    }
+    const message = typeof items[1] === 'string' ? items[1] : '';
+    throw new SeqgenError(head, message);
+  }
+  if (items.length !== count + 1) {
+    throw new SeqgenError(
+      CODES.INTERNAL,
+      `the server sent ${items.length - 1} number(s) for a request of ${count}`,
+    );
+  }
+  const values = new Array(count);
+  for (let i = 0; i < count; i += 1) {
+    const text = items[i + 1];
+    if (typeof text !== 'string' || !DIGITS.test(text)) {
+      throw new SeqgenError(CODES.INTERNAL, 'malformed values in reply');
+    }
+    values[i] = BigInt(text);
+  }
+  return values;
+}
+
+module.exports = { encodeRequest, parseReply };
