@@ -41,11 +41,8 @@ stop() {
         as_owner "$(pg_bin)/pg_ctl" -D "$RUN/pg" -m fast -w stop >/dev/null || true
     fi
     if [ -f "$RUN/redis.pid" ]; then
-        kill "$(cat "$RUN/redis.pid")" 2>/dev/null || true
-        for _ in $(seq 50); do
-            kill -0 "$(cat "$RUN/redis.pid")" 2>/dev/null || break
-            sleep 0.1
-        done
+        # SHUTDOWN answers only once the server has stopped (or not at all: it just exits).
+        redis-cli -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
     fi
     rm -rf "$RUN"
 }
