@@ -109,16 +109,18 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"run only these scenarios (repeatable): {', '.join(SCENARIOS)}")
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument("--quick", action="store_true",
-                        help="smoke run: 1 round of 0.4 s, 2000 names, short burst timeouts")
+                        help="smoke run: 1 round of 0.4 s, 2 bursts, 2000 names, shorter burst timeouts")
     args = parser.parse_args(argv)
     selected = {name for spec in args.only for name in spec.split(",") if name} or set(SCENARIOS)
     unknown = selected - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenario(s) {', '.join(sorted(unknown))}; known: {', '.join(SCENARIOS)}")
-    settings = Settings(rounds=args.rounds, seconds=args.seconds, prefetch=args.prefetch)
+    settings = Settings(rounds=args.rounds, seconds=args.seconds, prefetch=args.prefetch,
+                        burst_rounds=args.rounds)
     if args.quick:
+        # Two bursts each: one often gets every reply even where replies can be lost.
         settings = Settings(rounds=1, seconds=0.4, prefetch=args.prefetch,
-                            burst_quiet_s=3.0, burst_cap_s=30.0)
+                            burst_rounds=2, burst_quiet_s=5.0, burst_cap_s=30.0)
         args.names = 2000
     meta = machine()
     meta.update(rounds=settings.rounds, seconds=settings.seconds, quick=args.quick)

@@ -35,6 +35,8 @@ class Settings:
     rounds: int = 3
     seconds: float = 3.0
     prefetch: int = 100
+    burst_rounds: int = 3
+    """Bursts per burst scenario (a correctness check: replies are lost only now and then)."""
     burst_quiet_s: float = 10.0
     burst_cap_s: float = 120.0
 
@@ -233,11 +235,11 @@ def burst(bench: Bench, group: Daemons, selected: set[str]) -> Iterator[Row]:
     for name, target, how in (("burst-direct", server, "one server"), ("burst-proxy", relay,
                                                                           "a proxy to one server")):
         if name in selected:
-            yield bench.rounds(
+            yield alternate(
                 Row(name, f"4 DEALER processes x 5,000 in flight, new names, to {how}; drain rate",
                     "server" if target is server else "proxy", None,
                     targets=[Target("unanswered (all rounds)", 0, True, unanswered)]),
-                flood(target))
+                settings.burst_rounds, flood(target))
 
 
 Group = Callable[[Bench, Daemons, set[str]], Iterator[Row]]
