@@ -4,7 +4,9 @@ Socket options live in seqgen_common.sockets (PUBLIC for the frontend,
 BACKEND for the hosts). Here: the context, the CURVE handler of the frontend
 (a ``Gatekeeper``, started before the bind, stopped before the context ends),
 CURVE towards the hosts, and the DEALER queues sized above the in-flight
-bound, so that a healthy host never refuses a send for being full.
+bound, so that a healthy host never refuses a send for being full: twice the
+bound, because a ZeroMQ pipe learns what its reader took only every half queue,
+so a sender may count up to half a queue of messages that are long gone.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ class Links:
     def __init__(self, max_in_flight: int, *, frontend_curve: CurveServer | None = None,
                  backend_curve: CurveClient | None = None) -> None:
         self._ctx = zmq.Context()
-        self._backend_hwm = max_in_flight + QUEUE_SLACK
+        self._backend_hwm = 2 * max_in_flight + QUEUE_SLACK
         self._frontend_curve = frontend_curve
         self._backend_curve = backend_curve
         self._gatekeeper: Gatekeeper | None = None

@@ -16,6 +16,7 @@ __all__ = ["ServerConfig", "parse_args"]
 
 DEFAULT_RESERVE = 10_000
 DEFAULT_MAX_SEQUENCES = 10_000_000
+DEFAULT_MAX_DISK_WAITS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,8 @@ class ServerConfig:
     data: Path = Path("/var/lib/seqgen")
     reserve: int = DEFAULT_RESERVE
     max_sequences: int = DEFAULT_MAX_SEQUENCES
+    max_disk_waits: int = DEFAULT_MAX_DISK_WAITS
+    """Replies that may wait for a store write; past it, requests that would wait are shed."""
     allow_remote_control: bool = False
     curve: CurveServer | None = None
     """CURVE on the public socket (the control socket never has it); None: plain."""
@@ -65,6 +68,10 @@ def _build_parser() -> argparse.ArgumentParser:
                    "rate), a clean stop none (default %(default)s)")
     p.add_argument("--max-sequences", type=int, default=d.max_sequences, metavar="M",
                    help="refuse new names (INTERNAL) once this many exist (default %(default)s)")
+    p.add_argument("--max-disk-waits", type=int, default=d.max_disk_waits, metavar="W",
+                   help="replies that may wait for a store write at once; past it a request that "
+                   "would wait too is answered UNAVAILABLE (overloaded), so that its client tries "
+                   "another server; 0: never wait, always shed (default %(default)s)")
     p.add_argument("--allow-remote-control", action="store_true",
                    help="allow a --control address that is not loopback (it has no "
                    "authentication: protect it by other means)")
@@ -86,6 +93,8 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
         parser.error(f"--drift must be 0 or more, got {ns.drift}")
     if ns.reserve < 1:
         parser.error(f"--reserve must be at least 1, got {ns.reserve}")
+    if ns.max_disk_waits < 0:
+        parser.error(f"--max-disk-waits must be 0 or more, got {ns.max_disk_waits}")
     if ns.max_sequences < 1:
         parser.error(f"--max-sequences must be at least 1, got {ns.max_sequences}")
     for flag in ("bind", "control"):
@@ -107,7 +116,7 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
     return ServerConfig(
         bind=ns.bind, control=ns.control, instance=ns.instance, instances=ns.instances,
         drift=ns.drift, data=Path(os.path.abspath(ns.data)), reserve=ns.reserve,
-        max_sequences=ns.max_sequences,
+        max_sequences=ns.max_sequences, max_disk_waits=ns.max_disk_waits,
         allow_remote_control=ns.allow_remote_control, curve=curve, log_level=ns.log_level,
         memory_limit_mb=ns.memory_limit_mb,
     )

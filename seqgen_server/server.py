@@ -8,9 +8,9 @@ waits for the disk.
 Overload (docs/protocol.md, "Overload"): every request gets exactly one reply.
 A reply that a client's queue cannot take yet is held in the socket's outbox
 (seqgen_common.outbox), and while the outbox is full no request is read.
-While MAX_PARKED replies wait for the disk, a request that would wait too is
-answered ``UNAVAILABLE`` ("overloaded") with nothing issued, so clients move
-to another server at once. Numbers count as issued when their reply is handed
+While ``--max-disk-waits`` replies wait for the disk, a request that would
+wait too is answered ``UNAVAILABLE`` ("overloaded") with nothing issued, so
+clients move to another server at once. Numbers count as issued when their reply is handed
 to the socket.
 """
 
@@ -46,8 +46,6 @@ __all__ = ["Server", "run"]
 
 log = logging.getLogger(__name__)
 
-MAX_PARKED: Final = 10_000
-"""Replies that may wait for the disk; past it, requests that would wait are shed."""
 BURST: Final = 256
 """Messages taken from one socket before looking at the others again."""
 POLL_MS: Final = 100
@@ -108,6 +106,7 @@ class Server:
             store_ok=lambda: self.store_ok,
         )
         self._parked: list[_Parked] = []
+        self._max_disk_waits = config.max_disk_waits
         self._ctx = zmq.Context()
         self._gatekeeper: Gatekeeper | None = None
         self._sockets: list[zmq.Socket[bytes]] = []
@@ -173,7 +172,7 @@ class Server:
         try:
             request = decode_request(body)
             allocation = self.ledger.issue(request.name, request.last_value, request.count,
-                                           may_wait=len(self._parked) < MAX_PARKED)
+                                           may_wait=len(self._parked) < self._max_disk_waits)
         except SeqgenError as exc:
             counters.requests[exc.code] += 1
             self._reply(self.outbox, envelope, encode_error(exc.code, exc.message), 0)
