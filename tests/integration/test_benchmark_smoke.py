@@ -88,11 +88,6 @@ def test_no_scenario_spends_grossly_more_cpu_per_request_than_its_floor(
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 11: replies are dropped once ~1,000 are queued for one peer (ROUTER send HWM); "
-    "remove this mark when the fix lands",
-)
 def test_every_burst_request_is_answered(quick: dict[str, Any]) -> None:
     by_name = rows(quick)
     for name in ("burst-direct", "burst-proxy"):
