@@ -20,7 +20,8 @@ server with a StartupError: never a silent reset.
 The write-ahead log is bounded: it is checkpointed every WAL_PAGES pages and
 cut back to WAL_LIMIT_BYTES, and after a failed write (a full disk) the next
 connection checkpoints and truncates it first, so a full disk costs a bounded
-amount of space and the server recovers once about a megabyte is free.
+amount of space (about half a megabyte) and the server recovers once a
+megabyte is free.
 """
 
 from __future__ import annotations
@@ -43,9 +44,9 @@ FORMAT: Final = "1"
 DB_NAME: Final = "seqgen.db"
 NEW_DB_NAME: Final = "seqgen.db.new"
 LOCK_NAME: Final = "lock"
-WAL_PAGES: Final = 256
-"""Checkpoint the write-ahead log once it holds this many pages (1 MiB of 4 KiB pages)."""
-WAL_LIMIT_BYTES: Final = 1024 * 1024
+WAL_PAGES: Final = 100
+"""Checkpoint the write-ahead log once it holds this many pages (400 KiB of 4 KiB pages)."""
+WAL_LIMIT_BYTES: Final = 512 * 1024
 """What a checkpointed write-ahead log is cut back to."""
 
 _SCHEMA: Final = (

@@ -82,6 +82,8 @@ def test_valid_requests(frame: bytes, expected: Request) -> None:
         (b'["a"," 1"]', "BAD_LAST"),
         (b'["a","1_000"]', "BAD_LAST"),
         (b'["a","\\u0661"]', "BAD_LAST"),  # Arabic-Indic digit one
+        (b'["a","5\\n"]', "BAD_LAST"),  # a final newline ("$" in a regex lets it through)
+        (b'["a","5\\r\\n"]', "BAD_LAST"),
         (b'["a","9223372036854775808"]', "BAD_LAST"),
         (b'["a","' + b"9" * 5000 + b'"]', "BAD_LAST"),
         (b'["a","0",0]', "BAD_COUNT"),

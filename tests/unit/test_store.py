@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from seqgen_common.errors import StartupError
-from seqgen_server.store import DB_NAME, Store
+from seqgen_server.store import DB_NAME, NEW_DB_NAME, Store
 
 
 def test_marks_survive_reopen(tmp_path: Path) -> None:
@@ -78,4 +78,20 @@ def test_paging_in_name_order(tmp_path: Path) -> None:
     assert store.page("zz", None, 10) == []
     store.write_marks([("\ud7ff-x", 1), ("\ue000", 1)])
     assert store.page("\ud7ff", None, 10) == ["\ud7ff-x"]  # the bound skips the surrogates
+    store.write_marks([(n, 1) for n in ["x\U0010ffff", "x\U0010ffffa", "x\U0010ffff\U0010ffff", "y"]])
+    # The largest code point cannot be incremented: the bound comes from the one before it.
+    assert store.page("x\U0010ffff", None, 10) == [
+        "x\U0010ffff", "x\U0010ffffa", "x\U0010ffff\U0010ffff"]
+    assert store.page("\U0010ffff", None, 10) == []
     store.close()
+
+
+def test_an_interrupted_creation_leaves_no_store_and_the_next_start_makes_one(tmp_path: Path) -> None:
+    (tmp_path / NEW_DB_NAME).write_bytes(b"half a database")  # a crash before the rename
+    store = Store.open(tmp_path, 2, 3)
+    store.write_marks([("a", 5)])
+    store.close()
+    assert not (tmp_path / NEW_DB_NAME).exists()
+    again = Store.open(tmp_path, 2, 3)
+    assert again.load() == {"a": 5}
+    again.close()
