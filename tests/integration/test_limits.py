@@ -164,20 +164,15 @@ def many_files() -> Iterator[None]:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
-def _soft_limit_1024() -> None:
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))
-
-
 def test_2000_idle_connections_under_a_soft_limit_of_1024(cluster: Cluster, many_files: None) -> None:
     """As under supervisord's default soft limit: the daemons raise it, so nobody is locked out."""
     bind, control = tcp(), tcp()
-    args = [sys.executable, "-m", "seqgen_server", "--bind", bind, "--control", control,
+    args = ["/bin/sh", "-c", 'ulimit -Sn 1024 && exec "$0" "$@"',  # supervisord's default
+            sys.executable, "-m", "seqgen_server", "--bind", bind, "--control", control,
             "--data", str(cluster.root / "data")]
     popen_log = cluster.root / "fds-server.log"
     with open(popen_log, "wb") as log:
-        server = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
-                                  preexec_fn=_soft_limit_1024, start_new_session=True)
+        server = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 15
         while request(control, b'{"type":"ping"}', timeout_s=0.5) is None:
