@@ -52,6 +52,24 @@ class BackendPool:
                 return index
         return None
 
+    def choose_free(self, busy: int) -> int | None:
+        """A backend for a new job of a name whose jobs are out on ``busy`` (a bit mask).
+
+        Round-robin over the healthy backends not in ``busy``; when no backend is
+        healthy, any not in ``busy`` (a send there fails at once, so the client
+        hears so at once). None when the name must wait for one of its jobs.
+        """
+        if self.down == self.count:
+            return self.choose(busy)
+        count, healthy = self.count, self._healthy
+        start = self._next
+        for step in range(count):
+            index = (start + step) % count
+            if healthy[index] and not busy >> index & 1:
+                self._next = (index + 1) % count
+                return index
+        return None
+
     def answered(self, index: int) -> bool:
         """The backend answered: it is healthy. True when it was down until now."""
         self._probing[index] = False

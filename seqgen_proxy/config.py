@@ -43,6 +43,8 @@ class ProxyConfig:
     """Requests forwarded and not yet answered; beyond this requests wait in the proxy."""
     max_queued: int = 10_000
     """Requests waiting for room in flight; beyond this they are answered UNAVAILABLE."""
+    coalesce: bool = True
+    """Requests for one name that wait while a request of the name is out leave together."""
     curve: CurveServer | None = None
     """CURVE on the frontend (clients); None: plain."""
     host_curve: CurveClient | None = None
@@ -81,6 +83,11 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="requests that may wait in the proxy for room in flight; beyond this, and "
                    "for a request that waited a whole --timeout, the client gets UNAVAILABLE "
                    "(overloaded) at once, so that it tries elsewhere (default %(default)s)")
+    p.add_argument("--coalesce", action=argparse.BooleanOptionalAction, default=d.coalesce,
+                   help="while a request for a name is out to a host, further requests for the "
+                   "name wait and then go out together as one request, each client getting its "
+                   "own numbers; --no-coalesce forwards every request on its own "
+                   "(default: coalesce)")
     add_server_flags(p, "frontend (--bind)")
     p.add_argument("--host-public-key", type=Path, metavar="FILE",
                    help="talk CURVE to the hosts: the hosts' public key (their NAME.key). One "
@@ -130,7 +137,7 @@ def parse_args(argv: list[str] | None = None) -> ProxyConfig:
     return ProxyConfig(
         hosts=tuple(hosts), bind=ns.bind, timeout_s=ns.timeout,
         probe_interval_s=ns.probe_interval, max_names=ns.max_names,
-        max_in_flight=ns.max_in_flight, max_queued=ns.max_queued, curve=curve,
+        max_in_flight=ns.max_in_flight, max_queued=ns.max_queued, coalesce=ns.coalesce, curve=curve,
         host_curve=host_curve, log_level=ns.log_level, memory_limit_mb=ns.memory_limit_mb,
     )
 

@@ -2,7 +2,7 @@
 
 Every attempt to forward a request gets a fresh request id
 (``seqgen_common.reqids``); the backend's ROUTER echoes it in front of the reply. A backend's ``InFlight``
-table maps the ids it was sent to the waiting ``Pending`` request. A reply
+table maps the ids it was sent to the waiting ``Job`` (seqgen_proxy.jobs). A reply
 whose id is not in the table of the backend it came from (late, duplicated or
 made up) matches nothing and is dropped: it can never reach another client.
 
@@ -15,33 +15,12 @@ now plus that timeout, which keeps the order.
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
-__all__ = ["InFlight", "Pending"]
+if TYPE_CHECKING:
+    from seqgen_proxy.jobs import Job
 
-
-class Pending:
-    """One client request until it is answered."""
-
-    __slots__ = ("body", "deadline", "envelope", "fallback", "name", "received_at", "sent_at",
-                 "tried")
-
-    def __init__(self, envelope: list[bytes], body: bytes, name: str, received_at: float = 0.0,
-                 ) -> None:
-        self.envelope = envelope
-        """The client's routing frames (identity, and the empty delimiter if it sent one)."""
-        self.body = body
-        """The frame forwarded to the backends (the request with ``last`` capped)."""
-        self.name = name
-        self.tried = 0
-        """Bit mask of the backends tried so far."""
-        self.received_at = received_at
-        """When the proxy read the request."""
-        self.sent_at = 0.0
-        """When the current attempt was sent."""
-        self.deadline = 0.0
-        """When the current attempt times out."""
-        self.fallback: bytes | None = None
-        """An error reply worth retrying elsewhere; the answer if no other backend does better."""
+__all__ = ["InFlight"]
 
 
 class InFlight:
@@ -50,12 +29,12 @@ class InFlight:
     __slots__ = ("_items",)
 
     def __init__(self) -> None:
-        self._items: OrderedDict[bytes, Pending] = OrderedDict()
+        self._items: OrderedDict[bytes, Job] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._items)
 
-    def add(self, request_id: bytes, pending: Pending, deadline: float) -> None:
+    def add(self, request_id: bytes, pending: Job, deadline: float) -> None:
         pending.deadline = deadline
         self._items[request_id] = pending
 
@@ -64,13 +43,13 @@ class InFlight:
         self._items[request_id].deadline = deadline
         self._items.move_to_end(request_id)
 
-    def oldest(self) -> tuple[bytes, Pending] | None:
+    def oldest(self) -> tuple[bytes, Job] | None:
         """The attempt that expires first, with its id."""
         for request_id, pending in self._items.items():
             return request_id, pending
         return None
 
-    def pop(self, request_id: bytes) -> Pending | None:
+    def pop(self, request_id: bytes) -> Job | None:
         """The request waiting for ``request_id``; None for an unknown or late reply."""
         return self._items.pop(request_id, None)
 
@@ -78,7 +57,7 @@ class InFlight:
         oldest = self.oldest()
         return None if oldest is None else oldest[1].deadline
 
-    def take_all(self) -> list[Pending]:
+    def take_all(self) -> list[Job]:
         """Forget every attempt (their replies will be dropped) and return their requests."""
         taken = list(self._items.values())
         self._items.clear()

@@ -22,6 +22,10 @@ Every request gets exactly one reply (docs/protocol.md, "Overload"):
   BAD_REQUEST without touching a number) and used again once they answer.
 - Replies that a client's queue cannot take yet wait in the frontend's
   outbox; while it is full, no request is read.
+
+Coalescing (seqgen_proxy.jobs, on unless ``--no-coalesce``): requests for a name
+that has a job out wait in the name's lane and leave together as one request
+when it settles; each client gets its own consecutive numbers of the reply.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from seqgen_common.reqids import RequestIds, split_reply
 from seqgen_proxy.backends import BackendPool
 from seqgen_proxy.caps import CapTable
 from seqgen_proxy.config import ProxyConfig
-from seqgen_proxy.inflight import Pending
+from seqgen_proxy.jobs import Job, Lane, Member, split_values
 from seqgen_proxy.links import Backend, Links
 from seqgen_proxy.wire import highest_issued, judge_error
 
@@ -101,9 +105,13 @@ class Relay:
         for backend in self.backends:
             self._poller.register(backend.socket, zmq.POLLIN)
         self._in_flight = 0
-        """Requests waiting on a backend (the sum of the backends' InFlight tables)."""
-        self._queued: deque[Pending] = deque()
-        """Requests read while ``max_in_flight`` were in flight, oldest first."""
+        """Jobs waiting on a backend (the sum of the backends' InFlight tables)."""
+        self._lanes: dict[str, Lane] = {}
+        """Lanes of the names with a job out (coalescing only)."""
+        self._queued: deque[Lane] = deque()
+        """Lanes whose next job waits for room in flight, oldest first."""
+        self._waiting = 0
+        """Client requests waiting in lanes (not yet part of a job out)."""
         self._check_at = self._now
         """No attempt or probe times out, and no probe is due, before this."""
         self.stale_replies = 0
@@ -111,6 +119,8 @@ class Relay:
         self.unavailable = 0
         self.shed = 0
         self.undelivered = 0
+        self.coalesced = 0
+        """Client requests that shared a backend request with others."""
 
     def request_stop(self) -> None:
         """Ask the loop to stop (safe from a signal handler: it only sets a flag)."""
@@ -143,50 +153,93 @@ class Relay:
         capped = self.caps.cap(name, last)
         if capped != last:
             body = encode_request(name, capped, request.count)
-        pending = Pending(frames, body, name, self._now)
-        if self._in_flight < self.config.max_in_flight:
-            self._forward(pending)
-        elif len(self._queued) < self.config.max_queued:
-            self._queued.append(pending)
-        else:
-            self._shed(pending)
+        self._admit(name, Member(frames, body, request.count, capped, self._now))
 
     def _reply(self, envelope: list[bytes], reply: bytes) -> None:
         if self.outbox.send(envelope, reply) is None:
             self.undelivered += 1  # the client has left
 
-    def _shed(self, pending: Pending) -> None:
+    def _shed(self, member: Member) -> None:
         self.shed += 1
-        self._reply(pending.envelope, _OVERLOADED)
+        self._reply(member.envelope, _OVERLOADED)
+
+    def _admit(self, name: str, member: Member) -> None:
+        """A valid request: into its lane, from which it leaves as soon as it can."""
+        if self._waiting >= self.config.max_queued:
+            self._shed(member)
+            return
+        if self.config.coalesce:
+            found = self._lanes.get(name)
+            lane = self._lanes[name] = Lane(name) if found is None else found
+        else:
+            lane = Lane(name)  # a lane of its own: it never waits for another request
+        lane.waiting.append(member)
+        self._waiting += 1
+        self._pump(lane)
+
+    def _pump(self, lane: Lane) -> None:
+        """Send the lane's waiting requests as jobs while a backend is free for them."""
+        stale_before = self._now - self._timeout_s
+        waiting = lane.waiting
+        while waiting:
+            if self._in_flight >= self.config.max_in_flight:
+                if not lane.queued:  # it waits its turn for room in flight
+                    lane.queued = True
+                    self._queued.append(lane)
+                return
+            index = self.pool.choose_free(lane.busy_backends())
+            if index is None:
+                return  # every backend has a job of this name out: wait for one
+            while waiting and waiting[0].received_at <= stale_before:
+                self._waiting -= 1
+                self._shed(waiting.popleft())  # it waited a whole timeout: its client moved on
+            if not waiting:
+                break
+            job = lane.take_job()
+            self._waiting -= len(job.members)
+            if len(job.members) > 1:
+                self.coalesced += len(job.members)
+            lane.jobs.append(job)
+            self._forward(job, index)
+        if not lane.jobs and not lane.queued and self._lanes.get(lane.name) is lane:
+            del self._lanes[lane.name]  # idle: memory stays bounded by the names in use
+
+    def _settled(self, job: Job) -> None:
+        """``job`` got its final answer: the lane's next requests may go."""
+        lane = job.lane
+        lane.jobs.remove(job)
+        self._pump(lane)
+
+    def _answer(self, job: Job, reply: bytes) -> None:
+        """The same final reply (an error) for every client of ``job``."""
+        for member in job.members:
+            self._reply(member.envelope, reply)
+        self._settled(job)
 
     def _dequeue(self) -> None:
-        """Forward waiting requests while there is room in flight; shed the stale ones."""
+        """Lanes that waited for room in flight send their jobs now."""
         queued, limit = self._queued, self.config.max_in_flight
-        stale_before = self._now - self._timeout_s
         while queued and self._in_flight < limit:
-            pending = queued.popleft()
-            if pending.received_at <= stale_before:
-                self._shed(pending)
-            else:
-                self._forward(pending)
-        while queued and queued[0].received_at <= stale_before:
-            self._shed(queued.popleft())
+            lane = queued.popleft()
+            lane.queued = False
+            self._pump(lane)
 
     # ---- backends ---------------------------------------------------------------
 
-    def _forward(self, pending: Pending) -> None:
-        """Send to the next backend not yet tried; answer the client when none is left."""
+    def _forward(self, job: Job, first: int | None = None) -> None:
+        """Send to ``first``, else the next backend not yet tried; answer when none is left."""
         pool = self.pool
         while True:
-            index = pool.choose(pending.tried)
+            index = pool.choose(job.tried) if first is None else first
+            first = None
             if index is None:
-                if pending.fallback is None:
+                if job.fallback is None:
                     self.unavailable += 1
-                self._reply(pending.envelope, pending.fallback or _UNAVAILABLE)
+                self._answer(job, job.fallback or _UNAVAILABLE)
                 return
-            if pending.tried:
+            if job.tried:
                 self.retries += 1
-            pending.tried |= 1 << index
+            job.tried |= 1 << index
             backend = self.backends[index]
             request_id = self._ids()
             send = backend.socket.send
@@ -197,17 +250,18 @@ class Relay:
                 continue
             # Once the first part is taken, ZeroMQ takes the rest of the message.
             send(b"", MORE_NOBLOCK)
-            send(pending.body, NOBLOCK)
-            pending.sent_at = now = self._now
+            send(job.body, NOBLOCK)
+            job.backend = index
+            job.sent_at = now = self._now
             deadline = now + self._timeout_s
-            backend.inflight.add(request_id, pending, deadline)
+            backend.inflight.add(request_id, job, deadline)
             self._in_flight += 1
             if deadline < self._check_at:  # noqa: PLR1730 - hot path: cheaper than min()
                 self._check_at = deadline
             return
 
     def _drain_backend(self, backend: Backend) -> None:
-        sock, inflight, pool, caps = backend.socket, backend.inflight, self.pool, self.caps
+        sock, inflight, pool = backend.socket, backend.inflight, self.pool
         backend.heard_at = self._now
         for _ in range(BURST):
             try:
@@ -219,8 +273,8 @@ class Relay:
                 self.stale_replies += 1
                 continue
             request_id, body = reply
-            pending = inflight.pop(request_id)
-            if pending is None:
+            job = inflight.pop(request_id)
+            if job is None:
                 if request_id == backend.probe_id:
                     self._mark_up(backend)
                 else:
@@ -230,19 +284,33 @@ class Relay:
             if not pool.is_healthy(backend.index):
                 self._mark_up(backend)
             try:
-                highest = highest_issued(body)
-                if highest is not None:
-                    caps.relayed(pending.name, highest)
-                    self._reply(pending.envelope, body)
-                    continue
-                body, retry = judge_error(body)
-                if retry:
-                    pending.fallback = body
-                    self._forward(pending)
-                else:
-                    self._reply(pending.envelope, body)
+                self._on_reply(job, body)
             except Exception:
                 log.exception("unexpected error relaying a reply")
+
+    def _on_reply(self, job: Job, body: bytes) -> None:
+        members = job.members
+        if len(members) == 1:  # the common case: the reply passes through unchanged
+            highest = highest_issued(body)
+            if highest is not None:
+                self.caps.relayed(job.name, highest)
+                self._reply(members[0].envelope, body)
+                self._settled(job)
+                return
+        elif body.startswith(b"[null"):
+            parts = split_values(body, [member.count for member in members])
+            if parts is not None:
+                self.caps.relayed(job.name, int(parts[-1][parts[-1].rfind(b'"', 0, -2) + 1:-2]))
+                for member, part in zip(members, parts, strict=True):
+                    self._reply(member.envelope, part)
+                self._settled(job)
+                return
+        body, retry = judge_error(body)
+        if retry:
+            job.fallback = body
+            self._forward(job)
+        else:
+            self._answer(job, body)
 
     def _mark_up(self, backend: Backend) -> None:
         backend.probe_id = None  # an outstanding probe is moot (its reply counts as stale)
@@ -273,7 +341,7 @@ class Relay:
         """Attempts past their deadline: more time if the backend is busy, else fail over."""
         inflight, timeout_s = backend.inflight, self._timeout_s
         while (oldest := inflight.oldest()) is not None and oldest[1].deadline <= now:
-            request_id, pending = oldest
+            request_id, job = oldest
             if now - backend.heard_at >= timeout_s:
                 # Silent for a whole timeout with requests waiting: dead or frozen.
                 self._mark_down(backend, f"did not answer within {timeout_s:g}s")
@@ -283,13 +351,13 @@ class Relay:
                 for each in waiting:
                     self._forward(each)
                 return
-            if now - pending.sent_at < BUSY_PATIENCE * timeout_s:
+            if now - job.sent_at < BUSY_PATIENCE * timeout_s:
                 inflight.extend(request_id, now + timeout_s)  # busy, not dead: wait on
                 continue
             # The backend answers others but not this one (lost in a restart?): retry it alone.
             inflight.pop(request_id)
             self._in_flight -= 1
-            self._forward(pending)
+            self._forward(job)
 
     def _probe(self, now: float) -> None:
         for index in self.pool.probes_due(now):
@@ -392,8 +460,8 @@ class Relay:
                 if stop_at is None:
                     stop_at = now + self._timeout_s
                     log.info("stopping: %d request(s) in flight, %d waiting",
-                             self._in_flight, len(self._queued))
-                if not (self._in_flight or self._queued) or now >= stop_at:
+                             self._in_flight, self._waiting)
+                if not (self._in_flight or self._waiting) or now >= stop_at:
                     break
             want = not self._stopping and not outbox.full
             if want != reading:
@@ -402,18 +470,21 @@ class Relay:
         self._finish()
 
     def _finish(self) -> None:
-        for backend in self.backends:
-            for pending in backend.inflight.take_all():
-                self._reply(pending.envelope, _STOPPING)
-        while self._queued:
-            self._reply(self._queued.popleft().envelope, _STOPPING)
+        jobs = [job for backend in self.backends for job in backend.inflight.take_all()]
+        lanes = [*(job.lane for job in jobs), *self._queued, *self._lanes.values()]
+        for member in [m for job in jobs for m in job.members]:
+            self._reply(member.envelope, _STOPPING)
+        for lane in {id(lane): lane for lane in lanes}.values():
+            for member in lane.waiting:
+                self._reply(member.envelope, _STOPPING)
         give_up_at = self._clock() + STOP_FLUSH_S
         while self.outbox and self._clock() < give_up_at:
             self.undelivered += self.outbox.flush().dropped
             time.sleep(RETRY_S)
         log.info("stopped: %d retries, %d UNAVAILABLE, %d shed (overloaded), %d stale replies "
-                 "dropped, %d replies undelivered", self.retries, self.unavailable, self.shed,
-                 self.stale_replies, self.undelivered + self.outbox.size)
+                 "dropped, %d replies undelivered, %d requests coalesced", self.retries,
+                 self.unavailable, self.shed, self.stale_replies,
+                 self.undelivered + self.outbox.size, self.coalesced)
         self.frontend.close(linger=0)
         self._links.close()
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from seqgen_common.reqids import RequestIds
-from seqgen_proxy.inflight import InFlight, Pending
+from seqgen_proxy.inflight import InFlight
+from seqgen_proxy.jobs import Job, Lane, Member
 
 
-def _pending(tag: bytes) -> Pending:
-    return Pending([tag, b""], b'["n","0"]', "n")
+def _pending(tag: bytes) -> Job:
+    return Job(Lane("n"), [Member([tag, b""], b'["n","0"]', 1, 0, 0.0)], 1)
 
 
 def test_request_ids_are_unique_and_never_empty() -> None:

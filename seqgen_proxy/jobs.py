@@ -1,0 +1,132 @@
+"""Which client requests travel together to a backend: coalescing as pure logic, no zmq.
+
+A *job* is one request to a backend. Without coalescing a job carries one
+client request, forwarded as the client sent it (with ``last`` capped). With
+coalescing, each name has a *lane*, and a name has at most one job out per
+backend: a request goes out at once to a healthy backend that has no job of
+its name out; when every one has, the request waits in the lane, and when a
+job settles the waiting requests leave together, to that backend, as one
+request whose ``count`` is the sum of theirs (at most 1,000) and whose ``last``
+is the highest of their capped ``last`` values. Nothing waits on a timer to
+gather a batch, and a frozen backend holds only the job sent to it.
+
+A success reply is split in order: each client gets its own ``count``
+consecutive numbers of the reply, ascending, as if it had asked alone. An
+error reaches every client of the job; a failover resends the whole job.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Final
+
+from seqgen_common.errors import SeqgenError
+from seqgen_common.limits import MAX_COUNT
+from seqgen_common.protocol import decode_reply, encode_request
+
+__all__ = ["Job", "Lane", "Member", "split_values"]
+
+_OK_HEAD: Final = b'[null,"'
+_OK_TAIL: Final = b'"]'
+_SEP: Final = b'","'
+
+
+class Member:
+    """One client request: where its reply goes, how many numbers, its capped ``last``."""
+
+    __slots__ = ("body", "count", "envelope", "last", "received_at")
+
+    def __init__(self, envelope: list[bytes], body: bytes, count: int, last: int,
+                 received_at: float) -> None:
+        self.envelope = envelope
+        self.body = body
+        """The request as forwarded when it travels alone (``last`` capped)."""
+        self.count = count
+        self.last = last
+        self.received_at = received_at
+
+
+class Lane:
+    """The requests of one name that wait, and the jobs of the name that are out."""
+
+    __slots__ = ("jobs", "name", "queued", "waiting")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.waiting: deque[Member] = deque()
+        self.jobs: list[Job] = []
+        """Jobs of this name waiting on a backend."""
+        self.queued = False
+        """The lane waits for room in flight (it is in the relay's queue)."""
+
+    def busy_backends(self) -> int:
+        """Bit mask of the backends that have a job of this name."""
+        mask = 0
+        for job in self.jobs:
+            mask |= 1 << job.backend
+        return mask
+
+    def take_job(self) -> Job:
+        """The next job: waiting requests in arrival order, up to MAX_COUNT numbers in all."""
+        waiting = self.waiting
+        members = [waiting.popleft()]
+        total = members[0].count
+        while waiting and total + waiting[0].count <= MAX_COUNT:
+            member = waiting.popleft()
+            members.append(member)
+            total += member.count
+        return Job(self, members, total)
+
+
+class Job:
+    """One request to a backend, for one or more client requests of one name."""
+
+    __slots__ = ("backend", "body", "count", "deadline", "fallback", "lane", "members", "sent_at",
+                 "tried")
+
+    def __init__(self, lane: Lane, members: list[Member], count: int) -> None:
+        self.lane = lane
+        self.members = members
+        self.count = count
+        if len(members) == 1:
+            self.body = members[0].body
+        else:
+            self.body = encode_request(lane.name, max(m.last for m in members), count)
+        self.tried = 0
+        """Bit mask of the backends tried so far."""
+        self.backend = -1
+        """The backend of the current attempt (-1 before the first)."""
+        self.sent_at = 0.0
+        """When the current attempt was sent."""
+        self.deadline = 0.0
+        """When the current attempt times out."""
+        self.fallback: bytes | None = None
+        """An error reply worth retrying elsewhere; the answer if no other backend does better."""
+
+    @property
+    def name(self) -> str:
+        return self.lane.name
+
+    @property
+    def received_at(self) -> float:
+        """When its oldest client request was read."""
+        return self.members[0].received_at
+
+
+def split_values(reply: bytes, counts: list[int]) -> list[bytes] | None:
+    """The success ``reply`` cut into one success reply per count, in order; None if malformed."""
+    if reply.startswith(_OK_HEAD) and reply.endswith(_OK_TAIL):
+        values = reply[len(_OK_HEAD):-len(_OK_TAIL)].split(_SEP)
+    else:  # not in the compact form our servers send: decode it properly
+        try:
+            values = [b"%d" % v for v in decode_reply(reply)]
+        except SeqgenError:
+            return None
+    if len(values) != sum(counts) or not all(v.isdigit() for v in values):
+        return None
+    parts = []
+    start = 0
+    for count in counts:
+        parts.append(_OK_HEAD + _SEP.join(values[start:start + count]) + _OK_TAIL)
+        start += count
+    return parts
