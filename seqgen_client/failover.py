@@ -170,6 +170,7 @@ class Call:
         answer, not sent, INTERNAL or UNAVAILABLE); any other error reply is
         raised, since every endpoint would answer it alike.
         """
+        self._tried.add(index)  # also an attempt this plan did not make (the first)
         if isinstance(reply, bytes):
             try:
                 values = decode_reply(reply, count)

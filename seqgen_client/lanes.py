@@ -23,6 +23,9 @@ without a round trip. Without coalescing, a request carries its leader only
 
 Callers are objects of the client's own kind (a thread's event, an asyncio
 future) behind the small ``Caller`` protocol; the client holds any lock.
+``settle``, ``fail`` and ``abandon`` return the lane's next batch, if callers
+wait: the client starts it and hands it to its first caller (the sync client
+sends its request at once, so the new leader's wake-up overlaps the round trip).
 """
 
 from __future__ import annotations
@@ -48,9 +51,6 @@ class Caller(Protocol):
 
     def fail(self, error: SeqgenError) -> None:
         """The error that ends its call."""
-
-    def lead(self, batch: Batch) -> None:
-        """It is to send ``batch`` now (it is the batch's first caller)."""
 
 
 @dataclass(slots=True)
@@ -113,15 +113,21 @@ class Lanes:
             lane.waiting.append(caller)
             return None
         lane.busy = True
-        return self._batch(name, [caller])
+        self.stats.requests += 1
+        return Batch(name, [caller], self.prefetch)
 
     def _batch(self, name: str, callers: list[Caller]) -> Batch:
         self.stats.requests += 1
         return Batch(name, callers, max(len(callers), self.prefetch))
 
-    def settle(self, batch: Batch, values: list[int]) -> None:
+    def settle(self, batch: Batch, values: list[int]) -> Batch | None:
         """The request of ``batch`` brought ``values`` (ascending): hand them out."""
         stats = self.stats
+        callers = batch.callers
+        if len(values) == 1 and not callers[0].gone():  # one call alone: the common case
+            stats.calls += 1
+            callers[0].give(values[0])
+            return self._next(batch.name)
         numbers = iter(values)
         served = 0
         for caller in batch.callers:
@@ -139,7 +145,7 @@ class Lanes:
                 lane.buffer.append(value)
             else:
                 stats.lost_numbers += 1
-        self._next(batch.name)
+        return self._next(batch.name)
 
     def _serve_waiting(self, lane: _Lane, value: int) -> bool:
         while lane.waiting:
@@ -150,38 +156,36 @@ class Lanes:
                 return True
         return False
 
-    def fail(self, batch: Batch, error: SeqgenError) -> None:
+    def fail(self, batch: Batch, error: SeqgenError) -> Batch | None:
         """The request of ``batch`` ended with ``error``: it reaches every caller of it."""
         for caller in batch.callers:
             if not caller.gone():
                 caller.fail(error)
-        self._next(batch.name)
+        return self._next(batch.name)
 
-    def abandon(self, batch: Batch, leader: Caller) -> None:
-        """The leader of ``batch`` gave up: its other callers go back to the front of the lane."""
+    def abandon(self, batch: Batch, leader: Caller | None) -> Batch | None:
+        """The leader of ``batch`` gave up (or nobody can take its reply): its other callers
+        go back to the front of the lane."""
         lane = self._lanes.get(batch.name)
         others = [caller for caller in batch.callers if caller is not leader and not caller.gone()]
         if lane is None:  # a batch without a lane (no coalescing, no prefetch): nobody else
-            return
+            return None
         lane.waiting.extendleft(reversed(others))
-        self._next(batch.name)
+        return self._next(batch.name)
 
-    def _next(self, name: str) -> None:
-        """The lane's request settled: let the callers that wait lead the next one."""
+    def _next(self, name: str) -> Batch | None:
+        """The lane's request settled: the next batch, of the callers that wait, if any."""
         lane = self._lanes.get(name)
         if lane is None:
-            return
+            return None
         waiting = lane.waiting
         while waiting and waiting[0].gone():
             waiting.popleft()
         if not waiting:
-            lane.busy = False
-            if not lane.buffer:
-                del self._lanes[name]  # memory stays bounded by the names in use
-            return
+            lane.busy = False  # kept, like the client's memory of the name's last number
+            return None
         taken = [waiting.popleft() for _ in range(min(len(waiting), MAX_COUNT if self.coalesce else 1))]
-        batch = self._batch(name, [caller for caller in taken if not caller.gone()])
-        batch.callers[0].lead(batch)  # the first was checked above: it still waits
+        return self._batch(name, [caller for caller in taken if not caller.gone()])
 
     def forget(self) -> None:
         """Drop every lane and buffered number (a forked child, a closed client)."""

@@ -39,7 +39,8 @@ class LastSeen:
         if last is None:
             validate_name(name)
             last = 0
-        validate_count(count)
+        if count.__class__ is not int or count != 1:  # next() always asks for a valid count
+            validate_count(count)
         return encode_request(name, last, count)
 
     def record(self, name: str, highest: int) -> None:

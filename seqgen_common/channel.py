@@ -80,15 +80,17 @@ class Channel:
                 if not sent.done():
                     sent.cancel()
                     raise Unsent
+                try:
+                    sent.result()
+                except zmq.Again as exc:
+                    raise Unsent from exc
             else:
                 sent = cast("asyncio.Future[object]",
                             self.socket.send_multipart(frames, flags=zmq.DONTWAIT))
-            try:
-                if not sent.done():  # pragma: no cover - pyzmq resolves DONTWAIT sends at once
-                    await sent
-                sent.result()
-            except zmq.Again as exc:
-                raise Unsent from exc
+                try:  # pyzmq resolves a DONTWAIT send at once
+                    sent.result()
+                except zmq.Again as exc:
+                    raise Unsent from exc
             return await waiter
         finally:
             timer.cancel()
