@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 
-from tests.nemesis.checker import Stats, in_window, stats
+from tests.nemesis.checker import Stats, stats
 from tests.nemesis.cluster import INSTANCES, SERVER_HOSTS
 from tests.nemesis.records import CallRecord
 from tests.nemesis.scenario import Episode
@@ -47,67 +47,87 @@ def residue(server: str) -> int:
     return (list(SERVER_HOSTS).index(server) + 1) % INSTANCES
 
 
+class Timeline:
+    """The histories indexed once, so that many windows and catch-ups are cheap to ask for."""
+
+    def __init__(self, histories: Mapping[str, Sequence[CallRecord]]) -> None:
+        self.by_start = {label: sorted(calls, key=lambda c: c.t0) for label, calls in histories.items()}
+        self._starts = {label: [c.t0 for c in calls] for label, calls in self.by_start.items()}
+        acked = [(c, c.value) for calls in histories.values() for c in calls if c.value is not None]
+        self._own: dict[int, list[CallRecord]] = {}
+        """residue -> its acknowledged calls by end time"""
+        self._others: dict[int, tuple[list[float], list[int]]] = {}
+        """residue -> (end times, highest number so far) of every other server's calls"""
+        for r in range(INSTANCES):
+            self._own[r] = sorted((c for c, v in acked if v % INSTANCES == r), key=lambda c: c.t1)
+            others = sorted((c.t1, v) for c, v in acked if v % INSTANCES != r)
+            self._others[r] = ([t1 for t1, _ in others], list(accumulate((v for _, v in others), max)))
+
+    def window(self, label: str, lo: float, hi: float) -> list[CallRecord]:
+        """``label``'s calls that started in [lo, hi)."""
+        starts = self._starts[label]
+        return self.by_start[label][bisect_left(starts, lo):bisect_left(starts, hi)]
+
+    def _highest_other(self, r: int, before: float) -> int:
+        """The highest number another server had issued in a call that ended before ``before``."""
+        ends, highest = self._others[r]
+        known = bisect_left(ends, before)
+        return highest[known - 1] if known else 0
+
+    def catch_up(self, server: str, since: float, drift: int) -> CatchUp | None:
+        """After ``since``: how many of ``server``'s own requests came before its numbers were
+        again within ``drift`` of the highest number the others had issued when each was sent."""
+        r = residue(server)
+        own = self._own[r]
+        own_before = max((c.value or 0 for c in own if c.t1 < since), default=0)
+        lag = self._highest_other(r, since) - own_before
+        mine = [c for c in own if c.t0 >= since]
+        if not mine:
+            return None
+        first_behind: int | None = None
+        for count, call in enumerate(mine, start=1):
+            assert call.value is not None
+            behind = self._highest_other(r, call.t0) - call.value
+            if first_behind is None:
+                first_behind = behind
+            if behind <= drift:
+                return CatchUp(server, lag, first_behind, count)
+        return CatchUp(server, lag, first_behind or 0, None)
+
+    def back_in_use(self, server: str, since: float) -> dict[str, float | None]:
+        """Per client: how long after ``since`` it first got a number from ``server``."""
+        r = residue(server)
+        return {
+            label: next((c.t1 - since for c in calls[bisect_left(self._starts[label], since):]
+                         if c.value is not None and c.value % INSTANCES == r), None)
+            for label, calls in self.by_start.items()
+        }
+
+
 def catch_up(histories: Mapping[str, Sequence[CallRecord]], server: str, since: float,
              drift: int) -> CatchUp | None:
-    """After ``since``: how many of ``server``'s own requests came before its numbers were again
-    within ``drift`` of the highest number the other servers had issued when each was sent."""
-    own = residue(server)
-    others = sorted((c.t1, c.value) for calls in histories.values() for c in calls
-                    if c.value is not None and c.value % INSTANCES != own)
-    ends = [t1 for t1, _ in others]
-    highest_by_end = list(accumulate((v for _, v in others), max))
-    mine = sorted((c for calls in histories.values() for c in calls
-                   if c.value is not None and c.value % INSTANCES == own and c.t0 >= since),
-                  key=lambda c: c.t1)
-    if not mine:
-        return None
-    own_before = max((c.value for calls in histories.values() for c in calls
-                      if c.value is not None and c.value % INSTANCES == own and c.t1 < since), default=0)
-    known = bisect_left(ends, since)
-    lag = (highest_by_end[known - 1] if known else 0) - own_before
-    first_behind: int | None = None
-    for count, call in enumerate(mine, start=1):
-        known = bisect_left(ends, call.t0)  # other servers' calls that ended before this began
-        highest = highest_by_end[known - 1] if known else 0
-        assert call.value is not None
-        behind = highest - call.value
-        if first_behind is None:
-            first_behind = behind
-        if behind <= drift:
-            return CatchUp(server, lag, first_behind, count)
-    return CatchUp(server, lag, first_behind or 0, None)
-
-
-def back_in_use(histories: Mapping[str, Sequence[CallRecord]], server: str,
-                since: float) -> dict[str, float | None]:
-    """Per client: how long after ``since`` it first got a number from ``server``."""
-    own = residue(server)
-    return {
-        label: min((c.t1 - since for c in calls
-                    if c.value is not None and c.value % INSTANCES == own and c.t0 >= since),
-                   default=None)
-        for label, calls in histories.items()
-    }
+    return Timeline(histories).catch_up(server, since, drift)
 
 
 def analyse(episodes: Sequence[Episode], histories: Mapping[str, Sequence[CallRecord]],
             host_of: Mapping[str, str], twice: set[int], drift: int) -> list[Row]:
+    timeline = Timeline(histories)
     rows = []
     for ep in episodes:
         judged = tuple(label for label in histories if host_of[label] not in ep.nemesis.isolated_clients)
         windows = ((ep.t_start - ep.before_s, ep.t_start), (ep.t_start, ep.t_heal),
                    (ep.t_heal, ep.t_heal + ep.after_s))
         per_client = {
-            label: tuple(stats(in_window(histories[label], lo, hi)) for lo, hi in windows)
+            label: tuple(stats(timeline.window(label, lo, hi)) for lo, hi in windows)
             for label in histories
         }
-        merged = [stats(c for label in judged for c in in_window(histories[label], lo, hi))
+        merged = [stats(c for label in judged for c in timeline.window(label, lo, hi))
                   for lo, hi in windows]
-        during_values = {c.value for calls in histories.values()
-                         for c in in_window(calls, ep.t_start, ep.t_heal) if c.value is not None}
+        during_values = {c.value for label in histories
+                         for c in timeline.window(label, ep.t_start, ep.t_heal) if c.value is not None}
         servers = [t for t in ep.nemesis.targets if t in SERVER_HOSTS and ep.nemesis.faulty_servers]
-        catch_ups = tuple(cu for s in servers if (cu := catch_up(histories, s, ep.t_heal, drift)))
-        back = {s: back_in_use(histories, s, ep.t_heal) for s in servers}
+        catch_ups = tuple(cu for s in servers if (cu := timeline.catch_up(s, ep.t_heal, drift)))
+        back = {s: timeline.back_in_use(s, ep.t_heal) for s in servers}
         rows.append(Row(ep, judged, merged[0], merged[1], merged[2],
                         per_client, len(during_values & twice), catch_ups, back))  # type: ignore[arg-type]
     return rows
