@@ -19,9 +19,12 @@ P99_LIMIT_S = ATTEMPT_TIMEOUT_S + 0.1
 """With one faulty server host, p99 latency during the fault is at most this."""
 
 CATCH_UP_MAX_REQUESTS = 3
-"""A server that fell behind is within drift again after this many of its own requests. Measured
-on 2026-11-27: 1 in every episode of the bounded runs, 1 in 69 and 2 in 1 of the 70 episodes of a
-soak (its first request carries a recent ``last``); 3 leaves margin."""
+"""A server that fell far behind (more than twice drift) is within drift of the others again after
+this many of its own requests. Measured on 2026-11-27: 1 in each of the 41 such episodes of a
+soak and two bounded runs: its first request carries a recent ``last``. A lag of about drift is
+the servers' steady state ("within about drift"), not falling behind: there the count wanders
+(1 to 3 measured) and is reported, not judged."""
+FAR_BEHIND = 2 * DRIFT
 
 ONE_SERVER_HOST = ("isolate", "one-way", "flap", "loss-10%", "loss-30%", "sigstop", "kill-9-host",
                    "kill-9-programs")
@@ -98,11 +101,11 @@ def test_all_but_one_isolated_the_survivor_serves(nemesis_run: NemesisRun) -> No
 def test_servers_catch_up_after_healing(nemesis_run: NemesisRun) -> None:
     """A server that fell behind is back within drift of the others after a bounded number of its
     own requests, and the admins then show values within drift of each other."""
-    lagged = [cu for row in nemesis_run.rows for cu in row.catch_ups if cu.lag_at_heal > DRIFT]
-    assert lagged, "no fault left a server behind by more than drift: the check proves nothing"
+    far = [(row, cu) for row in nemesis_run.rows for cu in row.catch_ups if cu.lag_at_heal > FAR_BEHIND]
+    assert far, "no fault left a server far behind: the check proves nothing"
+    for row, cu in far:
+        assert cu.requests is not None and cu.requests <= CATCH_UP_MAX_REQUESTS, (
+            f"{row.episode.label}: {cu}\n{nemesis_run.context()}")
     for row in nemesis_run.rows:
         converge = row.episode.converge
         assert converge["ok"], f"{row.episode.label}: {converge}\n{nemesis_run.context()}"
-        for cu in row.catch_ups:
-            assert cu.requests is not None and cu.requests <= CATCH_UP_MAX_REQUESTS, (
-                f"{row.episode.label}: {cu}\n{nemesis_run.context()}")
