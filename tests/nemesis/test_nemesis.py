@@ -13,6 +13,8 @@ from tests.nemesis.cluster import ATTEMPT_TIMEOUT_S, DRIFT
 from tests.nemesis.outcome import NemesisRun
 from tests.nemesis.report import Row
 
+pytestmark = pytest.mark.nemesis
+
 MIN_SUCCESS = 0.999
 """With one faulty server host, at least this share of calls succeeds."""
 P99_LIMIT_S = ATTEMPT_TIMEOUT_S + 0.1

@@ -38,6 +38,8 @@ from tests.nemesis.outcome import skip_reason
 from tests.nemesis.records import WorkerConfig
 from tests.nemesis.render import REPO
 
+pytestmark = pytest.mark.nemesis
+
 PARTITION_S = 21.0
 """Long enough for TCP's timers to back off to many seconds, and chosen so that healing falls
 well between two retransmissions: a SYN at about 19 s after the cut and the next at 32 to 35 s
