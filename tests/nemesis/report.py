@@ -148,8 +148,8 @@ def table(rows: Sequence[Row], end: float) -> str:
     when the history ends."""
     lines = [
         "| # | fault | hosts | s | calls | failed | p50 ms | p99 ms | max ms | dup "
-        "| lag at heal → own requests to catch up | back in use after (s) |",
-        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        "| lag at heal → own requests to catch up | all paths answer after (s) | back in use after (s) |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|",
     ]
     for i, row in enumerate(rows, start=1):
         ep, d = row.episode, row.during
@@ -162,7 +162,7 @@ def table(rows: Sequence[Row], end: float) -> str:
             f"| {i} | {ep.nemesis.kind}{' (random)' if ep.phase == 'random' else ''} "
             f"| {'+'.join(ep.nemesis.targets)} | {ep.t_heal - ep.t_start:.1f} | {d.calls:,} "
             f"| {d.failed} | {_ms(d.p50_s)} | {_ms(d.p99_s)} | {_ms(d.max_s)} | {row.duplicates} "
-            f"| {catch} | {back or '-'} |"
+            f"| {catch} | {ep.t_ready - ep.t_heal:.1f} | {back or '-'} |"
         )
     return "\n".join(lines)
 

@@ -51,7 +51,8 @@ class Episode:
     before_s: float
     after_s: float
     converge: dict[str, object]
-    ready_s: float
+    t_ready: float
+    """When every server, proxy and admin answered again after healing."""
 
     @property
     def label(self) -> str:
@@ -71,11 +72,12 @@ def run_episode(cluster: Cluster, nemesis: Nemesis, phase: str, *, before_s: flo
     t_heal = time.monotonic()
     log.info("nemesis %s: healed after %.1f s", nemesis.label, t_heal - t_start)
     converge = cluster.converge()
-    ready_s = cluster.wait_ready(f"after {nemesis.label}")
-    rest = t_heal + after_s - time.monotonic()
+    cluster.wait_ready(f"after {nemesis.label}")
+    t_ready = time.monotonic()
+    rest = t_heal + after_s - t_ready
     if rest > 0:
         time.sleep(rest)  # the "after" window is complete before the next episode begins
-    return Episode(phase, nemesis, t_start, t_heal, before_s, after_s, converge, ready_s)
+    return Episode(phase, nemesis, t_start, t_heal, before_s, after_s, converge, t_ready)
 
 
 def run_schedule(cluster: Cluster, schedule: Schedule, seed: int) -> list[Episode]:
