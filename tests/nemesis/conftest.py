@@ -10,7 +10,6 @@ on the command line (pytest reads this file only then, or when it collects it).
 
 from __future__ import annotations
 
-import logging
 import os
 import random
 import shutil
@@ -27,8 +26,6 @@ from tests.nemesis.cluster import DEADLINE_S, DRIFT, INSTANCES, Cluster
 from tests.nemesis.outcome import NemesisRun, skip_reason
 from tests.nemesis.report import analyse, client_table, table
 from tests.nemesis.scenario import BOUNDED, SOAK, run_schedule
-
-log = logging.getLogger(__name__)
 
 BOUNDED_TIMEOUT_S = 400
 SOAK_TIMEOUT_S = 4 * 3600
@@ -90,7 +87,6 @@ def nemesis_run(request: pytest.FixtureRequest) -> Iterator[NemesisRun]:
             seed=seed, schedule=schedule, episodes=episodes, histories=histories, host_of=host_of,
             twice=twice, violations=order_violations(histories, INSTANCES),
             late=late_calls(histories, DEADLINE_S + 1.0), exits=exits, rows=rows, tables=tables,
-            logs=cluster.logs(),
         )
     finally:
         cluster.close()

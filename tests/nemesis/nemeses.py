@@ -7,15 +7,12 @@ clients cannot reach anything and are reported, not judged.
 
 from __future__ import annotations
 
-import logging
 import random
 import signal
 import threading
 from dataclasses import dataclass, field
 
 from tests.nemesis.cluster import CLIENT_HOSTS, SERVER_HOSTS, Cluster
-
-log = logging.getLogger(__name__)
 
 FLAP_MIN_S = 0.2
 FLAP_MAX_S = 2.0

@@ -36,7 +36,6 @@ class NemesisRun:
     exits: dict[str, int | None]
     rows: list[Row]
     tables: str
-    logs: str
 
     def context(self) -> str:
         return f"(seed {self.seed}; rerun with --nemesis-seed {self.seed})\n{self.tables}"
