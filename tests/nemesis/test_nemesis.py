@@ -1,0 +1,113 @@
+"""HA across real hosts: the nemeses against 3 server hosts and 2 client hosts, then the checks.
+
+The schedule runs once per module (the ``nemesis_run`` fixture: every fault
+alone, then a random sequence); each test below checks one goal over the
+recorded history. See docs/reliability.md for the table of a real run.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.nemesis.cluster import ATTEMPT_TIMEOUT_S, DRIFT
+from tests.nemesis.outcome import NemesisRun
+from tests.nemesis.report import Row
+
+pytestmark = pytest.mark.nemesis
+
+MIN_SUCCESS = 0.999
+"""With one faulty server host, at least this share of calls succeeds."""
+P99_LIMIT_S = ATTEMPT_TIMEOUT_S + 0.1
+"""With one faulty server host, p99 latency during the fault is at most this."""
+
+CATCH_UP_MAX_REQUESTS = 3
+"""A server that fell far behind (more than twice drift) is within drift of the others again after
+this many of its own requests. Measured on 2026-11-27: 1 in each of the 41 such episodes of a
+soak and two bounded runs: its first request carries a recent ``last``. A lag of about drift is
+the servers' steady state ("within about drift"), not falling behind: there the count wanders
+(1 to 3 measured) and is reported, not judged."""
+FAR_BEHIND = 2 * DRIFT
+
+ONE_SERVER_HOST = ("isolate", "one-way", "flap", "loss-10%", "loss-30%", "sigstop", "kill-9-host",
+                   "kill-9-programs")
+
+
+def _alone(run: NemesisRun, kind: str) -> Row:
+    rows = [r for r in run.rows if r.episode.phase == "alone" and r.episode.nemesis.kind == kind]
+    assert len(rows) == 1, [r.episode.label for r in run.rows]
+    return rows[0]
+
+
+def _goal_failures(row: Row) -> list[str]:
+    d = row.during
+    failures = []
+    if d.calls == 0:
+        failures.append("no calls during the fault")
+    elif d.success_ratio < MIN_SUCCESS:
+        failures.append(f"{d.failed} of {d.calls} calls failed ({dict(d.errors)})")
+    if d.p99_s is not None and d.p99_s > P99_LIMIT_S:
+        failures.append(f"p99 {d.p99_s * 1000:.0f} ms > {P99_LIMIT_S * 1000:.0f} ms")
+    return [f"{row.episode.label}: {f}" for f in failures]
+
+
+def test_no_number_is_acknowledged_twice(nemesis_run: NemesisRun) -> None:
+    acked = sum(1 for calls in nemesis_run.histories.values() for c in calls if c.value is not None)
+    assert acked > 1000, "too few numbers to say anything"
+    assert nemesis_run.twice == {}, nemesis_run.context()
+
+
+def test_each_server_issues_increasing_numbers(nemesis_run: NemesisRun) -> None:
+    """Per server (residue), a call that began after another ended got a higher number."""
+    assert [str(v) for v in nemesis_run.violations[:20]] == [], nemesis_run.context()
+
+
+def test_no_call_outlives_its_deadline(nemesis_run: NemesisRun) -> None:
+    assert nemesis_run.late == [], nemesis_run.context()
+
+
+def test_clients_stop_cleanly(nemesis_run: NemesisRun) -> None:
+    assert set(nemesis_run.exits.values()) == {0}, nemesis_run.exits
+
+
+@pytest.mark.parametrize("kind", ONE_SERVER_HOST)
+def test_one_faulty_server_host(nemesis_run: NemesisRun, kind: str) -> None:
+    """>= 99.9 % of calls succeed and p99 <= attempt timeout + 100 ms, over every client."""
+    assert _goal_failures(_alone(nemesis_run, kind)) == [], nemesis_run.context()
+
+
+def test_random_sequence_of_single_host_faults(nemesis_run: NemesisRun) -> None:
+    rows = [r for r in nemesis_run.rows if r.episode.phase == "random"]
+    assert len(rows) == nemesis_run.schedule.random_episodes
+    failures = [f for r in rows for f in _goal_failures(r)]
+    assert failures == [], nemesis_run.context()
+
+
+def test_proxy_host_isolated_its_clients_fail_over(nemesis_run: NemesisRun) -> None:
+    """The clients of the other client host, which list both proxies, go on through the other."""
+    row = _alone(nemesis_run, "isolate-proxy-host")
+    assert row.judged and all(nemesis_run.host_of[c] != "c1" for c in row.judged)
+    through_proxies = [c for c in row.judged if c.endswith("-proxies")]
+    assert through_proxies, row.judged
+    for label in through_proxies:
+        assert row.per_client[label][1].succeeded > 0, label
+    assert _goal_failures(row) == [], nemesis_run.context()
+
+
+def test_all_but_one_isolated_the_survivor_serves(nemesis_run: NemesisRun) -> None:
+    row = _alone(nemesis_run, "all-but-one")
+    for label, (_, during, _) in row.per_client.items():
+        assert during.succeeded > 0, f"{label} got no number from the survivor\n{nemesis_run.context()}"
+    assert row.during.success_ratio >= MIN_SUCCESS, nemesis_run.context()
+
+
+def test_servers_catch_up_after_healing(nemesis_run: NemesisRun) -> None:
+    """A server that fell behind is back within drift of the others after a bounded number of its
+    own requests, and the admins then show values within drift of each other."""
+    far = [(row, cu) for row in nemesis_run.rows for cu in row.catch_ups if cu.lag_at_heal > FAR_BEHIND]
+    assert far, "no fault left a server far behind: the check proves nothing"
+    for row, cu in far:
+        assert cu.requests is not None and cu.requests <= CATCH_UP_MAX_REQUESTS, (
+            f"{row.episode.label}: {cu}\n{nemesis_run.context()}")
+    for row in nemesis_run.rows:
+        converge = row.episode.converge
+        assert converge["ok"], f"{row.episode.label}: {converge}\n{nemesis_run.context()}"
