@@ -262,8 +262,8 @@ class RecoverRequest(_Model):
         pattern=VALUE_PATTERN, max_length=64, examples=["100000"],
         description="Decimal digits: add this to every witnessed name instead of the default "
         "margin (docs/operations.md gives the rule).")] = None
-    force: bool = Field(default=False, description="Recover even when a peer cannot give its "
-                        "part or the cluster is misconfigured.")
+    force: bool = Field(default=False, strict=True, description="Recover even when a peer "
+                        "cannot give its part or the cluster is misconfigured.")
 
 
 class PeerAsked(_Model):

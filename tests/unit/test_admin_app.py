@@ -96,5 +96,6 @@ def test_status_page_is_self_contained() -> None:
     assert not re.search(r"(?i)(src|href)\s*=\s*[\"']?(https?:)?//", html)
     assert not re.search(r"(?i)@import|url\(", html)
     assert "innerHTML" not in html  # names are shown as text, never parsed as markup
-    for element in ('id="sequences"', 'id="counters"', 'id="prefix"', 'id="next"', 'id="prev"'):
+    for element in ('id="sequences"', 'id="counters"', 'id="prefix"', 'id="next"', 'id="prev"',
+                    'id="cluster"', 'id="cluster-banner"', 'id="status-fenced"'):
         assert element in html
