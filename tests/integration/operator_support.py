@@ -28,7 +28,7 @@ class Host:
         return httpx.Client(base_url=self.admin.url, timeout=timeout_s, headers=bearer(TOKEN))
 
 
-def admin_url() -> str:
+def free_admin_url() -> str:
     return f"http://127.0.0.1:{free_port()}"
 
 
@@ -58,7 +58,7 @@ def restart_admin(cluster: Cluster, host: Host, peers: Sequence[str], *,
 def pair(cluster: Cluster, *, interval_s: float = INTERVAL_S, drift: int | None = None,
          ) -> tuple[Host, Host]:
     """Instances 1 and 2 of 2, each admin peered with the other."""
-    urls = [admin_url(), admin_url()]
+    urls = [free_admin_url(), free_admin_url()]
     extra = ["--drift", str(drift)] if drift is not None else []
     return (start_host(cluster, 1, 2, urls[0], [urls[1]], interval_s=interval_s, server_extra=extra),
             start_host(cluster, 2, 2, urls[1], [urls[0]], interval_s=interval_s, server_extra=extra))

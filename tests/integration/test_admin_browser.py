@@ -23,7 +23,7 @@ import pytest
 
 from tests.conftest import Cluster, numbers, wait_until
 from tests.integration.admin_support import Admin, start_admin
-from tests.integration.operator_support import admin_url, cluster_view, start_host
+from tests.integration.operator_support import cluster_view, free_admin_url, start_host
 
 CHROMIUM = shutil.which("chromium")
 
@@ -160,7 +160,7 @@ def test_status_page_renders_status_counters_and_a_paged_filtered_table(
 def test_status_page_shows_the_cluster_and_a_red_banner_on_conflicts(
     cluster: Cluster, tmp_path: Path
 ) -> None:
-    urls = [admin_url() for _ in range(3)]
+    urls = [free_admin_url() for _ in range(3)]
     a = start_host(cluster, 1, 2, urls[0], [urls[1], urls[2]])
     start_host(cluster, 2, 2, urls[1], [urls[0]])
     third = start_host(cluster, 1, 2, urls[2], [urls[0]])  # instance 1 again: the mistake

@@ -21,8 +21,8 @@ from tests.integration.admin_support import bearer, start_admin
 from tests.integration.operator_support import (
     TOKEN,
     Host,
-    admin_url,
     cluster_view,
+    free_admin_url,
     pair,
     peers_reachable,
     restart_admin,
@@ -75,7 +75,7 @@ def test_two_peered_servers_see_each_other_without_conflicts(cluster: Cluster) -
 
 def test_an_instance_used_twice_is_a_conflict_within_two_intervals(cluster: Cluster) -> None:
     interval_s = 1.0
-    urls = [admin_url() for _ in range(3)]
+    urls = [free_admin_url() for _ in range(3)]
     a = start_host(cluster, 1, 2, urls[0], [urls[1], urls[2]], interval_s=interval_s)
     b = start_host(cluster, 2, 2, urls[1], [urls[0], urls[2]], interval_s=interval_s)
     wait_until(peers_reachable(a, 1), 15, "admin 1 sees server 2")
@@ -288,7 +288,7 @@ READS = ("/cluster", "/witness/1", "/changes?consumer=auth-test")
 
 def test_every_new_endpoint_enforces_its_auth(cluster: Cluster, tmp_path: Path) -> None:
     server = cluster.server()
-    peer = admin_url()
+    peer = free_admin_url()
     extra = ["--peer", peer, "--witness-file", str(tmp_path / "w.db")]
     with_token = start_admin(cluster, server.control, token=TOKEN, extra=extra)
     with with_token.client() as http:
