@@ -16,6 +16,7 @@ control socket) and its admin, and a peer admin that polls it through HTTP
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import subprocess
 import sys
@@ -176,6 +177,7 @@ def main() -> None:
             proc.terminate()
         for proc in procs:
             proc.wait(30)
+        shutil.rmtree(root, ignore_errors=True)
     for key, value in results.items():
         print(f"{key:40s} {value:12.3f}")
     if args.json:
