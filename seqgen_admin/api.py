@@ -3,19 +3,26 @@
 Errors from the control client become HTTP statuses in one place
 (``http_status_for`` / ``on_seqgen_error``): no answer -> 503, unknown name
 -> 404, a floor below what was issued -> 409, the server's own failure -> 502.
+
+The operator's plane (docs/operations.md): ``/cluster``, ``/witness/{instance}``
+and ``/changes`` (what peers poll) are reads; ``/recover``, ``/fence``,
+``/unfence`` and ``/backup`` need the token. The work is in seqgen_admin.plane,
+.peers, .witness, .recover and .backup; here only HTTP.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Annotated, Any, Final
 from urllib.parse import unquote_to_bytes
 
 import anyio.from_thread
-from fastapi import APIRouter, Depends, Path, Query, Request, Security, status
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Security, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -23,24 +30,38 @@ from pydantic import AfterValidator
 from starlette.convertors import StringConvertor, register_url_convertor
 from starlette.routing import BaseRoute
 
+from seqgen_admin import backup as backups
 from seqgen_admin.auth import bearer, check_write_access
 from seqgen_admin.config import AdminConfig
 from seqgen_admin.control_client import ControlClient
 from seqgen_admin.models import (
+    Changes,
+    ClusterView,
+    FenceResult,
     FloorRequest,
     Health,
+    PeerAsked,
+    PeerState,
     Problem,
     Ready,
+    RecoverRequest,
+    RecoverResult,
     Sequence,
     SequenceList,
     ServerStatus,
+    WitnessEntry,
+    WitnessPage,
+    changes_out,
     check_name,
     page_out,
     ready_out,
     sequence_out,
     status_out,
+    when,
 )
-from seqgen_common.control import MAX_PAGE, Status
+from seqgen_admin.plane import Plane
+from seqgen_admin.recover import recover as run_recovery
+from seqgen_common.control import MAX_CHANGES_PAGE, MAX_CONSUMER_CHARS, MAX_PAGE, Status
 from seqgen_common.errors import Conflict, NotFound, RequestError, SeqgenError, Unavailable
 from seqgen_common.limits import MAX_NAME_BYTES
 from seqgen_common.protocol import NAME_PATTERN
@@ -56,7 +77,9 @@ class AdminState:
 
     config: AdminConfig
     registry: CollectorRegistry
+    plane: Plane
     control: ControlClient | None = field(default=None)
+    backup_lease: backups.Lease = field(default_factory=backups.Lease)
 
     @property
     def client(self) -> ControlClient:
@@ -153,6 +176,11 @@ async def on_seqgen_error(request: Request, exc: Exception) -> Response:
 def _problem(description: str) -> dict[str, Any]:
     return {"model": Problem, "description": description}
 
+
+AUTH_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
+    401: _problem("The Authorization header is missing or the token is wrong."),
+    403: _problem("Writes are disabled: seqgen-admin runs without a token."),
+}
 
 SERVER_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
     502: _problem("The server answered with a failure of its own (for example its store "
@@ -262,3 +290,169 @@ async def metrics(state: State) -> Response:
     ``seqgen_admin_http_*`` metrics."""
     body = await run_in_threadpool(generate_latest, state.registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+
+# ---- the operator's plane -------------------------------------------------------------
+
+
+@router.get("/cluster", tags=["cluster"], summary="This server and its peers; misconfigurations")
+async def get_cluster(state: State) -> ClusterView:
+    """What this server and each peer (`--peer`) say of themselves, and the conflicts among
+    them. This server is asked now; the peers as of their last poll (every witness interval)."""
+    plane = state.plane
+    if state.control is not None:
+        await plane.refresh_own()
+    view = plane.state()
+    own = view.own
+    return ClusterView(
+        instance=own.instance if own else None, instances=own.instances if own else None,
+        version=own.version if own else None, reachable=view.own_reachable,
+        witness_interval_s=state.config.witness_interval_s,
+        peers=[PeerState(url=p.url, reachable=p.reachable, instance=p.instance,
+                         instances=p.instances, version=p.version, fenced=p.fenced,
+                         last_seen=when(p.last_seen), error=p.error) for p in view.peers],
+        conflicts=view.conflicts,
+    )
+
+
+@router.get("/witness/{instance}", tags=["cluster"], summary="What this host witnessed of an instance",
+            responses={404: _problem("This admin has no peers (`--peer`), so it witnesses nothing."),
+                       502: _problem("The witness record cannot be read.")})
+async def get_witness(
+    state: State,
+    instance: Annotated[int, Path(ge=1, le=1_000_000, description="The instance witnessed.")],
+    prefix: Annotated[str, Query(max_length=MAX_NAME_BYTES,
+                                 description="Only names that start with this.")] = "",
+    cursor: Annotated[str | None, Query(max_length=MAX_NAME_BYTES,
+                                        description="`next_cursor` of the previous page: "
+                                        "names after this one.")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page size.")] = 100,
+) -> WitnessPage:
+    """The highest value this host saw each name of that instance issue, when, and at what
+    rate; the record survives restarts of this admin and is what `POST /recover` of that
+    instance collects from here."""
+    witness = state.plane.witness
+    if witness is None:
+        raise NotFound("this admin witnesses no peers: start it with --peer")
+    items, next_cursor = await run_in_threadpool(witness.page, instance, prefix, cursor, limit)
+    known = await run_in_threadpool(witness.state, instance)
+    return WitnessPage(
+        instance=instance,
+        items=[WitnessEntry(name=i.name, value=str(i.value), seen_at=datetime.fromtimestamp(
+            i.seen_at, UTC), rate=i.rate) for i in items],
+        next_cursor=next_cursor, interval_s=state.config.witness_interval_s,
+        confirmed_at=when(known.confirmed_at), lost_at=when(known.lost_at),
+        stale_s=known.stale_s(time.time()),
+    )
+
+
+@router.get("/changes", tags=["cluster"], summary="The change feed that peers' witnesses poll",
+            responses=SERVER_ERRORS)
+async def get_changes(
+    state: State,
+    consumer: Annotated[str, Query(min_length=1, max_length=MAX_CONSUMER_CHARS,
+                                   description="The polling witness: any id, the same for "
+                                   "every poll.")],
+    epoch: Annotated[str, Query(max_length=64, description="The `epoch` of the last page "
+                                "received (empty at first).")] = "",
+    ack: Annotated[int, Query(ge=0, description="The `seq` of the last page stored.")] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_CHANGES_PAGE, description="Page size.")] = 1000,
+) -> Changes:
+    """Names whose value changed since the consumer's last acknowledged page, with their
+    current values. `resync` asks the consumer to read every sequence first. A page that is
+    not acknowledged is sent again."""
+    return changes_out(await state.client.watch_changes(consumer, epoch or None, ack, limit))
+
+
+@router.post("/fence", tags=["cluster"], dependencies=[Depends(require_writer)],
+             summary="Fence the server: it issues nothing until unfenced or recovered",
+             responses={**AUTH_ERRORS, **SERVER_ERRORS})
+async def fence(state: State) -> FenceResult:
+    """From now on the server's public socket answers every request UNAVAILABLE "fenced"
+    (clients move to another server at once); durable before this answers, so the server
+    stays fenced across restarts."""
+    return FenceResult(fenced=(await state.client.fence()).fenced)
+
+
+@router.post("/unfence", tags=["cluster"], dependencies=[Depends(require_writer)],
+             summary="Release the fence without recovering",
+             responses={**AUTH_ERRORS, **SERVER_ERRORS})
+async def unfence(state: State) -> FenceResult:
+    """Serve numbers again, as they are in the store: only when the store is known to be
+    intact (planned maintenance). A server on an empty or restored store needs
+    `POST /recover` instead."""
+    return FenceResult(fenced=(await state.client.unfence()).fenced)
+
+
+@router.post(
+    "/recover", tags=["cluster"], dependencies=[Depends(require_writer)],
+    summary="Raise the floors of a fenced server above what it may have issued, then unfence",
+    responses={
+        400: _problem("The body could not be read as JSON (for example, not UTF-8)."),
+        **AUTH_ERRORS,
+        409: _problem("The server is not fenced, the cluster is misconfigured (without "
+                      "`force`), or a recovery is already running."),
+        502: _problem("The server answered with a failure of its own (for example its store "
+                      "cannot persist)."),
+        503: _problem("A peer cannot give its part (without `force`), or the server did not "
+                      "answer."),
+    },
+)
+async def recover(
+    state: State, body: Annotated[RecoverRequest | None, Body()] = None,
+) -> RecoverResult:
+    """For a server started `--fenced` on an empty or restored store: collect every peer's
+    own values and its witness record of this instance, raise each witnessed name's floor to
+    the highest of them plus a margin (durable), release the fence. docs/operations.md gives
+    the margin rule."""
+    request = body or RecoverRequest()
+    plane = state.plane
+    if plane.recovering.locked():
+        raise Conflict("a recovery is already running")
+    async with plane.recovering:
+        outcome = await run_recovery(
+            state.client, plane.http, state.config.peers,
+            margin=int(request.margin) if request.margin is not None else None,
+            force=request.force)
+    return RecoverResult(
+        raised=outcome.raised, largest_jump=str(outcome.largest_jump), margin=str(outcome.margin),
+        margin_rule="given" if outcome.margin_given else "default", kept=outcome.kept,
+        unwitnessed=outcome.unwitnessed, forced=outcome.forced, fenced=False,
+        peers=[PeerAsked(url=p.url, answered=p.answered, error=p.error, witnessed=p.witnessed)
+               for p in outcome.peers],
+    )
+
+
+@router.get(
+    "/backup", tags=["cluster"], dependencies=[Depends(require_writer)],
+    summary="A consistent snapshot of the server's store",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"application/octet-stream": {"schema": {"type": "string",
+                                                                   "format": "binary"}}},
+              "description": "The snapshot: an SQLite file, marked fenced. Restore it as "
+              "seqgen.db and recover (docs/operations.md)."},
+        **AUTH_ERRORS,
+        409: _problem("Another snapshot is being streamed."),
+        **SERVER_ERRORS,
+    },
+)
+async def get_backup(state: State) -> StreamingResponse:
+    """SQLite's online backup of the store, made while the server keeps serving, streamed
+    with its size (`Content-Length`) and SHA-256 (`X-Seqgen-Sha256`)."""
+    holder = object()
+    if not state.backup_lease.take(holder):
+        raise Conflict("another snapshot is being streamed; try again when it is done")
+    try:
+        client = state.client
+        ready = await client.start_backup(backups.START_TIMEOUT_S)
+    except BaseException:
+        state.backup_lease.release(holder)
+        raise
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return StreamingResponse(
+        backups.stream(client, ready, state.backup_lease, holder),
+        media_type="application/octet-stream",
+        headers={"Content-Length": str(ready.size), "X-Seqgen-Sha256": ready.sha256,
+                 "Content-Disposition": f'attachment; filename="seqgen-{stamp}.db"'},
+    )

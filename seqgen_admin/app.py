@@ -25,8 +25,9 @@ from seqgen_admin.auth import check_write_access
 from seqgen_admin.config import AdminConfig
 from seqgen_admin.control_client import ControlClient
 from seqgen_admin.guard import MAX_BODY_BYTES, WriteGuard
-from seqgen_admin.metrics import HttpMetrics, HttpMetricsMiddleware, ServerCollector
+from seqgen_admin.metrics import ClusterCollector, HttpMetrics, HttpMetricsMiddleware, ServerCollector
 from seqgen_admin.page import page_router
+from seqgen_admin.plane import Plane
 from seqgen_common import __version__
 from seqgen_common.errors import SeqgenError
 
@@ -41,8 +42,11 @@ DESCRIPTION = """\
 Admin and status API of one **seqgen-server**, spoken to over its private control socket.
 
 * Sequence values are 64-bit and travel as strings of decimal digits.
-* Writes (`PUT /sequences/{name}/floor`) need `Authorization: Bearer <token>`
-  (the token of seqgen-admin's `SEQGEN_ADMIN_TOKEN`); without a configured token they are refused (403).
+* Writes (`PUT /sequences/{name}/floor`, `POST /fence`, `/unfence`, `/recover`) and
+  `GET /backup` need `Authorization: Bearer <token>` (the token of seqgen-admin's
+  `SEQGEN_ADMIN_TOKEN`); without a configured token they are refused (403).
+* The operator's plane: `/cluster` (this server and its peers, misconfigurations),
+  `/witness/{instance}`, fences, recovery and backups (docs/operations.md).
 * While the server does not answer, every endpoint that needs it answers 503 within the control timeout.
 * The human status page is at [`/`](/), Prometheus metrics at [`/metrics`](/metrics).
 """
@@ -56,7 +60,8 @@ def _operation_id(route: APIRoute) -> str:
 def create_app(config: AdminConfig) -> FastAPI:
     """A new admin app for ``config`` (its control client opens in the lifespan)."""
     registry = CollectorRegistry(auto_describe=False)
-    state = AdminState(config=config, registry=registry)
+    plane = Plane(config)
+    state = AdminState(config=config, registry=registry, plane=plane)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -64,9 +69,11 @@ def create_app(config: AdminConfig) -> FastAPI:
             state.control = client
             log.info("seqgen-admin %s: server control socket %s, writes %s", __version__,
                      config.control, "need the token" if config.token else "disabled (no token)")
+            await plane.start(client)
             try:
                 yield
             finally:
+                await plane.stop()
                 state.control = None
 
     app = FastAPIOffline(
@@ -81,6 +88,7 @@ def create_app(config: AdminConfig) -> FastAPI:
     )
     app.state.admin = state
     registry.register(ServerCollector(state.status_from_thread))
+    registry.register(ClusterCollector(plane.state))
     app.add_middleware(
         WriteGuard, routes=lambda: router.routes, needs_token=needs_token,
         check=lambda credentials: check_write_access(config.token, credentials),

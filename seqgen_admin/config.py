@@ -6,15 +6,20 @@ import argparse
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from seqgen_common.daemon import add_daemon_flags, check_daemon_flags
 from seqgen_common.endpoints import parse_http, validate_zmq
 from seqgen_common.limits import DEFAULT_ADMIN_PORT, DEFAULT_CONTROL_PORT
 
-__all__ = ["TOKEN_ENV", "AdminConfig", "parse_args"]
+__all__ = ["PEERS_ENV", "TOKEN_ENV", "AdminConfig", "parse_args", "parse_peers"]
 
 TOKEN_ENV = "SEQGEN_ADMIN_TOKEN"
 """The environment variable that holds the write token (preferred over --token)."""
+PEERS_ENV = "SEQGEN_PEERS"
+"""The environment variable that lists the peers' admin URLs when no --peer is given."""
+DEFAULT_WITNESS_FILE = Path("/var/lib/seqgen/witness.db")
 
 _TOKEN = re.compile(r"[\x21-\x7e]+")
 """What fits in ``Authorization: Bearer <token>`` unchanged."""
@@ -33,6 +38,12 @@ class AdminConfig:
     log_level: str = "INFO"
     memory_limit_mb: int = 0
     """A ceiling on the process's memory (0: none); past it the process ends."""
+    peers: tuple[str, ...] = ()
+    """The base URLs of the other servers' admins (http://HOST:PORT)."""
+    witness_interval_s: float = 1.0
+    """How often the witness records what each peer has issued (and the cluster view is refreshed)."""
+    witness_file: Path = DEFAULT_WITNESS_FILE
+    """The SQLite file of the witness record on this host (used only with peers)."""
 
     @property
     def host(self) -> str:
@@ -62,8 +73,39 @@ def _build_parser() -> argparse.ArgumentParser:
                    metavar="SECONDS", dest="control_timeout_s",
                    help="answer 503 when the server does not reply within this time "
                    "(default %(default)s)")
+    p.add_argument("--peer", action="append", default=None, metavar="URL", dest="peers",
+                   help="the base URL of another server's admin, e.g. http://10.0.0.12:6411; "
+                   "repeat for each other server. This admin shows them in /cluster, witnesses "
+                   f"what they issue and asks them in POST /recover. Default: {PEERS_ENV} (URLs "
+                   "separated by spaces or commas), else none")
+    p.add_argument("--witness-interval", type=float, default=d.witness_interval_s,
+                   metavar="SECONDS", dest="witness_interval_s",
+                   help="how often to record what each peer has issued and refresh the cluster "
+                   "view (default %(default)s)")
+    p.add_argument("--witness-file", type=Path, default=d.witness_file, metavar="PATH",
+                   help="the SQLite file that keeps the witness record on this host (created if "
+                   "missing, only with --peer; default %(default)s)")
     add_daemon_flags(p)
     return p
+
+
+def parse_peers(text: str) -> list[str]:
+    """The URLs of a SEQGEN_PEERS value: separated by spaces or commas."""
+    return [url for url in re.split(r"[\s,]+", text) if url]
+
+
+def _normal_url(url: str) -> str:
+    """An http:// or https:// base URL without a trailing slash (ValueError when it is not one)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("a peer is an admin's base URL: http://HOST:PORT (or https://...)")
+    if parts.query or parts.fragment:
+        raise ValueError("a peer's URL has no query or fragment")
+    try:
+        parts.port  # noqa: B018 - validates the port
+    except ValueError as exc:
+        raise ValueError("invalid port") from exc
+    return url.rstrip("/")
 
 
 def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> AdminConfig:
@@ -84,6 +126,17 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None 
         parser.error(f"--control: {exc}")
     if not 0 < ns.control_timeout_s <= 60:
         parser.error(f"--control-timeout must be in (0, 60] seconds, got {ns.control_timeout_s}")
+    if not 0 < ns.witness_interval_s <= 3600:
+        parser.error(f"--witness-interval must be in (0, 3600] seconds, got {ns.witness_interval_s}")
+    raw_peers = ns.peers if ns.peers is not None else parse_peers((environ or {}).get(PEERS_ENV, ""))
+    peers: list[str] = []
+    for url in raw_peers:
+        try:
+            peer = _normal_url(url)
+        except ValueError as exc:
+            parser.error(f"--peer {url}: {exc}")
+        if peer not in peers:
+            peers.append(peer)
     token = ns.token if ns.token is not None else (environ or {}).get(TOKEN_ENV)
     if token and not _TOKEN.fullmatch(token):
         parser.error(f"the token (--token or {TOKEN_ENV}) must be printable ASCII without spaces")
@@ -94,4 +147,7 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None 
         control_timeout_s=ns.control_timeout_s,
         log_level=ns.log_level,
         memory_limit_mb=ns.memory_limit_mb,
+        peers=tuple(peers),
+        witness_interval_s=ns.witness_interval_s,
+        witness_file=Path(ns.witness_file).absolute(),
     )

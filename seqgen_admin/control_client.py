@@ -21,18 +21,32 @@ import zmq.asyncio
 
 from seqgen_common.channel import Channel, Unsent
 from seqgen_common.control import (
+    BackupChunk,
+    BackupEnded,
+    BackupReady,
+    ChangePage,
     ControlError,
     ControlReply,
     ControlRequest,
+    EndBackup,
+    Fence,
+    FenceState,
+    Floor,
+    FloorsRaised,
     GetSequence,
     GetStatus,
     ListSequences,
     Ping,
     Pong,
     RaiseFloor,
+    RaiseFloors,
+    ReadBackup,
     SequenceInfo,
     SequencePage,
+    StartBackup,
     Status,
+    Unfence,
+    WatchChanges,
     decode_control_reply,
     encode_control,
 )
@@ -43,7 +57,8 @@ __all__ = ["ControlClient"]
 
 log = logging.getLogger(__name__)
 
-_Reply = TypeVar("_Reply", Pong, Status, SequenceInfo, SequencePage)
+_Reply = TypeVar("_Reply", Pong, Status, SequenceInfo, SequencePage, FloorsRaised, FenceState,
+                 ChangePage, BackupReady, BackupChunk, BackupEnded)
 
 
 class ControlClient:
@@ -97,31 +112,34 @@ class ControlClient:
 
     # ---- calls --------------------------------------------------------------------
 
-    async def call(self, request: ControlRequest) -> ControlReply:
-        """One request, its reply; Unavailable when none came within ``timeout_s``."""
+    async def call(self, request: ControlRequest, timeout_s: float | None = None) -> ControlReply:
+        """One request, its reply; Unavailable when none came within ``timeout_s`` (default:
+        the client's)."""
         channel = self._channel
         if channel is None:
             raise Unavailable("the control client is not open")
+        timeout_s = self.timeout_s if timeout_s is None else timeout_s
         try:
-            body = await channel.request(encode_control(request), self.timeout_s, wait_to_send=True)
+            body = await channel.request(encode_control(request), timeout_s, wait_to_send=True)
         except Unsent as exc:
             raise Unavailable(
-                f"the server did not answer on {self.endpoint} within {self.timeout_s:g}s "
+                f"the server did not answer on {self.endpoint} within {timeout_s:g}s "
                 "(no connection)"
             ) from exc
         except zmq.ZMQError as exc:
             raise Unavailable(f"cannot reach the server on {self.endpoint}: {exc}") from exc
         if body is None:
             raise Unavailable(
-                f"the server did not answer on {self.endpoint} within {self.timeout_s:g}s"
+                f"the server did not answer on {self.endpoint} within {timeout_s:g}s"
             )
         try:
             return decode_control_reply(body)
         except (msgspec.DecodeError, ValueError) as exc:
             raise InternalError(f"the server sent a malformed control reply: {exc}") from exc
 
-    async def _expect(self, request: ControlRequest, kind: type[_Reply]) -> _Reply:
-        reply = await self.call(request)
+    async def _expect(self, request: ControlRequest, kind: type[_Reply],
+                      timeout_s: float | None = None) -> _Reply:
+        reply = await self.call(request, timeout_s)
         if isinstance(reply, ControlError):
             raise error_for(reply.code, reply.message)
         if not isinstance(reply, kind):
@@ -148,3 +166,31 @@ class ControlClient:
     async def raise_floor(self, name: str, value: int) -> SequenceInfo:
         """Raises SeqgenError with code CONFLICT when numbers above ``value`` were issued."""
         return await self._expect(RaiseFloor(name=name, value=value), SequenceInfo)
+
+    async def raise_floors(self, floors: list[tuple[str, int]]) -> FloorsRaised:
+        """Raise many floors in one request (at most MAX_FLOORS, in a frame under 64 KiB);
+        durable before the reply. A floor at or below what was issued is kept, not refused."""
+        return await self._expect(
+            RaiseFloors(floors=[Floor(name, value) for name, value in floors]), FloorsRaised)
+
+    async def fence(self) -> FenceState:
+        return await self._expect(Fence(), FenceState)
+
+    async def unfence(self) -> FenceState:
+        return await self._expect(Unfence(), FenceState)
+
+    async def watch_changes(self, consumer: str, epoch: str | None, ack: int, limit: int,
+                            ) -> ChangePage:
+        return await self._expect(
+            WatchChanges(consumer=consumer, epoch=epoch, ack=ack, limit=limit), ChangePage)
+
+    async def start_backup(self, timeout_s: float) -> BackupReady:
+        """Make a snapshot; may take long for a large store (``timeout_s``)."""
+        return await self._expect(StartBackup(), BackupReady, timeout_s)
+
+    async def read_backup(self, backup_id: str, offset: int, length: int) -> BackupChunk:
+        return await self._expect(
+            ReadBackup(backup_id=backup_id, offset=offset, length=length), BackupChunk)
+
+    async def end_backup(self, backup_id: str) -> BackupEnded:
+        return await self._expect(EndBackup(backup_id=backup_id), BackupEnded)

@@ -26,9 +26,17 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from seqgen_admin.plane import ClusterState
 from seqgen_common.control import Counters, Status, counter_fields
 
-__all__ = ["HttpMetrics", "HttpMetricsMiddleware", "ServerCollector", "server_metric_families"]
+__all__ = [
+    "ClusterCollector",
+    "HttpMetrics",
+    "HttpMetricsMiddleware",
+    "ServerCollector",
+    "cluster_metric_families",
+    "server_metric_families",
+]
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +102,8 @@ def server_metric_families(status: Status | None) -> list[Metric]:
                int(status.clean_start)),
         _gauge("seqgen_store_ok", "1 while the store persists, 0 while it fails.",
                int(status.store_ok)),
+        _gauge("seqgen_fenced", "1 while the server is fenced (it issues nothing), else 0.",
+               int(status.fenced)),
         *_counter_families(status.counters),
     ]
 
@@ -114,6 +124,31 @@ class ServerCollector(Collector):
             log.exception("cannot ask the server for its status")
             status = None
         return server_metric_families(status)
+
+
+def cluster_metric_families(state: ClusterState) -> list[Metric]:
+    """The cluster view as of the last polls (no I/O)."""
+    return [
+        _gauge("seqgen_cluster_peers", "Peers configured (--peer).", len(state.peers)),
+        _gauge("seqgen_cluster_peers_reachable", "Peers that answered their last poll.",
+               sum(1 for peer in state.peers if peer.reachable)),
+        _gauge("seqgen_cluster_conflicts", "Misconfigurations seen (two servers with one instance, "
+               "different instance counts, an instance out of range); alert when above 0.",
+               len(state.conflicts)),
+    ]
+
+
+class ClusterCollector(Collector):
+    """The cluster metrics, from the plane's state at every collection."""
+
+    def __init__(self, state: Callable[[], ClusterState]) -> None:
+        self._state = state
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterable[Metric]:
+        return cluster_metric_families(self._state())
 
 
 class HttpMetrics:

@@ -8,30 +8,48 @@ replies (msgspec structs) into these models.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
 
 import msgspec
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from seqgen_common.control import Counters, Pong, SequenceInfo, SequencePage, Status, counter_fields
+from seqgen_common.control import (
+    ChangePage,
+    Counters,
+    Pong,
+    SequenceInfo,
+    SequencePage,
+    Status,
+    counter_fields,
+)
 from seqgen_common.limits import MAX_VALUE
 from seqgen_common.protocol import NAME_PATTERN, name_problem
 
 __all__ = [
     "NAME_PATTERN",
+    "Changes",
+    "ClusterView",
+    "FenceResult",
     "FloorRequest",
     "Health",
+    "PeerState",
     "Problem",
     "Ready",
+    "RecoverRequest",
+    "RecoverResult",
     "Sequence",
     "SequenceList",
     "ServerCounters",
     "ServerStatus",
+    "WitnessPage",
+    "changes_out",
     "check_name",
     "page_out",
     "ready_out",
     "sequence_out",
     "status_out",
+    "when",
 ]
 
 DIGITS_PATTERN: Final = r"^[0-9]+$"
@@ -125,6 +143,10 @@ class ServerStatus(_Model):
         description="False while the store cannot persist (requests that need it get INTERNAL)."
     )
     counters: ServerCounters = Field(description="Counters since the server started.")
+    fenced: bool = Field(
+        description="True while the server is fenced: its public socket answers every request "
+        "UNAVAILABLE \"fenced\" and issues nothing (POST /recover or /unfence releases it)."
+    )
 
 
 class Sequence(_Model):
@@ -157,6 +179,119 @@ class FloorRequest(_Model):
     ]
 
 
+# ---- the operator's plane -----------------------------------------------------------
+
+
+class FenceResult(_Model):
+    fenced: bool = Field(description="Whether the server is fenced now (durably).")
+
+
+class ChangeItem(_Model):
+    name: str = Field(description="The sequence name.")
+    current: Digits = Field(description="Its current value (the highest number issued, or the floor).")
+    jumped: bool = Field(description="A floor was raised for the name since it was last sent "
+                         "to this consumer: the change is not a rate of issue.")
+
+
+class Changes(_Model):
+    """A page of the change feed (what a peer's witness polls)."""
+
+    version: str = Field(description="The server's seqgen version.")
+    instance: int = Field(description="The server's instance number K.")
+    instances: int = Field(description="N, the number of servers in the cluster.")
+    epoch: str = Field(description="Random per server start; a new epoch means the server restarted.")
+    fenced: bool = Field(description="Whether the server is fenced.")
+    seq: int = Field(description="Send this back as `ack` once the items are stored.")
+    resync: bool = Field(description="Read every sequence (`GET /sequences`) first: the consumer "
+                         "is new to the server, or the server restarted.")
+    more: bool = Field(description="More changed names wait: ask again at once.")
+    items: list[ChangeItem] = Field(description="Names whose value changed, with their current value.")
+
+
+class PeerState(_Model):
+    url: str = Field(description="The peer's admin URL (`--peer`).")
+    reachable: bool = Field(description="Whether the peer (its admin and its server) answered "
+                            "the last poll.")
+    instance: int | None = Field(description="The peer's instance (as it last said; null: never).")
+    instances: int | None = Field(description="The peer's number of instances.")
+    version: str | None = Field(description="The peer server's seqgen version.")
+    fenced: bool | None = Field(description="Whether the peer's server is fenced.")
+    last_seen: datetime | None = Field(description="When the peer last answered (UTC).")
+    error: str | None = Field(description="Why the last poll failed; null after a success.")
+
+
+class ClusterView(_Model):
+    instance: int | None = Field(description="This server's instance (null while it never answered).")
+    instances: int | None = Field(description="This server's number of instances.")
+    version: str | None = Field(description="This server's seqgen version.")
+    reachable: bool = Field(description="Whether this server answered its admin just now.")
+    witness_interval_s: float = Field(description="How often the peers are polled and witnessed.")
+    peers: list[PeerState] = Field(description="The peers (`--peer`), in the order given.")
+    conflicts: list[str] = Field(
+        description="Misconfigurations, one sentence each: two servers with the same instance, "
+        "servers that disagree on the number of instances, an instance out of range. Empty "
+        "when all is well.")
+
+
+class WitnessEntry(_Model):
+    name: str = Field(description="The sequence name.")
+    value: Digits = Field(description="The highest value this host saw that instance issue.")
+    seen_at: datetime = Field(description="When that value was first seen (UTC).")
+    rate: float = Field(description="The name's observed rate of issue there, numbers per "
+                        "second (a peak that fades over about a minute).")
+
+
+class WitnessPage(_Model):
+    instance: int = Field(description="The instance witnessed.")
+    items: list[WitnessEntry] = Field(description="Names in name order (UTF-8 byte order).")
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` to get the next page; null on the last page.")
+    interval_s: float = Field(description="This admin's witness interval.")
+    confirmed_at: datetime | None = Field(
+        description="When the record of this instance was last known complete (null: never).")
+    lost_at: datetime | None = Field(
+        description="When it was first not complete after that (the server stopped answering, "
+        "restarted or was fenced); null while it is.")
+    stale_s: float | None = Field(
+        description="How long that instance may have issued numbers missing here: lost_at (or "
+        "now) minus confirmed_at; null when never confirmed.")
+
+
+class RecoverRequest(_Model):
+    margin: Annotated[str | None, Field(
+        pattern=VALUE_PATTERN, max_length=64, examples=["100000"],
+        description="Decimal digits: add this to every witnessed name instead of the default "
+        "margin (docs/operations.md gives the rule).")] = None
+    force: bool = Field(default=False, strict=True, description="Recover even when a peer "
+                        "cannot give its part or the cluster is misconfigured.")
+
+
+class PeerAsked(_Model):
+    url: str = Field(description="The peer's admin URL.")
+    answered: bool = Field(description="Whether it gave its values and its witness record.")
+    error: str | None = Field(description="Why not (null when it did).")
+    witnessed: int = Field(description="Names of this instance in its witness record.")
+
+
+class RecoverResult(_Model):
+    raised: int = Field(description="Names whose floor was raised.")
+    largest_jump: Digits = Field(description="The largest floor minus the name's value before.")
+    margin: Digits = Field(description="The margin used: the given one, or the largest one the "
+                           "default rule gave (at least 10 x drift x instances).")
+    margin_rule: Literal["given", "default"] = Field(description="Where the margin came from.")
+    kept: int = Field(description="Witnessed names already at or above their floor (unchanged).")
+    unwitnessed: int = Field(description="Names of this server that no peer witnessed: they "
+                             "keep this server's own state.")
+    forced: bool = Field(description="Whether `force` was given.")
+    fenced: bool = Field(description="Whether the server is still fenced (false: serving again).")
+    peers: list[PeerAsked] = Field(description="What each peer gave.")
+
+
+def when(unix_s: float | None) -> datetime | None:
+    """A Unix time as an aware UTC datetime."""
+    return None if unix_s is None else datetime.fromtimestamp(unix_s, UTC)
+
+
 # ---- control replies -> HTTP models ------------------------------------------------
 
 
@@ -182,6 +317,7 @@ def status_out(s: Status) -> ServerStatus:
         clean_start=s.clean_start,
         store_ok=s.store_ok,
         counters=_counters_out(s.counters),
+        fenced=s.fenced,
     )
 
 
@@ -194,3 +330,11 @@ def page_out(page: SequencePage) -> SequenceList:
         items=[sequence_out(info) for info in page.items], next_cursor=page.next_cursor
     )
 
+
+
+def changes_out(page: ChangePage) -> Changes:
+    return Changes(
+        version=page.version, instance=page.instance, instances=page.instances, epoch=page.epoch,
+        fenced=page.fenced, seq=page.seq, resync=page.resync, more=page.more,
+        items=[ChangeItem(name=c.name, current=str(c.current), jumped=c.jumped) for c in page.items],
+    )

@@ -19,21 +19,40 @@ from seqgen_common.limits import MAX_VALUE
 from seqgen_common.protocol import name_problem
 
 __all__ = [
+    "MAX_BACKUP_CHUNK",
+    "MAX_CHANGES_PAGE",
+    "MAX_CONSUMER_CHARS",
+    "MAX_FLOORS",
     "MAX_PAGE",
+    "BackupChunk",
+    "BackupEnded",
+    "BackupReady",
+    "Change",
+    "ChangePage",
     "ControlError",
     "ControlReply",
     "ControlRequest",
     "CounterField",
     "Counters",
+    "EndBackup",
+    "Fence",
+    "FenceState",
+    "Floor",
+    "FloorsRaised",
     "GetSequence",
     "GetStatus",
     "ListSequences",
     "Ping",
     "Pong",
     "RaiseFloor",
+    "RaiseFloors",
+    "ReadBackup",
     "SequenceInfo",
     "SequencePage",
+    "StartBackup",
     "Status",
+    "Unfence",
+    "WatchChanges",
     "counter_fields",
     "decode_control_reply",
     "decode_control_request",
@@ -42,6 +61,15 @@ __all__ = [
 
 MAX_PAGE: Final = 1000
 """At most this many sequences per ListSequences page."""
+MAX_CHANGES_PAGE: Final = 5000
+"""At most this many changed names per ChangePage (worst case about 2.5 MB, under the
+control client's 4 MiB frame limit)."""
+MAX_FLOORS: Final = 1000
+"""At most this many floors per RaiseFloors request (its frame must stay under 64 KiB)."""
+MAX_BACKUP_CHUNK: Final = 32 * 1024
+"""At most this many bytes of a snapshot per ReadBackup (base64 in JSON: about 44 KiB)."""
+MAX_CONSUMER_CHARS: Final = 64
+"""The longest consumer id of WatchChanges."""
 
 Value = Annotated[int, msgspec.Meta(ge=0, le=MAX_VALUE)]
 
@@ -95,7 +123,81 @@ class RaiseFloor(_Named, tag="raise_floor", frozen=True):
     value: Value
 
 
-ControlRequest = Ping | GetStatus | ListSequences | GetSequence | RaiseFloor
+class Floor(msgspec.Struct, array_like=True, frozen=True):
+    """One floor of RaiseFloors: ``[name, value]``."""
+
+    name: str
+    value: Value
+
+    def __post_init__(self) -> None:
+        problem = name_problem(self.name)
+        if problem is not None:
+            raise ValueError(problem)
+
+
+class RaiseFloors(_Message, tag="raise_floors", frozen=True):
+    """Raise many floors at once (recovery): each name's next number will be greater than
+    its value. A floor at or below what was already issued for a name changes nothing (it is
+    counted as kept, not refused). Every raised floor is durable before the reply
+    (FloorsRaised). Keep the frame under 64 KiB: at most MAX_FLOORS floors."""
+
+    floors: Annotated[list[Floor], msgspec.Meta(max_length=MAX_FLOORS)]
+
+
+class Fence(_Message, tag="fence", frozen=True):
+    """From now on the public socket answers every request ["UNAVAILABLE", "fenced"] and
+    issues nothing. The fence is kept in the store: the reply (FenceState) comes once it is
+    durable, and the server stays fenced across restarts until Unfence."""
+
+
+class Unfence(_Message, tag="unfence", frozen=True):
+    """Release the fence: durable first, then the public socket serves again (FenceState)."""
+
+
+class WatchChanges(_Message, tag="watch_changes", frozen=True):
+    """The change feed of one consumer (a witness): names whose value changed since its
+    last acknowledged page, with their current values (ChangePage).
+
+    The server remembers each consumer (by ``consumer``) for a while. ``epoch`` is the
+    epoch of the last page the consumer got (None at first); ``ack`` the ``seq`` of the last
+    page it has stored. A page that is not acknowledged is sent again (with current values).
+    When ``epoch`` is not the server's (it restarted) or the server does not know the
+    consumer, the reply has ``resync`` set: read every sequence with ListSequences, then
+    carry on from that reply's ``seq``; nothing that changes meanwhile is lost.
+    """
+
+    consumer: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_CONSUMER_CHARS)]
+    epoch: str | None = None
+    ack: Annotated[int, msgspec.Meta(ge=0)] = 0
+    limit: Annotated[int, msgspec.Meta(ge=1, le=MAX_CHANGES_PAGE)] = 1000
+
+
+class StartBackup(_Message, tag="start_backup", frozen=True):
+    """Make a consistent snapshot of the store with SQLite's online backup, in a thread,
+    while the server serves; BackupReady once it is complete. The snapshot is marked fenced,
+    so a server started on it stays fenced until recovered. One snapshot exists at a time:
+    a new one replaces the previous one."""
+
+
+class ReadBackup(_Message, tag="read_backup", frozen=True):
+    """Up to ``length`` bytes of the snapshot from ``offset`` (BackupChunk); NOT_FOUND when
+    ``backup_id`` is not the current snapshot."""
+
+    backup_id: str
+    offset: Annotated[int, msgspec.Meta(ge=0)] = 0
+    length: Annotated[int, msgspec.Meta(ge=1, le=MAX_BACKUP_CHUNK)] = MAX_BACKUP_CHUNK
+
+
+class EndBackup(_Message, tag="end_backup", frozen=True):
+    """Delete the snapshot (BackupEnded); harmless when it is gone already."""
+
+    backup_id: str
+
+
+ControlRequest = (
+    Ping | GetStatus | ListSequences | GetSequence | RaiseFloor | RaiseFloors | Fence | Unfence
+    | WatchChanges | StartBackup | ReadBackup | EndBackup
+)
 
 
 # ---- replies ----------------------------------------------------------------
@@ -203,6 +305,8 @@ class Status(_Message, tag="status", frozen=True):
     store_ok: bool
     """False while the store cannot persist (requests needing it get INTERNAL)."""
     counters: Counters
+    fenced: bool = False
+    """True while the public socket answers every request ["UNAVAILABLE", "fenced"]."""
 
 
 class SequenceInfo(_Message, tag="sequence", frozen=True):
@@ -219,12 +323,74 @@ class SequencePage(_Message, tag="sequence_page", frozen=True):
     """Pass as ``cursor`` for the next page; None on the last page."""
 
 
+class FloorsRaised(_Message, tag="floors_raised", frozen=True):
+    raised: int
+    """Floors that moved a sequence forward (durable now)."""
+    kept: int
+    """Floors at or below what was already issued: nothing changed for them."""
+
+
+class FenceState(_Message, tag="fence_state", frozen=True):
+    fenced: bool
+    """The fence now in force (and durable)."""
+
+
+class Change(msgspec.Struct, array_like=True, frozen=True):
+    """One changed name of a ChangePage: ``[name, current, jumped]``."""
+
+    name: str
+    current: int
+    jumped: bool = False
+    """A floor was raised for the name since it was last sent to this consumer: the change
+    is not a rate of issue (a witness does not count it as one)."""
+
+
+class ChangePage(_Message, tag="change_page", frozen=True):
+    version: str
+    instance: int
+    instances: int
+    epoch: str
+    """Random per server start: a new epoch means a restart, and a full resync."""
+    fenced: bool
+    seq: int
+    """Acknowledge this page by sending it as ``ack`` once its items are stored."""
+    resync: bool
+    """Read everything with ListSequences first (the consumer is new, or the server restarted)."""
+    more: bool
+    """More changed names wait: ask again at once."""
+    items: list[Change]
+
+
+class BackupReady(_Message, tag="backup_ready", frozen=True):
+    backup_id: str
+    size: int
+    """Bytes in the snapshot file."""
+    sha256: str
+    """Hex SHA-256 of the snapshot file."""
+
+
+class BackupChunk(_Message, tag="backup_chunk", frozen=True):
+    backup_id: str
+    offset: int
+    data: bytes
+    """base64 in JSON; empty at the end of the file."""
+    eof: bool
+    """True when this chunk reaches the end of the file."""
+
+
+class BackupEnded(_Message, tag="backup_ended", frozen=True):
+    backup_id: str
+
+
 class ControlError(_Message, tag="error", frozen=True):
     code: ControlCode
     message: str
 
 
-ControlReply = Pong | Status | SequenceInfo | SequencePage | ControlError
+ControlReply = (
+    Pong | Status | SequenceInfo | SequencePage | FloorsRaised | FenceState | ChangePage
+    | BackupReady | BackupChunk | BackupEnded | ControlError
+)
 
 
 _encoder: Final = msgspec.json.Encoder()

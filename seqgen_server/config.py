@@ -37,6 +37,8 @@ class ServerConfig:
     log_level: str = "INFO"
     memory_limit_mb: int = 0
     """A ceiling on the process's memory (0: none); past it the process ends."""
+    fenced: bool = False
+    """Start fenced (and record the fence in the store) until the admin recovers or unfences."""
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -72,6 +74,12 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="replies that may wait for a store write at once; past it a request that "
                    "would wait too is answered UNAVAILABLE (overloaded), so that its client tries "
                    "another server; 0: never wait, always shed (default %(default)s)")
+    p.add_argument("--fenced", action="store_true",
+                   help="start fenced: the public socket answers every request UNAVAILABLE "
+                   "\"fenced\" and issues nothing until the admin's POST /recover (or POST "
+                   "/unfence). The fence is kept in the store, so the server stays fenced across "
+                   "restarts until released. Use it for a server on an empty or restored data "
+                   "directory (docs/operations.md)")
     p.add_argument("--allow-remote-control", action="store_true",
                    help="allow a --control address that is not loopback (it has no "
                    "authentication: protect it by other means)")
@@ -118,5 +126,5 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
         drift=ns.drift, data=Path(os.path.abspath(ns.data)), reserve=ns.reserve,
         max_sequences=ns.max_sequences, max_disk_waits=ns.max_disk_waits,
         allow_remote_control=ns.allow_remote_control, curve=curve, log_level=ns.log_level,
-        memory_limit_mb=ns.memory_limit_mb,
+        memory_limit_mb=ns.memory_limit_mb, fenced=ns.fenced,
     )

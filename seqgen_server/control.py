@@ -1,42 +1,83 @@
 """Answers to control requests (docs/protocol.md, "Control"); the server loop does the I/O.
 
-``ControlHandler.handle`` turns one decoded request into a reply, or into a
-``Deferred`` reply for a floor that must be durable before it is answered.
+``ControlHandler.handle`` turns one decoded request into a reply, into a
+``Deferred`` reply for floors that must be durable before they are answered,
+or into a ``Job`` for slow work (the fence written to the store, snapshots)
+that the server runs in its tasks thread (seqgen_server.tasks).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from seqgen_common import __version__
 from seqgen_common.control import (
+    Change,
+    ChangePage,
     ControlError,
     ControlReply,
     ControlRequest,
+    EndBackup,
+    Fence,
+    FenceState,
+    FloorsRaised,
     GetSequence,
     GetStatus,
     ListSequences,
     Ping,
     Pong,
     RaiseFloor,
+    RaiseFloors,
+    ReadBackup,
     SequenceInfo,
     SequencePage,
+    StartBackup,
     Status,
+    Unfence,
+    WatchChanges,
 )
-from seqgen_common.errors import Conflict, ControlCode, SeqgenError
+from seqgen_common.errors import Conflict, ControlCode, NotFound, SeqgenError
+from seqgen_server.backup import Backups
+from seqgen_server.changes import ChangeFeed
 from seqgen_server.ledger import Ledger
 from seqgen_server.stats import Counters
+from seqgen_server.tasks import Job
 
-__all__ = ["ControlHandler", "Deferred"]
+__all__ = ["ControlHandler", "Deferred", "Fencing"]
 
 
 class Deferred(NamedTuple):
-    """Reply ``info(name)`` once ``value`` is durable for ``name``, INTERNAL if the store fails."""
+    """Reply once ``value`` is durable for ``name`` (INTERNAL if the store fails): with
+    ``answer``, or ``info(name)`` when it is None."""
 
     name: str
     value: int
+    answer: ControlReply | None = None
+
+
+class Fencing(NamedTuple):
+    """How the handler reads, sets and persists the server's fence."""
+
+    get: Callable[[], bool]
+    set: Callable[[bool], None]
+    """Sets the fence in force (on the serving thread)."""
+    persist: Callable[[bool], None]
+    """Makes it durable (in the tasks thread); raises StoreError."""
+
+
+def _failed(exc: BaseException) -> ControlError:
+    if isinstance(exc, NotFound):
+        return ControlError(code=ControlCode.NOT_FOUND, message=exc.message)
+    message = exc.message if isinstance(exc, SeqgenError) else "unexpected error; see the server log"
+    return ControlError(code=ControlCode.INTERNAL, message=message)
+
+
+def _reply_or_error(result: object, error: BaseException | None) -> ControlReply:
+    if error is not None:
+        return _failed(error)
+    return cast("ControlReply", result)
 
 
 class ControlHandler:
@@ -54,6 +95,9 @@ class ControlHandler:
         clock: Callable[[], float],
         clean_start: bool,
         store_ok: Callable[[], bool],
+        fencing: Fencing,
+        feed: ChangeFeed,
+        backups: Backups,
     ) -> None:
         self._instance = instance
         self._instances = instances
@@ -67,13 +111,22 @@ class ControlHandler:
         self._started = clock()
         self._clean_start = clean_start
         self._store_ok = store_ok
+        self._fencing = fencing
+        self._fence_changes = 0
+        """Fence and Unfence requests so far: an Unfence releases only if none came after it."""
+        self._feed = feed
+        self._backups = backups
+
+    def close(self) -> None:
+        """Delete a snapshot that is still there (after the tasks thread stopped)."""
+        self._backups.close()
 
     def info(self, name: str) -> SequenceInfo:
         ledger = self._ledger
         mark = ledger.mark.get(name, 0)
         return SequenceInfo(name=name, current=ledger.cur.get(name, mark), durable=mark)
 
-    def handle(self, request: ControlRequest) -> ControlReply | Deferred:
+    def handle(self, request: ControlRequest) -> ControlReply | Deferred | Job:
         self._counters.control_requests += 1
         match request:
             case Ping():
@@ -91,6 +144,7 @@ class ControlHandler:
                     clean_start=self._clean_start,
                     store_ok=self._store_ok(),
                     counters=self._counters,
+                    fenced=self._fencing.get(),
                 )
             case ListSequences(prefix=prefix, cursor=cursor, limit=limit):
                 try:
@@ -115,6 +169,97 @@ class ControlHandler:
                     return ControlError(code=ControlCode.CONFLICT, message=exc.message)
                 except SeqgenError as exc:
                     return ControlError(code=ControlCode.INTERNAL, message=exc.message)
+                self._feed.note_floors((name,))
                 return Deferred(name, value)
+            case RaiseFloors(floors=floors):
+                return self._raise_floors([(f.name, f.value) for f in floors])
+            case Fence():
+                return self._fence()
+            case Unfence():
+                return self._unfence()
+            case WatchChanges(consumer=consumer, epoch=epoch, ack=ack, limit=limit):
+                return self._changes(consumer, epoch, ack, limit)
+            case StartBackup():
+                return Job(self._backups.start, _reply_or_error)
+            case ReadBackup(backup_id=backup_id, offset=offset, length=length):
+                return Job(lambda: self._backups.read(backup_id, offset, length), _reply_or_error)
+            case EndBackup(backup_id=backup_id):
+                return Job(lambda: self._backups.end(backup_id), _reply_or_error)
             case _:
                 return ControlError(code=ControlCode.BAD_REQUEST, message="unknown control request")
+
+    # ---- the operator's plane -------------------------------------------------------
+
+    def _raise_floors(self, floors: list[tuple[str, int]]) -> ControlReply | Deferred:
+        """Raise each floor that moves its name forward; reply once all of them are durable.
+
+        Every raised floor above its durable mark is in the ledger's ``wanted``
+        batch now (raise_floor puts it there), so they all become durable with
+        that one batch. The reply waits on one of them that only that batch can
+        make durable (its value is above what the batch in flight writes), or,
+        when the batch in flight covers them all, on any of them.
+        """
+        ledger = self._ledger
+        raised: list[tuple[str, int]] = []
+        kept = 0
+        try:
+            for name, value in floors:
+                if value <= ledger.cur.get(name, -1):
+                    kept += 1
+                    continue
+                ledger.raise_floor(name, value)
+                raised.append((name, value))
+        except SeqgenError as exc:
+            self._feed.note_floors(name for name, _ in raised)
+            return ControlError(code=ControlCode.INTERNAL,
+                                message=f"{exc.message} (after raising {len(raised)} floor(s))")
+        self._feed.note_floors(name for name, _ in raised)
+        answer = FloorsRaised(raised=len(raised), kept=kept)
+        waiting = [(name, value) for name, value in raised if not ledger.is_durable(name, value)]
+        if not waiting:
+            return answer
+        for name, value in waiting:
+            if ledger.in_flight.get(name, 0) < value:
+                return Deferred(name, value, answer)
+        return Deferred(*waiting[0], answer)
+
+    def _fence(self) -> Job:
+        fencing = self._fencing
+        self._fence_changes += 1
+        fencing.set(True)  # in force at once; durable before the reply
+
+        def finish(_: object, error: BaseException | None) -> ControlReply:
+            if error is not None:
+                return ControlError(
+                    code=ControlCode.INTERNAL,
+                    message=f"the fence is in force but not durable (a restart would lift it): {error}")
+            return FenceState(fenced=fencing.get())
+
+        return Job(lambda: fencing.persist(True), finish)
+
+    def _unfence(self) -> Job:
+        fencing = self._fencing
+        self._fence_changes += 1
+        mine = self._fence_changes
+
+        def finish(_: object, error: BaseException | None) -> ControlReply:
+            if error is not None:
+                return ControlError(code=ControlCode.INTERNAL,
+                                    message=f"still fenced: the release could not be persisted: {error}")
+            if self._fence_changes == mine:  # no Fence came after this Unfence
+                fencing.set(False)
+            return FenceState(fenced=fencing.get())
+
+        return Job(lambda: fencing.persist(False), finish)
+
+    def _changes(self, consumer: str, epoch: str | None, ack: int, limit: int) -> ChangePage:
+        ledger, feed = self._ledger, self._feed
+        feed.merge(ledger.take_changed())
+        poll = feed.poll(consumer, epoch, ack, limit)
+        cur = ledger.cur
+        return ChangePage(
+            version=__version__, instance=self._instance, instances=self._instances,
+            epoch=feed.epoch, fenced=self._fencing.get(), seq=poll.seq, resync=poll.resync,
+            more=poll.more,
+            items=[Change(name, cur.get(name, 0), jumped) for name, jumped in poll.names],
+        )

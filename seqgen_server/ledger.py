@@ -14,6 +14,10 @@ a refill again within HOT_S seconds and halves when it does not, never
 exceeding ``reserve``. A crash skips at most the span, so a quiet name (an
 invoice a minute) loses a handful of numbers and only a busy one up to
 ``reserve``. Spans are remembered for at most HOT_NAMES names (LRU).
+
+Change tracking (for the witnesses' change feed, seqgen_server.changes): every
+name whose ``cur`` moves is added to ``changed`` (one set.add per request);
+``take_changed`` hands the set over and starts a new one.
 """
 
 from __future__ import annotations
@@ -63,6 +67,8 @@ class Ledger:
         """Marks to write in the next batch."""
         self.in_flight: dict[str, int] = {}
         """Marks being written now (at most one batch at a time)."""
+        self.changed: set[str] = set()
+        """Names whose ``cur`` moved since the last ``take_changed``."""
 
     def __len__(self) -> int:
         return len(self.cur)
@@ -91,6 +97,7 @@ class Ledger:
                     "overloaded: too many replies wait for the disk; nothing was issued"
                 )
         self.cur[name] = allocation.last
+        self.changed.add(name)
         return allocation
 
     def span(self, name: str) -> int:
@@ -128,8 +135,14 @@ class Ledger:
                 f"cannot lower {name!r} to {value}: numbers up to {cur} were already issued; "
                 "floors only move forward", current=cur)
         self.cur[name] = value
+        self.changed.add(name)
         if value > self.mark.get(name, 0):
             self.wanted[name] = max(self.wanted.get(name, 0), value)
+
+    def take_changed(self) -> set[str]:
+        """The names whose ``cur`` moved since the last call (and forget them)."""
+        changed, self.changed = self.changed, set()
+        return changed
 
     def take_batch(self) -> dict[str, int] | None:
         """The marks to write next, or None while a batch is in flight or none is wanted."""

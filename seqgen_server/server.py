@@ -12,12 +12,18 @@ While ``--max-disk-waits`` replies wait for the disk, a request that would
 wait too is answered ``UNAVAILABLE`` ("overloaded") with nothing issued, so
 clients move to another server at once. Numbers count as issued when their reply is handed
 to the socket.
+
+Fence (docs/operations.md): while ``fenced`` the public socket answers every
+request ``["UNAVAILABLE", "fenced"]`` and issues nothing; the control socket
+works. Slow control work (the fence made durable, snapshots) runs in the tasks
+thread (seqgen_server.tasks), whose replies the loop sends when they are ready.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
+import secrets
 import time
 from collections.abc import Callable
 from typing import Final, NamedTuple
@@ -26,7 +32,7 @@ import msgspec
 import zmq
 
 from seqgen_common import __version__
-from seqgen_common.control import ControlError, decode_control_request, encode_control
+from seqgen_common.control import ControlError, ControlReply, decode_control_request, encode_control
 from seqgen_common.curve import Gatekeeper
 from seqgen_common.daemon import serve
 from seqgen_common.errors import ControlCode, ErrorCode, SeqgenError, StartupError
@@ -35,11 +41,14 @@ from seqgen_common.outbox import Flushed, Outbox
 from seqgen_common.protocol import decode_request, encode_error, encode_values
 from seqgen_common.sockets import CONTROL, PUBLIC, open_socket
 from seqgen_server.allocator import Allocator
+from seqgen_server.backup import Backups
+from seqgen_server.changes import ChangeFeed
 from seqgen_server.config import ServerConfig
-from seqgen_server.control import ControlHandler, Deferred
+from seqgen_server.control import ControlHandler, Deferred, Fencing
 from seqgen_server.ledger import Ledger
 from seqgen_server.stats import record_store_write, started_with
 from seqgen_server.store import Store
+from seqgen_server.tasks import Job, Tasks
 from seqgen_server.writer import StoreWriter
 
 __all__ = ["Server", "run"]
@@ -63,6 +72,7 @@ _STORE_FAILED: Final = encode_error(
 _CONTROL_STORE_FAILED: Final = encode_control(
     ControlError(code=ControlCode.INTERNAL, message="the store could not persist the floor")
 )
+_FENCED: Final = encode_error(ErrorCode.UNAVAILABLE, "fenced")
 
 
 class _Parked(NamedTuple):
@@ -74,6 +84,8 @@ class _Parked(NamedTuple):
     """The public reply; None for a floor (its reply is built when released)."""
     issued: int
     """How many numbers the reply carries."""
+    answer: ControlReply | None = None
+    """The control reply of floors raised in bulk (None: the sequence's info)."""
 
 
 class Server:
@@ -84,9 +96,15 @@ class Server:
         try:
             marks = self.store.load()
             self.store.write_marks([], clean=False)
+            if config.fenced and not self.store.fenced:
+                self.store.set_fenced(True)
         except SeqgenError as exc:
             self.store.close()
             raise StartupError(str(exc)) from exc
+        self.fenced = self.store.fenced
+        """While True the public socket answers every request UNAVAILABLE "fenced"."""
+        self.epoch = secrets.token_hex(8)
+        """Random per start: a witness that sees another epoch resyncs."""
         skipped = 0 if self.store.clean_start else len(marks) * config.reserve
         self.counters = started_with(skipped)
         self.allocator = Allocator(config.instance, config.instances, config.drift)
@@ -104,6 +122,10 @@ class Server:
             clock=clock,
             clean_start=self.store.clean_start,
             store_ok=lambda: self.store_ok,
+            fencing=Fencing(get=lambda: self.fenced, set=self._set_fenced,
+                            persist=self.store.set_fenced),
+            feed=ChangeFeed(self.epoch, clock),
+            backups=Backups(self.store),
         )
         self._parked: list[_Parked] = []
         self._max_disk_waits = config.max_disk_waits
@@ -123,6 +145,7 @@ class Server:
         self.outbox = Outbox(self.public)
         self.control_outbox = Outbox(self.control_socket)
         self.writer = StoreWriter(self.store)
+        self.tasks = Tasks()
         if not self.store.clean_start:
             log.warning(
                 "the previous run did not stop cleanly; up to %d own numbers per name were skipped",
@@ -132,6 +155,12 @@ class Server:
     def request_stop(self) -> None:
         """Ask the loop to stop (safe from a signal handler: it only sets a flag)."""
         self._stopping = True
+
+    def _set_fenced(self, fenced: bool) -> None:
+        if fenced != self.fenced:
+            log.warning("%s", "fenced: the public socket answers UNAVAILABLE, nothing is issued"
+                        if fenced else "fence released: serving numbers again")
+        self.fenced = fenced
 
     # ---- replies ----------------------------------------------------------------
 
@@ -163,6 +192,9 @@ class Server:
     # ---- public requests --------------------------------------------------------
 
     def _on_public(self, envelope: list[bytes]) -> None:
+        if self.fenced:
+            self._refuse_fenced(envelope)
+            return
         body = take_body(envelope)  # what is left in ``envelope`` is the envelope
         counters = self.counters
         if body is None:
@@ -194,6 +226,11 @@ class Server:
                 _Parked(request.name, allocation.last, self.outbox, envelope, reply, request.count)
             )
 
+    def _refuse_fenced(self, envelope: list[bytes]) -> None:
+        take_body(envelope)
+        self.counters.requests[ErrorCode.UNAVAILABLE] += 1
+        self._reply(self.outbox, envelope, _FENCED, 0)
+
     # ---- control requests -------------------------------------------------------
 
     def _on_control(self, envelope: list[bytes]) -> None:
@@ -214,12 +251,15 @@ class Server:
                     log.exception("unexpected error serving a control request")
                     answer = ControlError(code=ControlCode.INTERNAL,
                                           message="unexpected error; see the server log")
+                if isinstance(answer, Job):
+                    self.tasks.submit(envelope, answer)
+                    return
                 if isinstance(answer, Deferred):
                     if not self.ledger.is_durable(answer.name, answer.value):
-                        self._parked.append(_Parked(
-                            answer.name, answer.value, self.control_outbox, envelope, None, 0))
+                        self._parked.append(_Parked(answer.name, answer.value, self.control_outbox,
+                                                    envelope, None, 0, answer.answer))
                         return
-                    answer = self.control.info(answer.name)
+                    answer = answer.answer or self.control.info(answer.name)
                 reply = encode_control(answer)
         self._reply(self.control_outbox, envelope, reply, 0)
 
@@ -257,7 +297,8 @@ class Server:
                 waiting.append(parked)
                 continue
             if parked.reply is None:
-                reply = encode_control(self.control.info(parked.name)) if durable else _CONTROL_STORE_FAILED
+                reply = (encode_control(parked.answer or self.control.info(parked.name)) if durable
+                         else _CONTROL_STORE_FAILED)
                 self._reply(parked.outbox, parked.envelope, reply, 0)
             elif durable:
                 self._reply(parked.outbox, parked.envelope, parked.reply, parked.issued)
@@ -265,6 +306,10 @@ class Server:
                 self.counters.requests[ErrorCode.INTERNAL] += 1
                 self._reply(parked.outbox, parked.envelope, _STORE_FAILED, 0)
         self._parked = waiting
+
+    def _on_tasks_done(self, replies: list[tuple[list[bytes], ControlReply]]) -> None:
+        for envelope, reply in replies:
+            self._reply(self.control_outbox, envelope, encode_control(reply), 0)
 
     # ---- the loop ---------------------------------------------------------------
 
@@ -274,8 +319,10 @@ class Server:
         poller.register(self.public, zmq.POLLIN)
         poller.register(self.control_socket, zmq.POLLIN)
         poller.register(self.writer.wake_fd, zmq.POLLIN)
+        poller.register(self.tasks.wake_fd, zmq.POLLIN)
         reading_public = True
         public, control, wake_fd = self.public, self.control_socket, self.writer.wake_fd
+        tasks_fd = self.tasks.wake_fd
         outbox, control_outbox = self.outbox, self.control_outbox
         while not self._stopping:
             held = outbox or control_outbox
@@ -288,6 +335,8 @@ class Server:
                 self._drain(control, self._on_control)
             if wake_fd in events:
                 self._on_written()
+            if tasks_fd in events:
+                self._on_tasks_done(self.tasks.done())
             self._submit()
             if reading_public == outbox.full:
                 reading_public = not reading_public
@@ -311,6 +360,8 @@ class Server:
             result = self.writer.results.get()
             self._record(result.ok, result.names, result.seconds)
         self.writer.stop()  # a refill still in flight is finished; the exact marks follow
+        self._on_tasks_done(self.tasks.stop())  # a fence being persisted is finished too
+        self.control.close()
         try:
             exact = self.ledger.exact_marks()
             self.store.write_marks(exact, clean=True)
@@ -341,9 +392,11 @@ def run(config: ServerConfig) -> int:
     def describe(server: Server) -> None:
         log.info(
             "seqgen-server %s: instance %d of %d, drift %d, reserve %d, bind %s, control %s, "
-            "data %s, %d sequence(s)",
+            "data %s, %d sequence(s)%s",
             __version__, config.instance, config.instances, config.drift, config.reserve,
             config.bind, config.control, config.data, len(server.ledger),
+            ", FENCED (the public socket answers UNAVAILABLE until the admin recovers or "
+            "unfences)" if server.fenced else "",
         )
         if config.curve is not None and config.curve.allowed is None:
             log.warning("public socket: %s (no --curve-clients)", config.curve.describe())

@@ -8,8 +8,10 @@ written is a mark kept, through kill -9 and power loss.
 Layout of ``--data DIR``::
 
     DIR/lock         flock'd while a server runs (a second server refuses)
-    DIR/seqgen.db    tables ``meta`` (format, instance, instances, clean) and
-                     ``sequences`` (name, mark); plus SQLite's -wal and -shm
+    DIR/seqgen.db    tables ``meta`` (format, instance, instances, clean, and
+                     fenced once a fence was set) and ``sequences`` (name, mark);
+                     plus SQLite's -wal and -shm
+    DIR/backup-*.db  a snapshot being streamed by the admin (seqgen_server.backup)
 
 Creating the store is atomic: it is built as ``seqgen.db.new`` (rollback
 journal, fsync'd) and renamed into place, so a crash during the very first
@@ -26,6 +28,7 @@ megabyte is free.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -35,6 +38,7 @@ from pathlib import Path
 from typing import Final
 
 from seqgen_common.errors import StartupError, StoreError
+from seqgen_common.prefix import after_prefix
 
 __all__ = ["DB_NAME", "FORMAT", "LOCK_NAME", "Store"]
 
@@ -56,6 +60,9 @@ _SCHEMA: Final = (
 _UPSERT: Final = (
     "INSERT INTO sequences (name, mark) VALUES (?, ?) "
     "ON CONFLICT (name) DO UPDATE SET mark = excluded.mark"
+)
+_META_UPSERT: Final = (
+    "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"
 )
 
 
@@ -107,23 +114,6 @@ def _create(data_dir: Path, instance: int, instances: int) -> None:
     _fsync(data_dir)
 
 
-
-
-def _after_prefix(prefix: str) -> str | None:
-    """The least string above every string that starts with ``prefix``; None when there is none.
-
-    Trailing U+10FFFF (the largest code point) cannot be incremented: drop them
-    and increment what comes before. Surrogates cannot be stored: skip them.
-    """
-    stem = prefix.rstrip("\U0010ffff")
-    if not stem:
-        return None  # "" or only U+10FFFF: every string >= prefix starts with it
-    following = ord(stem[-1]) + 1
-    if 0xD800 <= following <= 0xDFFF:
-        following = 0xE000
-    return stem[:-1] + chr(following)
-
-
 class Store:
     """The state of one server in its data directory; not thread-safe by itself.
 
@@ -137,7 +127,11 @@ class Store:
         self._lock_fd = lock_fd
         self._conn: sqlite3.Connection | None = conn
         self._reader: sqlite3.Connection | None = None
+        self._side: sqlite3.Connection | None = None
+        """For the fence, from one thread at a time (before serving, then the tasks thread)."""
         self.clean_start = True
+        self.fenced = False
+        """The fence recorded in the store (meta ``fenced``)."""
 
     # ---- opening --------------------------------------------------------------
 
@@ -183,6 +177,7 @@ class Store:
             raise StartupError(f"cannot create or open the store {path}: {exc}") from exc
         store = cls(data_dir, lock_fd, conn)
         store.clean_start = meta.get("clean") == "1"
+        store.fenced = meta.get("fenced") == "1"
         return store
 
     @staticmethod
@@ -230,7 +225,7 @@ class Store:
         # BINARY collation compares UTF-8 bytes: the same order as Python's str.
         query = "SELECT name FROM sequences WHERE name >= ?"
         args: list[object] = [prefix]
-        bound = _after_prefix(prefix)
+        bound = after_prefix(prefix)
         if bound is not None:
             query += " AND name < ?"
             args.append(bound)
@@ -266,6 +261,66 @@ class Store:
             self._drop_connection()
             raise StoreError(f"cannot persist to {self.path}: {exc}") from exc
 
+    def set_fenced(self, fenced: bool) -> None:
+        """Durably record the fence; StoreError if it cannot be persisted.
+
+        Uses a connection of its own (SQLite makes it wait for the writer's
+        transaction): call it from one thread at a time.
+        """
+        try:
+            if self._side is None:
+                self._side = _connect(self.path)
+            conn = self._side
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(_META_UPSERT, ("fenced", "1" if fenced else "0"))
+                conn.execute("COMMIT")
+            except BaseException:
+                self._rollback(conn)
+                raise
+        except (sqlite3.Error, OSError) as exc:
+            if self._side is not None:
+                self._side.close()
+                self._side = None
+            raise StoreError(f"cannot persist the fence to {self.path}: {exc}") from exc
+        self.fenced = fenced
+
+    def snapshot(self, target: Path) -> None:
+        """A consistent copy of the store as ``target``; StoreError if it cannot be made.
+
+        SQLite's online backup copies every page in one step under one read
+        transaction, so the copy is consistent while the writer goes on (WAL).
+        The copy is then marked fenced and not clean (a server started on it
+        stays fenced until it is recovered), switched to a rollback journal (one
+        self-contained file), fsync'd and renamed into place. Each call opens
+        connections of its own: call it from one thread at a time.
+        """
+        tmp = target.with_name(target.name + ".tmp")
+        try:
+            _unlink(tmp, tmp.with_name(tmp.name + "-journal"))
+            source = sqlite3.connect(self.path, isolation_level=None)
+            try:
+                source.execute("PRAGMA busy_timeout=2000")
+                copy = sqlite3.connect(tmp, isolation_level=None)
+                try:
+                    source.backup(copy)
+                    copy.execute("PRAGMA journal_mode=DELETE")
+                    copy.execute("PRAGMA synchronous=FULL")
+                    copy.execute("BEGIN IMMEDIATE")
+                    copy.executemany(_META_UPSERT, [("fenced", "1"), ("clean", "0")])
+                    copy.execute("COMMIT")
+                finally:
+                    copy.close()
+            finally:
+                source.close()
+            _fsync(tmp)
+            os.rename(tmp, target)
+            _fsync(target.parent)
+        except (sqlite3.Error, OSError) as exc:
+            with contextlib.suppress(OSError):
+                _unlink(tmp)
+            raise StoreError(f"cannot make a snapshot of {self.path}: {exc}") from exc
+
     def _rollback(self, conn: sqlite3.Connection) -> None:
         try:
             conn.execute("ROLLBACK")
@@ -293,6 +348,9 @@ class Store:
 
     def close(self) -> None:
         self._drop_connection()
+        if self._side is not None:
+            self._side.close()
+            self._side = None
         if self._reader is not None:
             self._reader.close()
             self._reader = None

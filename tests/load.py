@@ -1,15 +1,17 @@
 """A load client for fault tests, run as a separate process, plus its checker.
 
-``python -m tests.load OUT NAME SECONDS ENDPOINT...`` sends requests round-robin
-(Lazy Pirate REQ sockets, 0.5 s timeout, each endpoint once per attempt) for
-SECONDS and writes one JSON document to OUT: how many requests it attempted and,
+``python -m tests.load [--count N] [--pause S] [--until FILE] OUT NAME SECONDS ENDPOINT...``
+sends requests round-robin (Lazy Pirate REQ sockets, 0.5 s timeout, each
+endpoint once per attempt) for SECONDS (or until FILE exists), asking for N
+numbers each (default 1) and pausing S seconds after each (default 0: full
+rate), and writes one JSON document to OUT: how many requests it attempted and,
 per endpoint, every number acknowledged, in the order received.
 ``check`` then reports duplicates and order violations over many such files.
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -32,7 +34,8 @@ class LoadResult(msgspec.Struct):
 _reply = msgspec.json.Decoder(list[str | None])
 
 
-def hammer(out: Path, name: str, seconds: float, endpoints: list[str], count: int = 1) -> None:
+def hammer(out: Path, name: str, seconds: float, endpoints: list[str], count: int = 1,
+           pause_s: float = 0.0, until: Path | None = None) -> None:
     ctx = zmq.Context()
     socks: dict[str, zmq.Socket[bytes]] = {}
 
@@ -48,7 +51,9 @@ def hammer(out: Path, name: str, seconds: float, endpoints: list[str], count: in
     last = 0
     i = 0
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not (until is not None and until.exists()):
+        if pause_s:
+            time.sleep(pause_s)
         ep = endpoints[i % len(endpoints)]
         i += 1
         result.attempted += 1
@@ -112,5 +117,13 @@ def crash_gaps(values: list[int], instances: int, normal: int) -> list[int]:
 
 
 if __name__ == "__main__":
-    out_arg, name_arg, seconds_arg, *endpoint_args = sys.argv[1:]
-    hammer(Path(out_arg), name_arg, float(seconds_arg), endpoint_args)
+    parser = argparse.ArgumentParser(prog="python -m tests.load")
+    parser.add_argument("--count", type=int, default=1)
+    parser.add_argument("--pause", type=float, default=0.0)
+    parser.add_argument("--until", type=Path, default=None)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("name")
+    parser.add_argument("seconds", type=float)
+    parser.add_argument("endpoints", nargs="+")
+    ns = parser.parse_args()
+    hammer(ns.out, ns.name, ns.seconds, ns.endpoints, ns.count, ns.pause, ns.until)

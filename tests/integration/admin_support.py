@@ -37,9 +37,11 @@ def start_admin(
     token: str | None = None,
     control_timeout_s: float = CONTROL_TIMEOUT_S,
     extra: Sequence[str] = (),
+    url: str | None = None,
 ) -> Admin:
-    """seqgen-admin for the server at ``control`` on a free port; ready when /healthz answers."""
-    url = f"http://127.0.0.1:{free_port()}"
+    """seqgen-admin for the server at ``control`` (on ``url``, else a free port); ready when
+    /healthz answers."""
+    url = url or f"http://127.0.0.1:{free_port()}"
     args = [sys.executable, "-m", "seqgen_admin", "--admin", url, "--control", control,
             "--control-timeout", str(control_timeout_s)]
     if token is not None:

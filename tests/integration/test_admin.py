@@ -318,14 +318,27 @@ def test_openapi_documents_every_operation_and_field(env: Env) -> None:
     assert schema["openapi"].startswith("3.1")
     paths = schema["paths"]
     assert set(paths) == {"/healthz", "/readyz", "/status", "/sequences", "/sequences/{name}",
-                          "/sequences/{name}/floor", "/metrics"}
+                          "/sequences/{name}/floor", "/metrics", "/cluster", "/witness/{instance}",
+                          "/changes", "/fence", "/unfence", "/recover", "/backup"}
     floor = paths["/sequences/{name}/floor"]["put"]
     assert {"200", "401", "403", "409", "422", "503"} <= set(floor["responses"])
     assert floor["security"] == [{"HTTPBearer": []}]
+    for path, method in (("/fence", "post"), ("/unfence", "post"), ("/recover", "post"),
+                         ("/backup", "get")):
+        operation = paths[path][method]
+        assert operation["security"] == [{"HTTPBearer": []}], path
+        assert {"200", "401", "403", "503"} <= set(operation["responses"]), path
+    assert "security" not in paths["/cluster"]["get"]
+    assert "404" in paths["/witness/{instance}"]["get"]["responses"]
+    assert "409" in paths["/recover"]["post"]["responses"]
+    backup = paths["/backup"]["get"]["responses"]["200"]["content"]
+    assert backup["application/octet-stream"]["schema"]["format"] == "binary"
     assert "404" in paths["/sequences/{name}"]["get"]["responses"]
     assert "503" in paths["/status"]["get"]["responses"]
     components = schema["components"]["schemas"]
-    for model in ("ServerStatus", "ServerCounters", "Sequence", "SequenceList", "FloorRequest"):
+    for model in ("ServerStatus", "ServerCounters", "Sequence", "SequenceList", "FloorRequest",
+                  "ClusterView", "PeerState", "WitnessPage", "WitnessEntry", "Changes",
+                  "ChangeItem", "FenceResult", "RecoverRequest", "RecoverResult", "PeerAsked"):
         for field, spec in components[model]["properties"].items():
             ref = spec.get("$ref")  # a nested model is documented by its own description
             documented = components[ref.rpartition("/")[2]] if ref else spec

@@ -21,8 +21,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import Cluster, numbers
+from tests.conftest import Cluster, numbers, wait_until
 from tests.integration.admin_support import Admin, start_admin
+from tests.integration.operator_support import cluster_view, free_admin_url, start_host
 
 CHROMIUM = shutil.which("chromium")
 
@@ -111,7 +112,7 @@ def test_swagger_ui_renders_every_operation_offline(cluster: Cluster, tmp_path: 
     admin = start_admin(cluster, server.control)
     schema = httpx.get(f"{admin.url}/openapi.json").json()
     expected = {(method, path) for path, ops in schema["paths"].items() for method in ops}
-    assert len(expected) == 7
+    assert len(expected) == 14
     dom = dump_dom(f"{admin.url}/docs", tmp_path / "profile")
     methods = re.findall(r'<div class="opblock opblock-(\w+)[^"]*" id="operations-', dom)
     paths = re.findall(r'class="opblock-summary-path" data-path="([^"]+)"', dom)
@@ -151,6 +152,37 @@ def test_status_page_renders_status_counters_and_a_paged_filtered_table(
 
     other = rendered(dump_dom(f"{admin.url}/?prefix=other", tmp_path / "p3"))
     assert [row[0] for row in other.rows] == ["other<b>not bold</b>"]  # text, not markup
+    assert page.elements["cluster-banner"] == ""  # no conflicts
+    assert page.elements["status-fenced"] == "serving"
+    assert "no peers configured" in page.elements["cluster-summary"]
+
+
+def test_status_page_shows_the_cluster_and_a_red_banner_on_conflicts(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    urls = [free_admin_url() for _ in range(3)]
+    a = start_host(cluster, 1, 2, urls[0], [urls[1], urls[2]])
+    start_host(cluster, 2, 2, urls[1], [urls[0]])
+    third = start_host(cluster, 1, 2, urls[2], [urls[0]])  # instance 1 again: the mistake
+    wait_until(lambda: cluster_view(a)["conflicts"] != [], 15, "admin 1 sees the conflict")
+    with a.http() as http:
+        assert http.post("/fence").status_code == 200
+    page = rendered(dump_dom(f"{a.admin.url}/", tmp_path / "conflict"))
+    banner = page.elements["cluster-banner"]
+    assert banner.startswith("Misconfigured cluster")
+    assert "instance 1 is used by 2 servers" in banner and urls[2] in banner
+    table = page.elements["cluster"]
+    assert "this server" in table and urls[1] in table and urls[2] in table
+    assert "2 of 2" in table and "1 of 2" in table
+    assert page.elements["cluster-summary"] == "(2 of 2 peers reachable)"
+    assert page.elements["status-fenced"].startswith("FENCED")
+    assert page.elements["fence-banner"].startswith("This server is fenced")
+    # Without the misconfigured server the banner goes away by itself.
+    third.server.kill()
+    wait_until(lambda: cluster_view(a)["conflicts"] == [], 15, "the conflict clears")
+    page = rendered(dump_dom(f"{a.admin.url}/", tmp_path / "fixed"))
+    assert page.elements["cluster-banner"] == ""
+    assert page.elements["cluster-summary"] == "(1 of 2 peers reachable)"
 
 
 def test_status_page_says_when_the_server_is_down(cluster: Cluster, tmp_path: Path) -> None:

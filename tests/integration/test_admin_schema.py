@@ -3,7 +3,10 @@
 The schema is the app's own (built in-process, no sockets; a test checks the
 running admin serves the same one). Every generated request, valid or not,
 must get a documented status whose body matches the documented schema, and
-never a 5xx: the server is up, so not even 503.
+never a 5xx: the server is up, so not even 503. The admin has a peer (a second
+server and its admin, peered back) that has witnessed it, so the operator's
+endpoints (/cluster, /witness, /changes, /fence, /unfence, /recover, /backup)
+all do their real work.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ from hypothesis import HealthCheck, settings
 
 from seqgen_admin.app import create_app
 from seqgen_admin.config import AdminConfig
-from tests.conftest import Cluster, numbers
-from tests.integration.admin_support import bearer, start_admin
+from tests.conftest import Cluster, numbers, wait_until
+from tests.integration.admin_support import bearer
+from tests.integration.operator_support import free_admin_url, start_host
 
 TOKEN = "schema-token"
 
@@ -34,10 +38,18 @@ def admin_url() -> Iterator[str]:
     root = Path(tempfile.mkdtemp(prefix="sgs", dir="/tmp"))
     cluster = Cluster(root)
     try:
-        server = cluster.server()
+        urls = [free_admin_url(), free_admin_url()]
+        host = start_host(cluster, 1, 2, urls[0], [urls[1]], token=TOKEN)
+        peer = start_host(cluster, 2, 2, urls[1], [urls[0]], token=TOKEN)
         for name in ("a", "a/b", "ab", "b", "x y", "0"):
-            numbers(server.bind, name, count=3)
-        yield start_admin(cluster, server.control, token=TOKEN).url
+            numbers(host.server.bind, name, count=3)
+
+        def witnessed() -> bool:
+            page = httpx.get(f"{peer.admin.url}/witness/1", params={"prefix": "x"}).json()
+            return page["confirmed_at"] is not None and len(page["items"]) == 1
+
+        wait_until(witnessed, 15, "the peer witnessed the server")  # so /recover can succeed
+        yield host.admin.url
     finally:
         cluster.close()
         shutil.rmtree(root, ignore_errors=True)

@@ -133,6 +133,14 @@ def test_local_cluster_end_to_end(supervised: Supervised) -> None:
                        headers={"Authorization": "Bearer cluster-secret"})
     assert raised.status_code == 200, raised.text
 
+    # The admins are peers: each sees the other, without conflicts, and witnesses it.
+    def peers_ok() -> bool:
+        view = httpx.get(f"{sup.admin}/cluster", timeout=10).json()
+        return bool(view["peers"]) and view["peers"][0]["reachable"] and view["conflicts"] == []
+
+    wait_until(peers_ok, 30, "admin-1 sees admin-2")
+    assert (sup.root / "var" / "data" / "witness-1.db").exists()
+
     # kill -9 a server: supervisord restarts it and numbering goes on without repeats.
     before = _max_per_server(seen)
     old_pid = _pid(sup, "server-1")

@@ -84,7 +84,8 @@ def test_schema_docs_and_page() -> None:
     operations = {op["operationId"] for path in schema.json()["paths"].values()
                   for op in path.values()}
     assert operations == {"healthz", "readyz", "get_status", "list_sequences", "get_sequence",
-                          "raise_floor", "metrics"}
+                          "raise_floor", "metrics", "get_cluster", "get_witness", "get_changes",
+                          "fence", "unfence", "recover", "get_backup"}
     assert docs.status_code == 200 and "swagger-ui-bundle.js" in docs.text
     assert "validatorUrl" in docs.text  # no calls to the online validator
     assert page.status_code == 200 and page.text == status_page_html()
@@ -95,5 +96,6 @@ def test_status_page_is_self_contained() -> None:
     assert not re.search(r"(?i)(src|href)\s*=\s*[\"']?(https?:)?//", html)
     assert not re.search(r"(?i)@import|url\(", html)
     assert "innerHTML" not in html  # names are shown as text, never parsed as markup
-    for element in ('id="sequences"', 'id="counters"', 'id="prefix"', 'id="next"', 'id="prev"'):
+    for element in ('id="sequences"', 'id="counters"', 'id="prefix"', 'id="next"', 'id="prev"',
+                    'id="cluster"', 'id="cluster-banner"', 'id="status-fenced"'):
         assert element in html

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from seqgen_admin.config import TOKEN_ENV, AdminConfig, parse_args
+from seqgen_admin.config import PEERS_ENV, TOKEN_ENV, AdminConfig, parse_args
 
 
 def test_defaults_follow_the_design() -> None:
@@ -56,6 +58,12 @@ def test_the_token_never_shows_in_the_config_repr() -> None:
     ["--token", "tab\there"],
     ["--token", "ünïcode"],
     ["--log-level", "LOUD"],
+    ["--peer", "10.0.0.12:6411"],
+    ["--peer", "tcp://10.0.0.12:6411"],
+    ["--peer", "http://host:port"],
+    ["--peer", "http://host:6411/?x=1"],
+    ["--witness-interval", "0"],
+    ["--witness-interval", "3601"],
 ])
 def test_bad_flags_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
@@ -67,3 +75,22 @@ def test_bad_flags_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -
 def test_a_bad_token_in_the_environment_is_refused_too() -> None:
     with pytest.raises(SystemExit):
         parse_args([], {TOKEN_ENV: "has space"})
+
+
+def test_peers_and_the_witness() -> None:
+    config = parse_args([], {})
+    assert config.peers == () and config.witness_interval_s == 1.0
+    assert config.witness_file == Path("/var/lib/seqgen/witness.db")
+    config = parse_args(["--peer", "http://10.0.0.12:6411/", "--peer", "https://h3.example",
+                         "--peer", "http://10.0.0.12:6411", "--witness-interval", "0.5",
+                         "--witness-file", "w.db"], {PEERS_ENV: "http://ignored:1"})
+    assert config.peers == ("http://10.0.0.12:6411", "https://h3.example")  # the flags win
+    assert config.witness_interval_s == 0.5
+    assert config.witness_file == Path("w.db").absolute()
+
+
+def test_peers_from_the_environment() -> None:
+    env = {PEERS_ENV: " http://10.0.0.12:6411,http://10.0.0.13:6411\thttp://10.0.0.14:6411 "}
+    assert parse_args([], env).peers == (
+        "http://10.0.0.12:6411", "http://10.0.0.13:6411", "http://10.0.0.14:6411")
+    assert parse_args([], {PEERS_ENV: ""}).peers == ()

@@ -35,6 +35,15 @@ def test_host_template_runs_one_server_and_its_admin(tmp_path: Path, monkeypatch
     assert control.startswith("tcp://127.0.0.1:")
     admin = progs["seqgen-admin"]
     assert admin[admin.index("--control") + 1] == control
+    assert admin[admin.index("--witness-file") + 1].startswith("/var/lib/seqgen/")
+    assert "--fenced" not in server  # a fence comes from the store, never from every start
+    assert "--peer" not in admin  # peers come from SEQGEN_PEERS in the environment
+
+
+def test_host_template_documents_peers_and_fenced_starts() -> None:
+    text = (REPO / "etc" / "deploy" / "seqgen-host.conf").read_text()
+    for needed in ("SEQGEN_PEERS", "--fenced", "POST /recover", "GET /backup", "docs/operations.md"):
+        assert needed in text, needed
 
 
 def test_proxy_template_lists_every_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,111 @@
+"""The operator's plane of one admin: its peers, its witness record and what its own server
+says of itself, started and stopped with the app.
+
+Without ``--peer`` there is nothing to poll and no witness record (the file
+is not even created); ``/cluster`` then shows this server alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Final
+
+import httpx
+
+from seqgen_admin.cluster import THIS_SERVER, Node, conflicts
+from seqgen_admin.config import AdminConfig
+from seqgen_admin.control_client import ControlClient
+from seqgen_admin.peers import PeerPoller, PeerView, http_client
+from seqgen_admin.witness import WitnessStore
+from seqgen_common.control import Pong
+from seqgen_common.errors import SeqgenError, Unavailable
+
+__all__ = ["PEER_TIMEOUT_S", "ClusterState", "Plane"]
+
+log = logging.getLogger(__name__)
+
+PEER_TIMEOUT_S: Final = 5.0
+"""How long a call to a peer's admin may take (a peer waits up to its own control timeout
+for its server)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterState:
+    own: Pong | None
+    """This server, as it last answered (None: it never did)."""
+    own_reachable: bool
+    peers: list[PeerView]
+    conflicts: list[str]
+
+
+class Plane:
+    def __init__(self, config: AdminConfig) -> None:
+        self.config = config
+        self.witness: WitnessStore | None = None
+        self._http: httpx.AsyncClient | None = None
+        self.pollers: list[PeerPoller] = []
+        self._own: Pong | None = None
+        self._own_reachable = False
+        self._control: ControlClient | None = None
+        self._own_task: asyncio.Task[None] | None = None
+        self.recovering = asyncio.Lock()
+        """Held while POST /recover runs (one at a time)."""
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The client for calls to peers (while the plane runs)."""
+        if self._http is None:
+            raise Unavailable("the admin is not running")
+        return self._http
+
+    async def start(self, control: ControlClient) -> None:
+        """Open the witness record (StartupError when it cannot be used) and start polling."""
+        self._control = control
+        self._http = http_client(self.config.token, PEER_TIMEOUT_S)
+        if self.config.peers:
+            self.witness = await asyncio.to_thread(WitnessStore.open, self.config.witness_file)
+            log.info("witness record %s; peers %s every %gs", self.config.witness_file,
+                     ", ".join(self.config.peers), self.config.witness_interval_s)
+        self.pollers = [PeerPoller(self._http, url, self.config.witness_interval_s, self.witness)
+                        for url in self.config.peers]
+        for poller in self.pollers:
+            poller.start()
+        self._own_task = asyncio.get_running_loop().create_task(self._watch_own(), name="own server")
+
+    async def stop(self) -> None:
+        if self._own_task is not None:
+            self._own_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._own_task
+        for poller in self.pollers:
+            await poller.stop()
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+        if self.witness is not None:
+            self.witness.close()
+
+    async def _watch_own(self) -> None:
+        while True:
+            await self.refresh_own()
+            await asyncio.sleep(self.config.witness_interval_s)
+
+    async def refresh_own(self) -> None:
+        """Ask this server who it is (for the cluster view)."""
+        if self._control is None:
+            return
+        try:
+            self._own = await self._control.ping()
+            self._own_reachable = True
+        except SeqgenError:
+            self._own_reachable = False
+
+    def state(self) -> ClusterState:
+        own = self._own
+        own_node = Node(THIS_SERVER, own.instance, own.instances) if own is not None else None
+        peers = [poller.view for poller in self.pollers]
+        nodes = [node for node in (view.node() for view in peers) if node is not None]
+        return ClusterState(own, self._own_reachable, peers, conflicts(own_node, nodes))
