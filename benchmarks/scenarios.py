@@ -148,19 +148,20 @@ def proxy(bench: Bench, group: Daemons, selected: set[str]) -> Iterator[Row]:
     servers = [group.seqgen_server(k, 2) for k in (1, 2)]
     hosts = [server.bind for server in servers]
     relay = group.seqgen_proxy(hosts)
+    plain = group.seqgen_proxy(hosts, "--no-coalesce") if bench.coalescing.proxy else None
     cmd = bench.cmd
     if "proxy" in selected:
+        # The cost of relaying one request: without coalescing, which proxy-coalesce measures.
         device = group.floor_device([group.floor_server().bind, group.floor_server().bind])
 
         def pipelined(target: Daemon) -> Callable[[], Sample]:
             return bench.load([cmd("pipeline", target, "perf", depth=PIPELINE_DEPTH)] * 2, target.pid)
 
         yield bench.rounds(
-            Row("proxy", "proxy + 2 servers, 2 DEALER processes x 64 in flight", "proxy",
-                "zmq.proxy + 2 floor servers",
+            Row("proxy", "proxy (--no-coalesce) + 2 servers, 2 DEALER processes x 64 in flight",
+                "proxy", "zmq.proxy + 2 floor servers",
                 targets=[_cpu_target(2.5), _rate_target(0.6)]),
-            pipelined(relay), pipelined(device))
-    plain = group.seqgen_proxy(hosts, "--no-coalesce") if bench.coalescing.proxy else None
+            pipelined(plain or relay), pipelined(device))
     if "proxy-coalesce" in selected:
         controls = [server.control for server in servers if server.control is not None]
 

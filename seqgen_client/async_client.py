@@ -3,7 +3,9 @@
 Each endpoint gets one DEALER channel (seqgen_common.channel): requests carry
 an id, one reader task hands each reply to the await that waits for it, so
 concurrent awaits are all in flight at once, and a reply whose await gave up
-is dropped, never given to another.
+is dropped, never given to another. An attempt that gets no reply in time
+closes its endpoint's channel (its other requests then fail over too), and the
+next request opens a new one.
 
 Concurrent ``next`` awaits for one name share a request (seqgen_client.lanes):
 the await that leads a batch sends it; the others wait, each until its own
@@ -204,8 +206,16 @@ class AsyncClient(ClientBase):
         index, timeout_s, frame = attempt
         self._check_open()
         try:
-            return await self._channel(index).request(frame, timeout_s)
+            channel = self._channel(index)
+            reply = await channel.request(frame, timeout_s)
         except Unsent:
             return UNSENT
         except zmq.ZMQError as exc:  # no socket to be had (too many open files?)
             raise Unavailable(f"cannot use {self._endpoints[index]}: {exc}") from exc
+        if reply is None and self._channels[index] is channel and not self._closed:
+            # No reply in time: start over on a new socket, as Client does (Lazy Pirate).
+            # What this one still holds (requests queued during a partition) dies with it,
+            # and the new one connects afresh instead of waiting for TCP's retransmissions.
+            self._channels[index] = None
+            channel.close()
+        return reply

@@ -20,10 +20,15 @@ CONTROL (a server's ``--control``, a ROUTER): as PUBLIC, for one admin.
 BACKEND (the proxy's DEALER to each host): ``IMMEDIATE`` (a send to a host
     without a connection fails at once: no request waits for a dead host),
     queues sized by the caller above its in-flight bound, heartbeats (1 s,
-    3 s timeout) to drop a frozen or lost host, fast reconnects (0.1-0.5 s).
+    3 s timeout) to drop a frozen or lost host, fast reconnects (0.1-0.5 s),
+    and a connect timeout of 1 s: a connect that a partition swallowed is tried
+    again within a second of the network healing, not at TCP's next backed-off
+    SYN (seconds to minutes later).
 CLIENT_REQ (``Client``, one request at a time per socket) and CLIENT_DEALER
     (``AsyncClient``): queues of 10,000 messages, far above what one process
-    keeps in flight; MAXMSGSIZE 64 KiB (a reply is far smaller).
+    keeps in flight; MAXMSGSIZE 64 KiB (a reply is far smaller); a connect
+    timeout of 1 s and reconnects of 0.1-1 s, as above; the DEALER, which
+    lives across calls, also has heartbeats (1 s, 3 s timeout).
 CONTROL_CLIENT (the admin's DEALER to its server): ``IMMEDIATE``, SNDHWM 100
     (an admin never has more calls in flight), MAXMSGSIZE 4 MiB (a page of 1,000
     sequences is up to about 300 KB), reconnects of 0.1-1 s.
@@ -95,16 +100,26 @@ BACKEND: Final = Spec(zmq.DEALER, False, {
     zmq.RECONNECT_IVL_MAX: 500,
     zmq.HEARTBEAT_IVL: 1000,
     zmq.HEARTBEAT_TIMEOUT: 3000,
+    zmq.CONNECT_TIMEOUT: 1000,
 })
+_RECONNECT: Final[dict[int, int]] = {
+    zmq.CONNECT_TIMEOUT: 1000,
+    zmq.RECONNECT_IVL: 100,
+    zmq.RECONNECT_IVL_MAX: 1000,
+}
 CLIENT_REQ: Final = Spec(zmq.REQ, False, {
     **_COMMON,
+    **_RECONNECT,
     zmq.MAXMSGSIZE: MAX_FRAME_BYTES,
 })
 CLIENT_DEALER: Final = Spec(zmq.DEALER, False, {
     **_COMMON,
+    **_RECONNECT,
     zmq.MAXMSGSIZE: MAX_FRAME_BYTES,
     zmq.SNDHWM: 10_000,
     zmq.RCVHWM: 10_000,
+    zmq.HEARTBEAT_IVL: 1000,
+    zmq.HEARTBEAT_TIMEOUT: 3000,
 })
 CONTROL_CLIENT: Final = Spec(zmq.DEALER, False, {
     **_COMMON,

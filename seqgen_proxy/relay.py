@@ -18,8 +18,10 @@ Every request gets exactly one reply (docs/protocol.md, "Overload"):
   connection), is marked down: its socket is closed and opened again (so
   nothing queued for it is delivered later and no reply to a forgotten id can
   come back on it) and every request waiting on it is retried on the next
-  backend. Down backends are probed with ``[]`` (a server answers
-  BAD_REQUEST without touching a number) and used again once they answer.
+  backend. A backend that answers UNAVAILABLE or INTERNAL (fenced, overloaded,
+  its disk failing) is marked down too, without losing its connection. Down
+  backends are probed with ``[]`` (a server answers BAD_REQUEST without
+  touching a number) and used again once a probe gets that answer.
 - Replies that a client's queue cannot take yet wait in the frontend's
   outbox; while it is full, no request is read.
 
@@ -68,6 +70,8 @@ WARM_UP_POLL_MS: Final = 5
 BUSY_PATIENCE: Final = 4
 """An attempt on a backend that keeps answering others gets up to this many timeouts."""
 PROBE_BODY: Final = b"[]"
+_CANNOT_SERVE: Final = (b'["UNAVAILABLE"', b'["INTERNAL"')
+"""A probe answered thus leaves its backend down (a healthy server answers BAD_REQUEST)."""
 
 _NOT_ONE_FRAME: Final = encode_error(ErrorCode.BAD_REQUEST, "a request is exactly one frame")
 _UNAVAILABLE: Final = encode_error(ErrorCode.UNAVAILABLE, "no server answered in time")
@@ -275,13 +279,17 @@ class Relay:
             request_id, body = reply
             job = inflight.pop(request_id)
             if job is None:
-                if request_id == backend.probe_id:
-                    self._mark_up(backend)
-                else:
+                if request_id != backend.probe_id:
                     self.stale_replies += 1
+                elif body.startswith(_CANNOT_SERVE):  # fenced, overloaded, failing: not yet
+                    backend.probe_id = None
+                    self.pool.probe_failed(backend.index, self._now)
+                    self._check_at = self._now
+                else:
+                    self._mark_up(backend)
                 continue
             self._in_flight -= 1
-            if not pool.is_healthy(backend.index):
+            if not pool.is_healthy(backend.index) and not body.startswith(_CANNOT_SERVE):
                 self._mark_up(backend)
             try:
                 self._on_reply(job, body)
@@ -307,6 +315,9 @@ class Relay:
                 return
         body, retry = judge_error(body)
         if retry:
+            # It cannot serve now (fenced, overloaded, its disk failing): leave it to its
+            # probes, so the next requests do not pay a hop there first.
+            self._mark_down(self.backends[job.backend], "cannot serve (UNAVAILABLE or INTERNAL)")
             job.fallback = body
             self._forward(job)
         else:

@@ -16,7 +16,7 @@ __all__ = ["ServerConfig", "parse_args"]
 
 DEFAULT_RESERVE = 10_000
 DEFAULT_MAX_SEQUENCES = 10_000_000
-DEFAULT_MAX_DISK_WAITS = 10_000
+DEFAULT_MAX_DISK_WAITS = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,9 +71,10 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-sequences", type=int, default=d.max_sequences, metavar="M",
                    help="refuse new names (INTERNAL) once this many exist (default %(default)s)")
     p.add_argument("--max-disk-waits", type=int, default=d.max_disk_waits, metavar="W",
-                   help="replies that may wait for a store write at once; past it a request that "
-                   "would wait too is answered UNAVAILABLE (overloaded), so that its client tries "
-                   "another server; 0: never wait, always shed (default %(default)s)")
+                   help="replies that may wait for a store write at once; past it, or while a "
+                   "store write has taken half a second, a request that would wait too is "
+                   "answered UNAVAILABLE (overloaded), so that its client tries another server; "
+                   "0: never wait, always shed (default %(default)s)")
     p.add_argument("--fenced", action="store_true",
                    help="start fenced: the public socket answers every request UNAVAILABLE "
                    "\"fenced\" and issues nothing until the admin's POST /recover (or POST "

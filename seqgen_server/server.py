@@ -8,9 +8,10 @@ waits for the disk.
 Overload (docs/protocol.md, "Overload"): every request gets exactly one reply.
 A reply that a client's queue cannot take yet is held in the socket's outbox
 (seqgen_common.outbox), and while the outbox is full no request is read.
-While ``--max-disk-waits`` replies wait for the disk, a request that would
-wait too is answered ``UNAVAILABLE`` ("overloaded") with nothing issued, so
-clients move to another server at once. Numbers count as issued when their reply is handed
+While the disk is behind (a store write has taken half a second, or
+``--max-disk-waits`` replies wait for it), a request that would wait too is
+answered ``UNAVAILABLE`` ("overloaded") with nothing issued, so clients move to
+another server at once. Numbers count as issued when their reply is handed
 to the socket.
 
 Fence (docs/operations.md): while ``fenced`` the public socket answers every
@@ -62,6 +63,8 @@ POLL_MS: Final = 100
 RETRY_MS: Final = 2
 """Poll timeout while replies are held: how soon a full client queue is tried again."""
 STOP_FLUSH_S: Final = 1.0
+DISK_LAG_S: Final = 0.5
+"""A store write in progress this long means the disk is behind: shed what would wait."""
 """At a stop, how long held replies may still wait for their clients."""
 
 _NOT_ONE_FRAME: Final = encode_error(ErrorCode.BAD_REQUEST, "a request is exactly one frame")
@@ -129,6 +132,9 @@ class Server:
         )
         self._parked: list[_Parked] = []
         self._max_disk_waits = config.max_disk_waits
+        self._clock = clock
+        self._writing_since: float | None = None
+        """When the store write in progress was handed to the writer (None: none is)."""
         self._ctx = zmq.Context()
         self._gatekeeper: Gatekeeper | None = None
         self._sockets: list[zmq.Socket[bytes]] = []
@@ -204,7 +210,7 @@ class Server:
         try:
             request = decode_request(body)
             allocation = self.ledger.issue(request.name, request.last_value, request.count,
-                                           may_wait=len(self._parked) < self._max_disk_waits)
+                                           may_wait=self._may_wait())
         except SeqgenError as exc:
             counters.requests[exc.code] += 1
             self._reply(self.outbox, envelope, encode_error(exc.code, exc.message), 0)
@@ -269,6 +275,20 @@ class Server:
         batch = self.ledger.take_batch()
         if batch is not None:
             self.writer.submit(batch)
+            self._writing_since = self._clock()
+
+    def _may_wait(self) -> bool:
+        """Whether a reply may wait for the disk now: the disk is not behind.
+
+        Behind: ``--max-disk-waits`` replies wait already, or the store write in
+        progress has taken DISK_LAG_S or more (its clients are about to give up).
+        """
+        parked = self._parked
+        if not parked:
+            return self._max_disk_waits > 0
+        writing_since = self._writing_since
+        return len(parked) < self._max_disk_waits and (
+            writing_since is None or self._clock() - writing_since < DISK_LAG_S)
 
     def _on_written(self) -> None:
         self.writer.drain_wakeups()
@@ -281,6 +301,7 @@ class Server:
         self._submit()
 
     def _record(self, ok: bool, names: int, seconds: float) -> None:
+        self._writing_since = None
         self.ledger.batch_done(ok)
         record_store_write(self.counters, ok, names, seconds)
         if ok != self.store_ok:

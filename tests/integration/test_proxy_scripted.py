@@ -63,6 +63,12 @@ class ScriptedBackend:
         self.sock.close()
 
 
+def probed_back(*hosts: ScriptedBackend) -> None:
+    """Answer the probes of hosts the proxy marked down until it took them back."""
+    for host in hosts:
+        assert host.quiet(0.6)  # the proxy probes every 0.25 s: at least one is answered
+
+
 @pytest.fixture
 def backends() -> Iterator[list[ScriptedBackend]]:
     made = [ScriptedBackend(), ScriptedBackend()]
@@ -189,6 +195,8 @@ def test_internal_and_malformed_replies_are_retried_elsewhere(
     envelope, _ = second.receive_request()
     second.send(envelope, b'[null,"8"]')
     assert client.reply() == b'[null,"8"]'
+    # A host that cannot serve is left to its probes for a while: let both answer one.
+    probed_back(first, second)
 
     # When every host fails, the client gets the last failure.
     client.send(b'["i","0"]')
@@ -197,12 +205,14 @@ def test_internal_and_malformed_replies_are_retried_elsewhere(
     envelope, _ = second.receive_request()
     second.send(envelope, b'["UNAVAILABLE","no server behind this proxy"]')
     assert client.reply() == b'["UNAVAILABLE","no server behind this proxy"]'
+    probed_back(first, second)
     client.send(b'["i","0"]')
     envelope, _ = first.receive_request()
     first.send(envelope, b'["INTERNAL","disk full"]')
     envelope, _ = second.receive_request()
     second.send(envelope, b"garbage")
     assert client.reply() == b'["INTERNAL","a backend sent a malformed reply"]'
+    probed_back(first, second)
 
     # EXHAUSTED would be the same on every host: it is not retried.
     client.send(b'["i","0"]')

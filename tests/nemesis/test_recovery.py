@@ -146,15 +146,9 @@ def test_sync_client_uses_the_server_again_at_once(recovery: Recovery) -> None:
     _check(recovery, "sync-direct")
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "product bug: AsyncClient keeps its DEALER (and TCP connection) to an endpoint across "
-    "timeouts, so after a partition its requests wait for TCP's backed-off retransmission"))
 def test_async_client_uses_the_server_again_at_once(recovery: Recovery) -> None:
     _check(recovery, "async-direct")
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "product bug: the proxy's reconnect to a host after a partition waits for the pending "
-    "connect's next SYN retransmission (no ZMQ_CONNECT_TIMEOUT on its host sockets)"))
 def test_proxy_uses_the_server_again_at_once(recovery: Recovery) -> None:
     _check(recovery, "sync-proxy")
