@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import os
-import sys
 
 from seqgen_admin.app import run
 from seqgen_admin.config import parse_args
-from seqgen_common.daemon import start
+from seqgen_common import daemon
 
 
 def main(argv: list[str] | None = None) -> None:
-    config = parse_args(argv, os.environ)
-    start(config.log_level, config.memory_limit_mb)
-    sys.exit(run(config))
+    # The admin reads its token from the environment, here, never at import time.
+    daemon.main(lambda args: parse_args(args, os.environ), run, argv)
 
 
 if __name__ == "__main__":

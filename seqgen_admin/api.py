@@ -150,6 +150,15 @@ async def sequence_name(request: Request, name: _NameInPath) -> str:
 SequenceName = Annotated[str, Depends(sequence_name)]
 
 
+Prefix = Annotated[str, Query(max_length=MAX_NAME_BYTES,
+                              description="Only names that start with this.")]
+Cursor = Annotated[str | None, Query(max_length=MAX_NAME_BYTES,
+                                     description="`next_cursor` of the previous page: "
+                                     "names after this one.")]
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page size.")]
+"""The paging parameters of /sequences and /witness/{instance}."""
+
+
 # ---- errors -----------------------------------------------------------------------
 
 
@@ -231,12 +240,9 @@ async def get_status(state: State) -> ServerStatus:
             responses=SERVER_ERRORS)
 async def list_sequences(
     state: State,
-    prefix: Annotated[str, Query(max_length=MAX_NAME_BYTES,
-                                 description="Only names that start with this.")] = "",
-    cursor: Annotated[str | None, Query(max_length=MAX_NAME_BYTES,
-                                        description="`next_cursor` of the previous page: "
-                                        "names after this one.")] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page size.")] = 100,
+    prefix: Prefix = "",
+    cursor: Cursor = None,
+    limit: Limit = 100,
 ) -> SequenceList:
     """Sequences in name order (UTF-8 byte order) with their current values, page by page."""
     return page_out(await state.client.list_sequences(prefix, cursor, limit))
@@ -321,12 +327,9 @@ async def get_cluster(state: State) -> ClusterView:
 async def get_witness(
     state: State,
     instance: Annotated[int, Path(ge=1, le=1_000_000, description="The instance witnessed.")],
-    prefix: Annotated[str, Query(max_length=MAX_NAME_BYTES,
-                                 description="Only names that start with this.")] = "",
-    cursor: Annotated[str | None, Query(max_length=MAX_NAME_BYTES,
-                                        description="`next_cursor` of the previous page: "
-                                        "names after this one.")] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Page size.")] = 100,
+    prefix: Prefix = "",
+    cursor: Cursor = None,
+    limit: Limit = 100,
 ) -> WitnessPage:
     """The highest value this host saw each name of that instance issue, when, and at what
     rate; the record survives restarts of this admin and is what `POST /recover` of that

@@ -305,20 +305,10 @@ def _counters_out(c: Counters) -> ServerCounters:
 
 
 def status_out(s: Status) -> ServerStatus:
-    return ServerStatus(
-        version=s.version,
-        instance=s.instance,
-        instances=s.instances,
-        drift=s.drift,
-        reserve=s.reserve,
-        uptime_s=s.uptime_s,
-        data_dir=s.data_dir,
-        sequences=s.sequences,
-        clean_start=s.clean_start,
-        store_ok=s.store_ok,
-        counters=_counters_out(s.counters),
-        fenced=s.fenced,
-    )
+    """The HTTP model has the control reply's fields, one for one."""
+    fields = msgspec.structs.asdict(s)
+    fields["counters"] = _counters_out(s.counters)
+    return ServerStatus(**fields)
 
 
 def sequence_out(info: SequenceInfo) -> Sequence:

@@ -28,7 +28,7 @@ import msgspec
 
 from seqgen_admin.cluster import Node
 from seqgen_admin.witness import Seen, WitnessStore
-from seqgen_common.errors import SeqgenError
+from seqgen_common.errors import SeqgenError, Unavailable
 
 __all__ = [
     "PAGE",
@@ -48,7 +48,7 @@ CHANGES_PAGE: Final = 5000
 """Changed names per /changes page."""
 
 
-class PeerError(Exception):
+class PeerError(Unavailable):
     """A peer did not answer, or answered with an error or something unreadable."""
 
 

@@ -19,7 +19,7 @@ from typing import Final, Protocol, TypeVar
 
 from seqgen_common.errors import StartupError
 
-__all__ = ["Daemon", "add_daemon_flags", "check_daemon_flags", "serve", "start"]
+__all__ = ["Daemon", "add_daemon_flags", "check_daemon_flags", "main", "serve", "start"]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +82,25 @@ def start(log_level: str, memory_limit_mb: int = 0) -> None:
     logging.basicConfig(level=log_level, stream=sys.stderr, format=FORMAT)
     _raise_open_files()
     _limit_memory(memory_limit_mb)
+
+
+class _Config(Protocol):
+    @property
+    def log_level(self) -> str: ...
+
+    @property
+    def memory_limit_mb(self) -> int: ...
+
+
+_C = TypeVar("_C", bound=_Config)
+
+
+def main(parse_args: Callable[[list[str] | None], _C], run: Callable[[_C], int],
+         argv: list[str] | None = None) -> None:
+    """A daemon's entry point: command line -> config -> ``start`` -> ``run(config)`` -> exit."""
+    config = parse_args(argv)
+    start(config.log_level, config.memory_limit_mb)
+    sys.exit(run(config))
 
 
 def serve(make: Callable[[], _D], describe: Callable[[_D], None]) -> int:

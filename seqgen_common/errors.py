@@ -9,7 +9,9 @@ with ``raise ... from exc``::
     │                           BAD_LAST, BAD_COUNT); nothing was issued
     ├── ExhaustedError          EXHAUSTED: the numbers would pass 2**63 - 1
     ├── Unavailable             UNAVAILABLE: no server answered in time, or every
-    │                           one that answered was overloaded or fenced
+    │   │                       one that answered was overloaded or fenced
+    │   └── PeerError           (seqgen_admin.peers) another server's admin did not
+    │                           give what was asked
     ├── InternalError           INTERNAL: anything else; nothing was issued
     │   └── StoreError          the store cannot persist (disk full, I/O error)
     ├── NotFound                control NOT_FOUND: the server has no such sequence

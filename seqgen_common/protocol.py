@@ -50,6 +50,8 @@ def name_problem(name: str) -> str | None:
     The one name rule of seqgen: the server, the proxy, the clients, the control
     protocol and the admin all ask here.
     """
+    if name.isascii() and 0 < len(name) <= MAX_NAME_BYTES and name.isprintable():
+        return None  # the common case in two C calls (ASCII printable: no C0 control, no DEL)
     if not name:
         return "name must be a non-empty string"
     if len(name) > MAX_NAME_BYTES or len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:

@@ -1,18 +1,14 @@
-"""``seqgen-proxy``: command line -> ProxyConfig -> run(config)."""
+"""``seqgen-proxy``: command line -> config -> run(config), through seqgen_common.daemon."""
 
 from __future__ import annotations
 
-import sys
-
-from seqgen_common.daemon import start
+from seqgen_common import daemon
 from seqgen_proxy.config import parse_args
 from seqgen_proxy.relay import run
 
 
 def main(argv: list[str] | None = None) -> None:
-    config = parse_args(argv)
-    start(config.log_level, config.memory_limit_mb)
-    sys.exit(run(config))
+    daemon.main(parse_args, run, argv)
 
 
 if __name__ == "__main__":
