@@ -20,8 +20,9 @@ new sockets.
 from __future__ import annotations
 
 import asyncio
-import time
+import contextlib
 from types import TracebackType
+from typing import Final
 
 import zmq
 import zmq.asyncio
@@ -39,33 +40,18 @@ __all__ = ["AsyncClient"]
 
 
 class _TaskWaiter(Waiter):
-    """A waiter whose await sleeps on a future of the running loop."""
+    """A waiter whose await sleeps on a future of the running loop (``signal``)."""
 
-    __slots__ = ("woken",)
-
-    def __init__(self, started: float, deadline: float) -> None:
-        super().__init__(started, deadline)
-        self.woken: asyncio.Future[None] | None = None
+    __slots__ = ()
 
     def wake(self) -> None:
-        woken = self.woken
+        woken = self.signal
         if woken is not None and not woken.done():
             woken.set_result(None)
 
-    async def sleep(self) -> None:
-        """Until woken, or its deadline (a plain timer: ``asyncio.timeout`` costs 3 us more)."""
-        loop = asyncio.get_running_loop()
-        self.woken = woken = loop.create_future()
-        timer = loop.call_at(loop.time() + self.deadline - time.monotonic(), _wake, woken)
-        try:
-            await woken
-        finally:
-            timer.cancel()
 
-
-def _wake(woken: asyncio.Future[None]) -> None:
-    if not woken.done():
-        woken.set_result(None)
+SWEEP_S: Final = 0.05
+"""How often the waiters past their deadline are woken (see ``AsyncClient._sweep``)."""
 
 
 class AsyncClient(ClientBase):
@@ -82,6 +68,8 @@ class AsyncClient(ClientBase):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ctx: zmq.asyncio.Context | None = None
         self._channels: list[Channel | None] = [None] * len(self._endpoints)
+        self._sleepers: list[_TaskWaiter] = []
+        self._sweeping: asyncio.TimerHandle | None = None
 
     # ---- public API -------------------------------------------------------------------
 
@@ -96,7 +84,8 @@ class AsyncClient(ClientBase):
                     await self._lead(batch, waiter)
                 if waiter.answered:
                     return waiter.result()
-                await waiter.sleep()
+                await self._sleep(waiter)
+                self._check_open()
                 batch = self._woken(waiter)[0]
         except asyncio.CancelledError:
             waiter.given_up = True  # its number, if one comes, goes to another caller
@@ -131,6 +120,38 @@ class AsyncClient(ClientBase):
     ) -> None:
         await self.close()
 
+    # ---- waiting ------------------------------------------------------------------------
+
+    async def _sleep(self, waiter: _TaskWaiter) -> None:
+        """Until woken by the lane (a number, an error, a batch to lead), or its deadline.
+
+        No timer per waiter (a timer each cost more than the rest of a coalesced call):
+        a waiter's request is led by a call no younger than it, which ends by its own
+        deadline, so the lane wakes every waiter in time. ``_sweep`` is the net under
+        that: every SWEEP_S it wakes whoever is still asleep past its deadline.
+        """
+        loop = asyncio.get_running_loop()
+        waiter.signal = woken = loop.create_future()
+        self._sleepers.append(waiter)
+        if self._sweeping is None:
+            self._sweeping = loop.call_later(SWEEP_S, self._sweep)
+        await woken
+
+    def _sweep(self) -> None:
+        now = self._clock()
+        asleep: list[_TaskWaiter] = []
+        for waiter in self._sleepers:
+            woken = waiter.signal
+            if woken is None or woken.done():
+                continue
+            if waiter.deadline <= now:
+                woken.set_result(None)  # its next step raises Unavailable
+            else:
+                asleep.append(waiter)
+        self._sleepers = asleep
+        loop = self._loop
+        self._sweeping = loop.call_later(SWEEP_S, self._sweep) if asleep and loop else None
+
     # ---- sockets ------------------------------------------------------------------------
 
     def _bind(self) -> None:
@@ -144,6 +165,14 @@ class AsyncClient(ClientBase):
     def _drop_io(self) -> list[asyncio.Task[None]]:
         """Close this process's sockets and context; the reader tasks that were cancelled."""
         self._lanes.forget()  # a forked child must never hand out its parent's numbers
+        if self._sweeping is not None:
+            with contextlib.suppress(RuntimeError):  # its event loop is closed already
+                self._sweeping.cancel()
+            self._sweeping = None
+        for waiter in self._sleepers:  # nothing will wake them now: they see the client closed
+            with contextlib.suppress(RuntimeError):
+                waiter.wake()
+        self._sleepers = []
         readers: list[asyncio.Task[None]] = []
         if self._generation != forksafe.current():
             keep_from_parent(self._ctx, self._channels)

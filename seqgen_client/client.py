@@ -126,21 +126,35 @@ class Client(ClientBase):
         lock = self._lock
         with lock:
             batch = self._lanes.join(name, waiter)
+            if batch is None and not waiter.answered:
+                waiter.signal, waiter.sleeping = _sleeper(), True
         sent: object = None
         while True:
             if batch is not None:
                 self._lead(batch, waiter, sent)
-            with lock:
-                if waiter.answered:
+                if waiter.answered:  # set by this thread, in _lead: no lock needed to read it
                     return waiter.result()
-                sleeper = waiter.signal = _sleeper()
-                waiter.sleeping = True
+                with lock:
+                    if not waiter.answered:
+                        waiter.signal, waiter.sleeping = _sleeper(), True
+            # ``answered`` is set under the lock before the sleeper is released: once the
+            # sleeper is ours again it can be read without the lock (a waiter woken with its
+            # number returns without one more lock hold).
+            if waiter.answered:
+                return waiter.result()
+            sleeper = waiter.signal
             woken = sleeper.acquire(timeout=max(0.0, waiter.deadline - self._clock()))
+            if woken and waiter.answered:
+                return waiter.result()
             with lock:
-                if not woken and not waiter.sleeping:
-                    sleeper.acquire()  # released just after the timeout: take it back
-                waiter.sleeping = False
+                if not woken:
+                    if waiter.sleeping:  # timed out, and nobody released it
+                        waiter.sleeping = False
+                    else:
+                        sleeper.acquire()  # released just after the timeout: take it back
                 batch, sent = self._woken(waiter)
+                if batch is None and not waiter.answered:
+                    waiter.sleeping = True  # woken early: sleep on
 
     def _lead(self, batch: Batch, waiter: Waiter, sent: object) -> None:
         """Send (or finish) the request of ``batch``, hand out what it brings, start the next."""
