@@ -39,13 +39,13 @@ _recv = _BackendSocket.recv
 
 
 class _Conn:
-    """A pooled REQ socket and the receive timeout it is set to."""
+    """A pooled REQ socket and the timeout it is set to."""
 
-    __slots__ = ("sock", "timeout_ms")
+    __slots__ = ("sock", "timeout_s")
 
     def __init__(self, sock: zmq.Socket[bytes]) -> None:
         self.sock = sock
-        self.timeout_ms = -1
+        self.timeout_s = -1.0
 
 
 class _ThreadWaiter(Waiter):
@@ -161,7 +161,7 @@ class Client(ClientBase):
         outcome: list[int] | SeqgenError
         try:
             if isinstance(sent, _Sent):
-                outcome = self._finish(sent, batch.name)
+                outcome = self._finish(sent.plan, sent.attempt, sent.conn, sent.reply)
             else:
                 outcome = self._request(batch.name, batch.count, waiter.started)
         except SeqgenError as exc:
@@ -247,7 +247,8 @@ class Client(ClientBase):
         with self._lock:
             attempt = next(plan)
             conn = self._borrow(attempt[0])
-        return self._finish(_Sent(plan, attempt, *self._send(attempt, conn)), name)
+        conn, reply = self._send(attempt, conn)
+        return self._finish(plan, attempt, conn, reply)
 
     def _send_first(self, batch: Batch, leader: Waiter) -> _Sent:
         """Plan the request of ``batch`` (on ``leader``'s time) and send its first attempt."""
@@ -257,16 +258,17 @@ class Client(ClientBase):
             conn = self._borrow(attempt[0])
         return _Sent(plan, attempt, *self._send(attempt, conn))
 
-    def _finish(self, sent: _Sent, name: str) -> list[int]:
-        """Receive the reply of ``sent`` and go on with its plan: the numbers, or the error.
+    def _finish(self, plan: Plan, attempt: Attempt, conn: _Conn | None, reply: Reply) -> list[int]:
+        """Receive the reply of ``attempt`` (sent, unless ``reply`` is already known) and go on
+        with ``plan``: the numbers, or the error.
 
         The plan runs under the lock, the round trips outside it; a socket is
         borrowed and given back in the same lock holds as the plan's steps (each
         lock hold costs about 0.2 us, and a call needs only two here).
         """
         lock = self._lock
-        plan, attempt, conn = sent.plan, sent.attempt, sent.conn
-        reply = sent.reply if sent.reply is not None else self._receive(attempt, conn)
+        if reply is None:
+            reply = self._receive(attempt, conn)
         while True:
             with lock:
                 self._give_back(conn, attempt[0], keep=reply is not None)
@@ -307,11 +309,9 @@ class Client(ClientBase):
             if conn is None:
                 conn = self._connect(index)
             sock = conn.sock
-            timeout_ms = _ms(timeout_s)
-            if conn.timeout_ms != timeout_ms:
-                sock.rcvtimeo = timeout_ms
-                sock.sndtimeo = timeout_ms
-                conn.timeout_ms = timeout_ms
+            if conn.timeout_s != timeout_s:
+                sock.rcvtimeo = sock.sndtimeo = _ms(timeout_s)
+                conn.timeout_s = timeout_s
             _send(sock, frame, 0)  # pyzmq's low-level calls: see seqgen_common.frames
         except zmq.Again:
             return conn, NO_ANSWER  # not even sent in time
