@@ -18,7 +18,6 @@ The ZAP handler's module (which loads asyncio) is imported only by
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import struct
@@ -163,32 +162,6 @@ class CurveServer:
                     "connections are encrypted but clients are not authenticated")
         return (f"CURVE on (public key {self.keys.public.decode()}), {len(self.allowed)} allowed "
                 f"client key(s) from {self.clients_dir}")
-
-
-def add_server_flags(parser: argparse.ArgumentParser, socket_name: str) -> None:
-    """``--curve-secret-key`` and ``--curve-clients`` for a daemon's bound public socket."""
-    parser.add_argument(
-        "--curve-secret-key", type=Path, metavar="FILE",
-        help=f"turn on CURVE encryption on the {socket_name} with this key pair (the "
-        "NAME.key_secret file of `seqgen keygen`); clients then need its public key (NAME.key)")
-    parser.add_argument(
-        "--curve-clients", type=Path, metavar="DIR",
-        help="with --curve-secret-key: accept only clients whose public key is in a *.key "
-        "certificate in DIR (read at start). Without it any CURVE client is accepted: "
-        "encrypted, but not authenticated")
-
-
-def server_from_flags(secret_key: Path | None, clients: Path | None) -> CurveServer | None:
-    """The CURVE settings those two flags ask for, key files read and checked (ValueError)."""
-    if secret_key is None:
-        if clients is not None:
-            raise ValueError("--curve-clients needs --curve-secret-key")
-        return None
-    keys = read_key_pair(secret_key, "--curve-secret-key")
-    if clients is None:
-        return CurveServer(keys)
-    return CurveServer(keys, read_allowed_keys(clients, "--curve-clients"),
-                       Path(os.path.abspath(clients)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,8 @@
 """What the three daemons share: their common flags, process limits, logging, signals and run().
 
+(The CURVE flags of a daemon's public socket are here too: they are argparse,
+which the client side of seqgen_common.curve does not need.)
+
 Each daemon goes command line -> typed config -> ``run(config)``; ``start``
 applies the common part of the config (logging to stderr, the open-file limit
 raised to its hard limit, an optional memory ceiling) and ``serve`` runs a
@@ -10,16 +13,22 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import resource
 import signal
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 from typing import Final, Protocol, TypeVar
 
+from seqgen_common.curve import CurveServer, read_allowed_keys, read_key_pair
 from seqgen_common.errors import StartupError
 
-__all__ = ["Daemon", "add_daemon_flags", "check_daemon_flags", "main", "serve", "start"]
+__all__ = [
+    "Daemon", "add_curve_flags", "add_daemon_flags", "check_daemon_flags", "curve_from_flags", "main",
+    "serve", "start",
+]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +56,32 @@ def add_daemon_flags(parser: argparse.ArgumentParser) -> None:
         help="a ceiling on the process's memory (its data segment, RLIMIT_DATA): past it an "
         "allocation fails and the process ends, for its supervisor to restart it. 0: none "
         "(default %(default)s)")
+
+
+def add_curve_flags(parser: argparse.ArgumentParser, socket_name: str) -> None:
+    """``--curve-secret-key`` and ``--curve-clients`` for a daemon's bound public socket."""
+    parser.add_argument(
+        "--curve-secret-key", type=Path, metavar="FILE",
+        help=f"turn on CURVE encryption on the {socket_name} with this key pair (the "
+        "NAME.key_secret file of `seqgen keygen`); clients then need its public key (NAME.key)")
+    parser.add_argument(
+        "--curve-clients", type=Path, metavar="DIR",
+        help="with --curve-secret-key: accept only clients whose public key is in a *.key "
+        "certificate in DIR (read at start). Without it any CURVE client is accepted: "
+        "encrypted, but not authenticated")
+
+
+def curve_from_flags(secret_key: Path | None, clients: Path | None) -> CurveServer | None:
+    """The CURVE settings those two flags ask for, key files read and checked (ValueError)."""
+    if secret_key is None:
+        if clients is not None:
+            raise ValueError("--curve-clients needs --curve-secret-key")
+        return None
+    keys = read_key_pair(secret_key, "--curve-secret-key")
+    if clients is None:
+        return CurveServer(keys)
+    return CurveServer(keys, read_allowed_keys(clients, "--curve-clients"),
+                       Path(os.path.abspath(clients)))
 
 
 def check_daemon_flags(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> None:

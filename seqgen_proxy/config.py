@@ -10,12 +10,15 @@ from seqgen_common.curve import (
     CurveClient,
     CurveServer,
     KeyPair,
-    add_server_flags,
     read_key_pair,
     read_public_key,
-    server_from_flags,
 )
-from seqgen_common.daemon import add_daemon_flags, check_daemon_flags
+from seqgen_common.daemon import (
+    add_curve_flags,
+    add_daemon_flags,
+    check_daemon_flags,
+    curve_from_flags,
+)
 from seqgen_common.endpoints import validate_zmq
 from seqgen_common.limits import DEFAULT_PUBLIC_PORT
 
@@ -88,7 +91,7 @@ def _build_parser() -> argparse.ArgumentParser:
                    "name wait and then go out together as one request, each client getting its "
                    "own numbers; --no-coalesce forwards every request on its own "
                    "(default: coalesce)")
-    add_server_flags(p, "frontend (--bind)")
+    add_curve_flags(p, "frontend (--bind)")
     p.add_argument("--host-public-key", type=Path, metavar="FILE",
                    help="talk CURVE to the hosts: the hosts' public key (their NAME.key). One "
                    "key for all hosts: servers behind one proxy share one key pair")
@@ -130,7 +133,7 @@ def parse_args(argv: list[str] | None = None) -> ProxyConfig:
     if not 0 <= ns.max_queued <= MAX_QUEUED_LIMIT:
         parser.error(f"--max-queued must be between 0 and {MAX_QUEUED_LIMIT}")
     try:
-        curve = server_from_flags(ns.curve_secret_key, ns.curve_clients)
+        curve = curve_from_flags(ns.curve_secret_key, ns.curve_clients)
         host_curve = _host_curve(parser, ns.host_public_key, ns.curve_client_key)
     except ValueError as exc:
         parser.error(str(exc))

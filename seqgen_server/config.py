@@ -7,8 +7,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from seqgen_common.curve import CurveServer, add_server_flags, server_from_flags
-from seqgen_common.daemon import add_daemon_flags, check_daemon_flags
+from seqgen_common.curve import CurveServer
+from seqgen_common.daemon import (
+    add_curve_flags,
+    add_daemon_flags,
+    check_daemon_flags,
+    curve_from_flags,
+)
 from seqgen_common.endpoints import is_loopback, validate_zmq
 from seqgen_common.limits import DEFAULT_CONTROL_PORT, DEFAULT_PUBLIC_PORT
 
@@ -84,7 +89,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-remote-control", action="store_true",
                    help="allow a --control address that is not loopback (it has no "
                    "authentication: protect it by other means)")
-    add_server_flags(p, "public socket (the control socket is not affected)")
+    add_curve_flags(p, "public socket (the control socket is not affected)")
     add_daemon_flags(p)
     return p
 
@@ -119,7 +124,7 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
             "authentication. Use 127.0.0.1 or ipc://, or pass --allow-remote-control"
         )
     try:
-        curve = server_from_flags(ns.curve_secret_key, ns.curve_clients)
+        curve = curve_from_flags(ns.curve_secret_key, ns.curve_clients)
     except ValueError as exc:
         parser.error(str(exc))
     return ServerConfig(

@@ -27,7 +27,6 @@ class WriteResult(NamedTuple):
     ok: bool
     names: int
     seconds: float
-    error: str | None
 
 
 class StoreWriter:
@@ -58,9 +57,9 @@ class StoreWriter:
                 self._store.write_marks(job)
             except StoreError as exc:
                 log.error("%s", exc)
-                result = WriteResult(False, len(job), self._clock() - start, str(exc))
+                result = WriteResult(False, len(job), self._clock() - start)
             else:
-                result = WriteResult(True, len(job), self._clock() - start, None)
+                result = WriteResult(True, len(job), self._clock() - start)
             self.results.put(result)
             os.write(self._wake_w, b"x")
 
