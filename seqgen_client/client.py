@@ -121,9 +121,14 @@ class Client(ClientBase):
         if self._generation != forksafe.current():
             self._after_fork()
         self._check_open()
+        lock = self._lock
+        self._last.check(name)
+        with lock:
+            alone = self._lanes.go_alone(name)
+        if alone:  # the common case: nothing of this name is out, nothing buffered
+            return self._alone(name)
         waiter = self._waiter(name, _ThreadWaiter)
         waiter.sleeping = False
-        lock = self._lock
         with lock:
             batch = self._lanes.join(name, waiter)
             if batch is None and not waiter.answered:
@@ -155,6 +160,25 @@ class Client(ClientBase):
                 batch, sent = self._woken(waiter)
                 if batch is None and not waiter.answered:
                     waiter.sleeping = True  # woken early: sleep on
+
+    def _alone(self, name: str) -> int:
+        """A call that went out on its own (``Lanes.go_alone``): its request, then the lane's."""
+        outcome: list[int] | SeqgenError
+        try:
+            outcome = self._request(name, self._lanes.prefetch, self._clock())
+        except SeqgenError as exc:
+            outcome = exc
+        except BaseException:
+            with self._lock:
+                following = self._lanes.alone_done(name, Unavailable("the call was interrupted"))
+            self._hand_over(following)
+            raise
+        with self._lock:
+            following = self._lanes.alone_done(name, outcome)
+        self._hand_over(following)
+        if isinstance(outcome, SeqgenError):
+            raise outcome
+        return outcome[0]
 
     def _lead(self, batch: Batch, waiter: Waiter, sent: object) -> None:
         """Send (or finish) the request of ``batch``, hand out what it brings, start the next."""

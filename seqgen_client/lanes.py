@@ -116,6 +116,34 @@ class Lanes:
         self.stats.requests += 1
         return Batch(name, [caller], self.prefetch)
 
+    def go_alone(self, name: str) -> bool:
+        """Whether a new call for ``name`` may go out at once on its own (the lane is idle,
+        nothing buffered); the lane is then busy until ``alone_done``. The sync client's
+        fast path: no caller object for the common uncontended call."""
+        if not self.coalesce and self.prefetch == 1:
+            self.stats.requests += 1
+            return True
+        lane = self._lanes.get(name)
+        if lane is None:
+            lane = self._lanes[name] = _Lane()
+        elif lane.busy or lane.buffer:
+            return False
+        lane.busy = True
+        self.stats.requests += 1
+        return True
+
+    def alone_done(self, name: str, outcome: list[int] | SeqgenError) -> Batch | None:
+        """The request of a call that went alone ended: the lane's next batch, if any.
+
+        The call takes the first number itself; the rest (prefetch) go to waiting
+        callers, then to the buffer.
+        """
+        if not isinstance(outcome, SeqgenError):
+            self.stats.calls += 1
+            if len(outcome) > 1:
+                return self.settle(Batch(name, [], len(outcome) - 1), outcome[1:])
+        return self._next(name)
+
     def _batch(self, name: str, callers: list[Caller]) -> Batch:
         self.stats.requests += 1
         return Batch(name, callers, max(len(callers), self.prefetch))
