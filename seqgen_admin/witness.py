@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Final, NamedTuple
 
 from seqgen_common.errors import StartupError, StoreError
-from seqgen_common.prefix import after_prefix
+from seqgen_common.prefix import name_range
 
 __all__ = ["FADE_S", "InstanceState", "Seen", "WitnessItem", "WitnessStore"]
 
@@ -171,17 +171,10 @@ class WitnessStore:
     def page(self, instance: int, prefix: str, cursor: str | None, limit: int,
              ) -> tuple[list[WitnessItem], str | None]:
         """A page of the record of ``instance`` in name order, and the cursor of the next one."""
-        query = "SELECT name, value, seen_at, rate FROM witnessed WHERE instance = ? AND name >= ?"
-        args: list[object] = [instance, prefix]
-        bound = after_prefix(prefix)
-        if bound is not None:
-            query += " AND name < ?"
-            args.append(bound)
-        if cursor is not None:
-            query += " AND name > ?"
-            args.append(cursor)
-        query += " ORDER BY name LIMIT ?"
-        args.append(limit + 1)
+        conditions, names = name_range(prefix, cursor)
+        query = (f"SELECT name, value, seen_at, rate FROM witnessed WHERE instance = ? AND "
+                 f"{conditions} ORDER BY name LIMIT ?")
+        args: list[object] = [instance, *names, limit + 1]
         with self._lock:
             try:
                 rows = self._conn.execute(query, args).fetchall()

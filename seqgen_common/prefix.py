@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["after_prefix"]
+__all__ = ["after_prefix", "name_range"]
 
 
 def after_prefix(prefix: str) -> str | None:
@@ -18,3 +18,19 @@ def after_prefix(prefix: str) -> str | None:
     if 0xD800 <= following <= 0xDFFF:
         following = 0xE000
     return stem[:-1] + chr(following)
+
+
+def name_range(prefix: str, after: str | None) -> tuple[str, list[object]]:
+    """SQL conditions on a ``name`` column (and their arguments): names that start with
+    ``prefix`` and sort after ``after``. SQLite's BINARY collation compares UTF-8 bytes,
+    the order of Python's str."""
+    conditions = "name >= ?"
+    args: list[object] = [prefix]
+    bound = after_prefix(prefix)
+    if bound is not None:
+        conditions += " AND name < ?"
+        args.append(bound)
+    if after is not None:
+        conditions += " AND name > ?"
+        args.append(after)
+    return conditions, args

@@ -37,15 +37,23 @@ class BackendPool:
     def is_healthy(self, index: int) -> bool:
         return self._healthy[index]
 
-    def choose(self, tried: int) -> int | None:
-        """The backend for the next attempt of a request that tried ``tried``; None if all were."""
+    def _next_healthy(self, skip: int) -> int | None:
+        """Round-robin: the next healthy backend not in ``skip`` (a bit mask), or None."""
         count, healthy = self.count, self._healthy
         start = self._next
         for step in range(count):
             index = (start + step) % count
-            if healthy[index] and not tried >> index & 1:
+            if healthy[index] and not skip >> index & 1:
                 self._next = (index + 1) % count
                 return index
+        return None
+
+    def choose(self, tried: int) -> int | None:
+        """The backend for the next attempt of a request that tried ``tried``; None if all were."""
+        index = self._next_healthy(tried)
+        if index is not None:
+            return index
+        count, start = self.count, self._next
         for step in range(count):
             index = (start + step) % count
             if not tried >> index & 1:
@@ -61,14 +69,7 @@ class BackendPool:
         """
         if self.down == self.count:
             return self.choose(busy)
-        count, healthy = self.count, self._healthy
-        start = self._next
-        for step in range(count):
-            index = (start + step) % count
-            if healthy[index] and not busy >> index & 1:
-                self._next = (index + 1) % count
-                return index
-        return None
+        return self._next_healthy(busy)
 
     def answered(self, index: int) -> bool:
         """The backend answered: it is healthy. True when it was down until now."""

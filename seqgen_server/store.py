@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Final
 
 from seqgen_common.errors import StartupError, StoreError
-from seqgen_common.prefix import after_prefix
+from seqgen_common.prefix import name_range
 
 __all__ = ["DB_NAME", "FORMAT", "LOCK_NAME", "Store"]
 
@@ -222,20 +222,10 @@ class Store:
         """Up to ``limit`` names in order that start with ``prefix`` and sort after ``after``."""
         if self._reader is None:
             self._reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        # BINARY collation compares UTF-8 bytes: the same order as Python's str.
-        query = "SELECT name FROM sequences WHERE name >= ?"
-        args: list[object] = [prefix]
-        bound = after_prefix(prefix)
-        if bound is not None:
-            query += " AND name < ?"
-            args.append(bound)
-        if after is not None:
-            query += " AND name > ?"
-            args.append(after)
-        query += " ORDER BY name LIMIT ?"
-        args.append(limit)
+        conditions, args = name_range(prefix, after)
+        query = f"SELECT name FROM sequences WHERE {conditions} ORDER BY name LIMIT ?"
         try:
-            return [row[0] for row in self._reader.execute(query, args)]
+            return [row[0] for row in self._reader.execute(query, [*args, limit])]
         except sqlite3.Error as exc:
             raise StoreError(f"cannot read the store: {exc}") from exc
 
