@@ -60,7 +60,7 @@ def main_conf(root: Path, identifier: str, include: Path) -> str:
     """The host's own supervisord.conf: state under ``root``, the rendered template included."""
     return "\n".join([
         "[supervisord]",
-        "minfds = 65536",
+        "minfds = 4096",
         f"logfile = {root}/supervisord.log",
         f"pidfile = {root}/supervisord.pid",
         f"childlogdir = {root}/log",
