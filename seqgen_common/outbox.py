@@ -113,7 +113,3 @@ class Outbox:
             if not queue:
                 del self._held[peer]
         return Flushed(delivered, dropped)
-
-    def peers(self) -> int:
-        """Peers with held replies."""
-        return len(self._held)
