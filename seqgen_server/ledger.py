@@ -73,13 +73,15 @@ class Ledger:
     def __len__(self) -> int:
         return len(self.cur)
 
-    def issue(self, name: str, last: int, count: int, *, may_wait: bool = True) -> Allocation:
+    def issue(self, name: str, last: int, count: int, *,
+              may_wait: Callable[[], bool] | None = None) -> Allocation:
         """Allocate ``count`` numbers and ask for a mark that covers them.
 
         Raises ExhaustedError (nothing changes) or InternalError when a new
-        name would pass ``max_sequences``. With ``may_wait`` False, numbers
-        that are not durable yet are not allocated: Unavailable (overloaded)
-        is raised instead, and only the refill they need is asked for.
+        name would pass ``max_sequences``. When the numbers are not durable yet
+        and ``may_wait()`` says no (asked only then, not for every request),
+        nothing is allocated: Unavailable (overloaded) is raised instead, and
+        only the refill they need is asked for.
         """
         cur = self.cur.get(name)
         if cur is None:
@@ -92,7 +94,7 @@ class Ledger:
         mark = self.mark.get(name, 0)
         if allocation.last > mark - self._low_water:
             self._refill(name, allocation.last)
-            if not may_wait and allocation.last > mark:
+            if allocation.last > mark and may_wait is not None and not may_wait():
                 raise Unavailable(
                     "overloaded: too many replies wait for the disk; nothing was issued"
                 )

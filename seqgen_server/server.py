@@ -133,6 +133,7 @@ class Server:
         self._parked: list[_Parked] = []
         self._max_disk_waits = config.max_disk_waits
         self._clock = clock
+        self._may_wait_now = self._may_wait  # bound once: the hot path passes it on
         self._writing_since: float | None = None
         """When the store write in progress was handed to the writer (None: none is)."""
         self._ctx = zmq.Context()
@@ -210,7 +211,7 @@ class Server:
         try:
             request = decode_request(body)
             allocation = self.ledger.issue(request.name, request.last_value, request.count,
-                                           may_wait=self._may_wait())
+                                           may_wait=self._may_wait_now)
         except SeqgenError as exc:
             counters.requests[exc.code] += 1
             self._reply(self.outbox, envelope, encode_error(exc.code, exc.message), 0)
