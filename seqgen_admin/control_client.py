@@ -10,14 +10,12 @@ recovers as soon as the server is back.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 import zmq
-import zmq.asyncio
 
 from seqgen_common.channel import Channel, Unsent
 from seqgen_common.control import (
@@ -69,12 +67,12 @@ class ControlClient:
         endpoint: str,
         *,
         timeout_s: float = 1.0,
-        context: zmq.asyncio.Context | None = None,
+        context: zmq.Context[Any] | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.timeout_s = timeout_s
         self._own_context = context is None
-        self._context = context or zmq.asyncio.Context()
+        self._context: zmq.Context[Any] = context or zmq.Context()
         self._channel: Channel | None = None
 
     # ---- lifecycle ----------------------------------------------------------------
@@ -95,8 +93,10 @@ class ControlClient:
         """Connect (ZeroMQ connects in the background) and start reading replies."""
         if self._channel is not None:
             return
+        # The channel wants a plain socket (an asyncio context's are made on a shadow of it).
+        context: zmq.Context[zmq.Socket[bytes]] = zmq.Context.shadow(self._context.underlying)
         try:
-            sock = open_socket(self._context, CONTROL_CLIENT, self.endpoint)
+            sock = open_socket(context, CONTROL_CLIENT, self.endpoint)
         except zmq.ZMQError as exc:
             raise InternalError(f"cannot connect to {self.endpoint}: {exc}") from exc
         self._channel = Channel(sock)
@@ -105,8 +105,7 @@ class ControlClient:
         """Stop reading, fail the calls still waiting, close the socket."""
         channel, self._channel = self._channel, None
         if channel is not None:
-            reader = channel.close()
-            await asyncio.gather(reader, return_exceptions=True)
+            channel.close()
         if self._own_context:
             self._context.term()
 

@@ -10,7 +10,9 @@ next request opens a new one.
 Concurrent ``next`` awaits for one name share a request (seqgen_client.lanes):
 the await that leads a batch sends it; the others wait, each until its own
 deadline, and are woken with their number, their error, or a batch to lead.
-A cancelled await gives up its place like a late one.
+The await that settles a batch sends the next batch's request itself before
+the woken awaits run, so that round trip overlaps their wake-ups. A
+cancelled await gives up its place like a late one.
 
 An AsyncClient belongs to one event loop at a time (not thread-safe); used
 from a new loop, or in a process forked from the one that opened it, it opens
@@ -21,18 +23,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from asyncio import Future, get_running_loop
 from types import TracebackType
 from typing import Final
 
 import zmq
-import zmq.asyncio
 
 from seqgen_client import forksafe
-from seqgen_client.base import Attempt, ClientBase, Waiter
+from seqgen_client.base import Attempt, ClientBase, Plan, Waiter
 from seqgen_client.failover import UNSENT, Reply
 from seqgen_client.forksafe import keep_from_parent
 from seqgen_client.lanes import Batch
-from seqgen_common.channel import Channel, Unsent
+from seqgen_common.channel import Channel, Pending, Unsent
 from seqgen_common.errors import SeqgenError, Unavailable
 from seqgen_common.sockets import CLIENT_DEALER, open_socket
 
@@ -44,10 +46,35 @@ class _TaskWaiter(Waiter):
 
     __slots__ = ()
 
+    def give(self, value: int) -> None:  # Waiter.give, one call less: it runs once per number
+        self.value = value
+        self.answered = True
+        woken = self.signal
+        if woken is not None and not woken.done():
+            woken.set_result(None)
+
     def wake(self) -> None:
         woken = self.signal
         if woken is not None and not woken.done():
             woken.set_result(None)
+
+
+_InFlight = tuple[Channel, Pending]
+"""An attempt sent on a channel, its reply still to come."""
+
+
+class _Sent:
+    """A request on its way: its plan and the attempt in flight (at first the one sent by
+    the call that handed the batch over)."""
+
+    __slots__ = ("attempt", "first", "plan")
+
+    def __init__(self, plan: Plan, attempt: Attempt, first: _InFlight | Reply) -> None:
+        self.plan = plan
+        self.attempt = attempt
+        """The attempt in flight."""
+        self.first = first
+        """How its send went: the channel and the reply to come, or UNSENT."""
 
 
 SWEEP_S: Final = 0.05
@@ -64,31 +91,62 @@ class AsyncClient(ClientBase):
     """
 
     def _setup(self) -> None:
+        self._deadline_s = self.options.deadline_s
         self._generation = forksafe.current()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._ctx: zmq.asyncio.Context | None = None
+        self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
         self._channels: list[Channel | None] = [None] * len(self._endpoints)
-        self._sleepers: list[_TaskWaiter] = []
+        self._carried: set[asyncio.Task[None]] = set()
+        """Requests going on after their leader gave up (``_carry_on``)."""
+        self._sleepers: set[_TaskWaiter] = set()
+        """The waiters asleep now (each takes itself out when it wakes)."""
         self._sweeping: asyncio.TimerHandle | None = None
 
     # ---- public API -------------------------------------------------------------------
 
     async def next(self, name: str) -> int:
         """The next number for ``name`` (shared with concurrent awaits, or from the prefetch buffer)."""
-        self._bind()
-        waiter = self._waiter(name, _TaskWaiter)
+        # The hot path of coalescing: every call that waits pays each line here. It does not
+        # ask for the running loop (asyncio asks the kernel for the pid each time): the loop
+        # it is bound to is running only while it runs this very call, in this thread.
+        loop = self._loop
+        if (loop is None or not loop.is_running() or self._generation != forksafe.current()
+                or self._closed):
+            loop = self._bind(get_running_loop())
+        self._last.check(name)
+        now = self._clock()
+        waiter = _TaskWaiter(now, now + self._deadline_s)
         batch = self._lanes.join(name, waiter)
+        sent: _Sent | None = None
         try:
             while True:
                 if batch is not None:
-                    await self._lead(batch, waiter)
+                    await self._lead(batch, waiter, sent)
                 if waiter.answered:
                     return waiter.result()
-                await self._sleep(waiter)
+                waiter.signal = woken = Future[None](loop=loop)
+                self._sleepers.add(waiter)
+                if self._sweeping is None:
+                    self._sweeping = loop.call_later(SWEEP_S, self._sweep)
+                try:
+                    await woken
+                finally:
+                    # Not kept for the sweep: a waiter alive for longer than its call makes
+                    # the garbage collector's young generations far more costly.
+                    self._sleepers.discard(waiter)
+                if waiter.answered:  # the common case: woken with its number
+                    if waiter.error is None:
+                        return waiter.value
+                    raise waiter.error
                 self._check_open()
-                batch = self._woken(waiter)[0]
+                batch, handed = self._woken(waiter)
+                sent = handed if isinstance(handed, _Sent) else None
         except asyncio.CancelledError:
             waiter.given_up = True  # its number, if one comes, goes to another caller
+            if waiter.answered and waiter.error is None:  # it came, but too late for this call
+                self._lanes.give_back(name, waiter.value)
+            if waiter.batch is not None:  # handed a batch to lead, cancelled before leading it
+                self._refuse(waiter)
             raise
 
     async def next_many(self, name: str, count: int) -> list[int]:
@@ -97,7 +155,7 @@ class AsyncClient(ClientBase):
         Always a round trip of its own: it neither waits for other calls nor uses
         the prefetch buffer.
         """
-        self._bind()
+        self._bind(get_running_loop())
         return await self._request(name, count, self._clock())
 
     async def close(self) -> None:
@@ -105,9 +163,10 @@ class AsyncClient(ClientBase):
         if self._closed:
             return
         self._closed = True
-        readers = self._drop_io()
-        if readers and self._loop is asyncio.get_running_loop():
-            await asyncio.gather(*readers, return_exceptions=True)
+        self._drop_io()
+        carried, self._carried = self._carried, set()
+        if carried and self._loop is asyncio.get_running_loop():
+            await asyncio.gather(*carried, return_exceptions=True)  # each ends at once now
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -122,48 +181,33 @@ class AsyncClient(ClientBase):
 
     # ---- waiting ------------------------------------------------------------------------
 
-    async def _sleep(self, waiter: _TaskWaiter) -> None:
-        """Until woken by the lane (a number, an error, a batch to lead), or its deadline.
-
-        No timer per waiter (a timer each cost more than the rest of a coalesced call):
-        a waiter's request is led by a call no younger than it, which ends by its own
-        deadline, so the lane wakes every waiter in time. ``_sweep`` is the net under
-        that: every SWEEP_S it wakes whoever is still asleep past its deadline.
-        """
-        loop = asyncio.get_running_loop()
-        waiter.signal = woken = loop.create_future()
-        self._sleepers.append(waiter)
-        if self._sweeping is None:
-            self._sweeping = loop.call_later(SWEEP_S, self._sweep)
-        await woken
-
     def _sweep(self) -> None:
+        """Wake the waiters still asleep past their deadline; again in SWEEP_S while any sleep.
+
+        There is no timer per waiter (a timer each cost more than the rest of a coalesced
+        call): a waiter's request is led by a call no younger than it, which ends by its own
+        deadline, so the lane wakes every waiter in time. This is the net under that.
+        """
         now = self._clock()
-        asleep: list[_TaskWaiter] = []
         for waiter in self._sleepers:
             woken = waiter.signal
-            if woken is None or woken.done():
-                continue
-            if waiter.deadline <= now:
+            if waiter.deadline <= now and woken is not None and not woken.done():
                 woken.set_result(None)  # its next step raises Unavailable
-            else:
-                asleep.append(waiter)
-        self._sleepers = asleep
         loop = self._loop
-        self._sweeping = loop.call_later(SWEEP_S, self._sweep) if asleep and loop else None
+        self._sweeping = loop.call_later(SWEEP_S, self._sweep) if self._sleepers and loop else None
 
     # ---- sockets ------------------------------------------------------------------------
 
-    def _bind(self) -> None:
+    def _bind(self, loop: asyncio.AbstractEventLoop) -> asyncio.AbstractEventLoop:
         """First use, a new event loop, or a forked child: start with fresh sockets."""
         self._check_open()
-        loop = asyncio.get_running_loop()
         if loop is not self._loop or self._generation != forksafe.current():
             self._drop_io()
             self._loop = loop
+        return loop
 
-    def _drop_io(self) -> list[asyncio.Task[None]]:
-        """Close this process's sockets and context; the reader tasks that were cancelled."""
+    def _drop_io(self) -> None:
+        """Close this process's sockets and context."""
         self._lanes.forget()  # a forked child must never hand out its parent's numbers
         if self._sweeping is not None:
             with contextlib.suppress(RuntimeError):  # its event loop is closed already
@@ -172,75 +216,150 @@ class AsyncClient(ClientBase):
         for waiter in self._sleepers:  # nothing will wake them now: they see the client closed
             with contextlib.suppress(RuntimeError):
                 waiter.wake()
-        self._sleepers = []
-        readers: list[asyncio.Task[None]] = []
+        self._sleepers = set()
         if self._generation != forksafe.current():
             keep_from_parent(self._ctx, self._channels)
         else:
-            readers = [channel.close() for channel in self._channels if channel is not None]
+            for channel in self._channels:
+                if channel is not None:
+                    channel.close()
             if self._ctx is not None:
                 self._ctx.term()
         self._generation = forksafe.current()
         self._ctx = None
         self._channels = [None] * len(self._endpoints)
-        return readers
 
     def _channel(self, index: int) -> Channel:
         channel = self._channels[index]
         if channel is not None and channel.alive:
             return channel
-        if channel is not None:  # its reader died: start over on a new socket
+        if channel is not None:  # its socket failed: start over on a new one
             channel.close()
         if self._ctx is None:
-            self._ctx = zmq.asyncio.Context(io_threads=1)
+            self._ctx = zmq.Context(io_threads=1)
         sock = open_socket(self._ctx, CLIENT_DEALER, self._endpoints[index], curve=self.options.curve)
         channel = self._channels[index] = Channel(sock)
         return channel
 
     # ---- requests -----------------------------------------------------------------------
 
-    async def _lead(self, batch: Batch, leader: Waiter) -> None:
-        """Send the request of ``batch`` and hand out what it brings."""
+    async def _lead(self, batch: Batch, leader: Waiter, sent: _Sent | None) -> None:
+        """Receive (or send) the request of ``batch`` and hand out what it brings."""
         outcome: list[int] | SeqgenError
         try:
-            outcome = await self._request(batch.name, batch.count, leader.started)
+            if sent is None:
+                sent = self._send_first(batch.name, batch.count, leader.started)
+            outcome = await self._finish(sent)
         except SeqgenError as exc:
             outcome = exc
-        except BaseException:  # cancelled: the others get another leader
-            self._hand_over(self._lanes.abandon(batch, leader))
+        except BaseException:  # cancelled
+            leader.given_up = True
+            if sent is not None:
+                self._carry_on(batch, leader, sent)
+            else:
+                self._hand_over(self._lanes.abandon(batch, leader))
             raise
         self._hand_over(self._led(batch, leader, outcome))
 
-    @staticmethod
-    def _hand_over(batch: Batch | None) -> None:
-        """Wake the first caller of the lane's next batch to lead it."""
-        if batch is not None:
+    def _hand_over(self, batch: Batch | None) -> None:
+        """Send the request of the lane's next ``batch`` now, then wake its first caller to
+        receive the reply: its round trip overlaps the wake-ups of the batch just settled."""
+        while batch is not None and not self._closed:  # closing woke every caller already
             leader = batch.callers[0]
             assert isinstance(leader, Waiter)
-            leader.lead(batch)
+            try:
+                sent = self._send_first(batch.name, batch.count, leader.started)
+            except SeqgenError as exc:
+                batch = self._lanes.fail(batch, exc)
+                continue
+            leader.lead(batch, sent)
+            return
+
+    def _refuse(self, waiter: Waiter) -> None:
+        """``waiter`` was handed a batch (its request sent) but was cancelled before it led
+        it: the request goes on for the batch's other callers."""
+        batch, sent = waiter.batch, waiter.sent
+        waiter.batch = waiter.sent = None
+        if batch is not None and isinstance(sent, _Sent):
+            self._carry_on(batch, waiter, sent)
+
+    def _carry_on(self, batch: Batch, leader: Waiter, sent: _Sent) -> None:
+        """The leader of ``batch`` gave up while its request was out. The request goes on
+        without it: the numbers it brings go to the others, to callers waiting in the lane,
+        or are counted lost (the server issued them); nothing is silently dropped."""
+        task = self._loop_now().create_task(self._settle_without(batch, leader, sent))
+        self._carried.add(task)
+        task.add_done_callback(self._carried.discard)
+
+    async def _settle_without(self, batch: Batch, leader: Waiter, sent: _Sent) -> None:
+        outcome: list[int] | SeqgenError
+        try:
+            outcome = await self._finish(sent)
+        except SeqgenError as exc:
+            outcome = exc
+        except ValueError:  # closed meanwhile: every caller was woken, and sees it closed
+            return
+        self._hand_over(self._led(batch, leader, outcome))
+
+    def _loop_now(self) -> asyncio.AbstractEventLoop:
+        assert self._loop is not None  # bound by the call that sent the request
+        return self._loop
+
+    def _send_first(self, name: str, count: int, started: float) -> _Sent:
+        """Plan one request (on the time of a call that started at ``started``) and send its
+        first attempt."""
+        plan = self._plan(name, count, started)
+        attempt = next(plan)
+        return _Sent(plan, attempt, self._start(attempt))
 
     async def _request(self, name: str, count: int, started: float) -> list[int]:
-        """One request with failover: its numbers, or the error that ends it."""
-        plan = self._plan(name, count, started)
+        """One request with failover (``next_many``): its numbers, or the error that ends it."""
+        sent = self._send_first(name, count, started)
         try:
-            attempt = next(plan)
+            return await self._finish(sent)
+        except BaseException:
+            if isinstance(sent.first, tuple):  # cancelled: nobody takes the reply
+                channel, pending = sent.first
+                channel.drop(pending)
+            raise
+
+    async def _finish(self, sent: _Sent) -> list[int]:
+        """Receive the reply of the attempt in flight and go on with the plan: the numbers,
+        or the error that ends the request. ``sent`` always holds the attempt in flight, so
+        a caller cancelled meanwhile can pass the request on (``_carry_on``)."""
+        plan = sent.plan
+        try:
             while True:
-                attempt = plan.send(await self._attempt(attempt))
+                reply = await self._receive(sent.attempt[0], sent.first)
+                sent.first = None
+                sent.attempt = plan.send(reply)
+                sent.first = self._start(sent.attempt)
         except StopIteration as done:
             values: list[int] = done.value
             return values
 
-    async def _attempt(self, attempt: Attempt) -> Reply:
-        """One request on one endpoint: the reply, None when none came in time, or UNSENT."""
+    def _start(self, attempt: Attempt) -> _InFlight | Reply:
+        """Send one attempt on its endpoint's channel: the channel and the pending reply,
+        or UNSENT when its send queue is full."""
         index, timeout_s, frame = attempt
         self._check_open()
         try:
             channel = self._channel(index)
-            reply = await channel.request(frame, timeout_s)
+            return channel, channel.send(frame, timeout_s)
         except Unsent:
             return UNSENT
         except zmq.ZMQError as exc:  # no socket to be had (too many open files?)
             raise Unavailable(f"cannot use {self._endpoints[index]}: {exc}") from exc
+
+    async def _receive(self, index: int, first: _InFlight | Reply) -> Reply:
+        """The reply of an attempt on endpoint ``index``, None when none came in time, or
+        what its send already brought (UNSENT)."""
+        if not isinstance(first, tuple):
+            return first
+        channel, pending = first
+        # Shielded: a cancelled caller leaves the reply to come for _carry_on.
+        reply = await asyncio.shield(pending.reply)
+        channel.drop(pending)
         if reply is None and self._channels[index] is channel and not self._closed:
             # No reply in time: start over on a new socket, as Client does (Lazy Pirate).
             # What this one still holds (requests queued during a partition) dies with it,

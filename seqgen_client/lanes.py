@@ -165,15 +165,20 @@ class Lanes:
         stats.calls += served
         if served > 1:
             stats.coalesced_calls += served
-        lane = self._lanes.get(batch.name)
         for value in numbers:  # numbers nobody in the batch took
-            if lane is not None and self._serve_waiting(lane, value):
-                continue
-            if lane is not None and self.prefetch > 1:
-                lane.buffer.append(value)
-            else:
-                stats.lost_numbers += 1
+            self.give_back(batch.name, value)
         return self._next(batch.name)
+
+    def give_back(self, name: str, value: int) -> None:
+        """A number nobody took (its caller gave up after it came): to the next caller that
+        waits, else to the prefetch buffer, else counted lost."""
+        lane = self._lanes.get(name)
+        if lane is not None and self._serve_waiting(lane, value):
+            return
+        if lane is not None and self.prefetch > 1:
+            lane.buffer.append(value)
+        else:
+            self.stats.lost_numbers += 1
 
     def _serve_waiting(self, lane: _Lane, value: int) -> bool:
         while lane.waiting:

@@ -8,6 +8,7 @@ own deadline.
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
 import time
 
@@ -103,6 +104,81 @@ def test_numbers_of_callers_that_gave_up_are_counted(cluster: Cluster) -> None:
     assert len(values) == len(set(values)) == 200
     # Every number the server handed to this client went to a caller or is counted lost.
     assert issued(server) == len(values) + lost
+
+
+def test_awaits_cancelled_at_any_moment_never_strand_the_others(cluster: Cluster) -> None:
+    """Cancellations land at every moment of a call: from timers, and from awaits that just
+    got their number (those run before the next leader does, so some hit an await just
+    handed a batch whose request is already out, or one whose number just came). The
+    others still get their numbers at once, not at their deadline, and every number the
+    server issued is taken or counted lost."""
+    server = cluster.server(1, 1)
+
+    async def main() -> tuple[list[int], int, int]:
+        rng = random.Random(13)
+        values: list[int] = []
+        cancelled = 0
+        async with AsyncClient(server.bind, deadline_s=60.0) as client:
+            loop = asyncio.get_running_loop()
+            for _ in range(100):
+                tasks: list[asyncio.Task[int]] = []
+
+                async def call(tasks: list[asyncio.Task[int]] = tasks) -> int:
+                    value = await client.next("chaos")
+                    other = rng.choice(tasks)
+                    if rng.random() < 0.5 and other is not asyncio.current_task():
+                        other.cancel()  # (a task cancelled as it returns is counted cancelled)
+                    return value
+
+                tasks += [asyncio.ensure_future(call()) for _ in range(64)]
+                for task in tasks[::4]:
+                    loop.call_later(rng.uniform(0.0, 0.003), task.cancel)
+                done = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10.0)
+                values += [v for v in done if isinstance(v, int)]
+                cancelled += sum(isinstance(v, asyncio.CancelledError) for v in done)
+            return values, cancelled, client.stats.lost_numbers
+
+    values, cancelled, lost = asyncio.run(main())
+    assert len(values) == len(set(values)) == 100 * 64 - cancelled
+    assert cancelled > 0
+    assert issued(server) == len(values) + lost
+
+
+@pytest.mark.parametrize("moment", ["handed a batch to lead", "given its number"])
+def test_an_await_cancelled_between_wake_up_and_run_loses_nothing_silently(
+        cluster: Cluster, moment: str) -> None:
+    """A leads alone while B and C wait. Then either B, just handed the batch [B, C] (its
+    request already sent by A), or C, just given its number by B, is cancelled before it
+    runs, by the await that woke it. The request goes on for the others; the number nobody
+    takes is counted lost."""
+    server = cluster.server(1, 1)
+
+    async def main() -> tuple[list[object], int]:
+        async with AsyncClient(server.bind, deadline_s=60.0) as client:
+            tasks: dict[str, asyncio.Task[int]] = {}
+
+            async def call(who: str, then_cancel: str | None) -> int:
+                value = await client.next("moment")
+                if then_cancel is not None:
+                    tasks[then_cancel].cancel()
+                return value
+
+            plan = {"a": "b", "b": None} if moment == "handed a batch to lead" else {"a": None, "b": "c"}
+            tasks["a"] = asyncio.ensure_future(call("a", plan["a"]))
+            await asyncio.sleep(0)  # A's request is out
+            tasks["b"] = asyncio.ensure_future(call("b", plan["b"]))
+            tasks["c"] = asyncio.ensure_future(call("c", None))
+            await asyncio.sleep(0)  # B and C wait in the lane
+            done = await asyncio.wait_for(asyncio.gather(*tasks.values(), return_exceptions=True), 10)
+            return list(done), client.stats.lost_numbers
+
+    (a, b, c), lost = asyncio.run(main())
+    if moment == "handed a batch to lead":
+        assert (a, c) == (1, 2) and isinstance(b, asyncio.CancelledError)
+    else:
+        assert (a, b) == (1, 2) and isinstance(c, asyncio.CancelledError)
+    assert lost == 1  # 3: its caller was cancelled, and nobody else waited
+    assert issued(server) == 3
 
 
 def test_an_error_reaches_every_caller_of_a_shared_request(cluster: Cluster) -> None:
