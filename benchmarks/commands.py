@@ -13,8 +13,8 @@ __all__ = ["Command", "Result"]
 
 class Command(msgspec.Struct, kw_only=True, frozen=True):
     mode: str
-    """pipeline, lockstep, burst, async-floor, threads-raw (raw ZeroMQ), client, client-latency,
-    async-client, threads-client (seqgen_client), pg, redis (peers)."""
+    """pipeline, lockstep, burst, async-floor, threads-raw, threads-handoff (raw ZeroMQ), client,
+    client-latency, async-client, threads-client (seqgen_client), pg, redis (peers)."""
     endpoint: str
     start: float
     """Wall-clock time (time.time()) at which the timed window opens."""

@@ -17,7 +17,7 @@ from collections.abc import Callable
 import msgspec
 import zmq
 
-from benchmarks import clientload, peerload, rawload
+from benchmarks import clientload, handoff, peerload, rawload
 from benchmarks.commands import Command, Result
 
 __all__ = ["MODES", "main"]
@@ -30,6 +30,7 @@ MODES: dict[str, Mode] = {
     "burst": rawload.burst,
     "threads-raw": rawload.threads_raw,
     "async-floor": rawload.async_floor,
+    "threads-handoff": handoff.threads_handoff,
     "client": clientload.client,
     "client-latency": clientload.client_latency,
     "threads-client": clientload.threads_client,

@@ -131,6 +131,14 @@ def direct(bench: Bench, group: Daemons, selected: set[str]) -> Iterator[Row]:
                 "16 threads, each its own REQ socket", unit="calls/s", targets=[_rate_target(3.0)]),
             bench.load([cmd("threads-client", server, "threads", depth=16)]),
             bench.load([cmd("threads-raw", server, "threads", depth=16)]))
+    if "threads-handoff" in selected:
+        # No seqgen code on the left: the least any coalescing client for threads can do,
+        # which bounds what threads-16 can reach (benchmarks/handoff.py).
+        yield bench.rounds(
+            Row("threads-handoff", "16 threads, one REQ courier, a lock per waiting thread",
+                "client", "16 threads, each its own REQ socket", unit="calls/s"),
+            bench.load([cmd("threads-handoff", server, "handoff", depth=16)]),
+            bench.load([cmd("threads-raw", server, "threads", depth=16)]))
     assert server.control is not None
     counters = server_counters(server.control)
     requests = sum(counters["requests"].values())
@@ -247,7 +255,7 @@ Group = Callable[[Bench, Daemons, set[str]], Iterator[Row]]
 
 GROUPS: Final[list[tuple[Group, list[str]]]] = [
     (direct, ["server-pipelined", "server-lockstep", "batch-1000", "client-next", "prefetch",
-              "async-64", "threads-16"]),
+              "async-64", "threads-16", "threads-handoff"]),
     (proxy, ["proxy", "proxy-coalesce", "latency"]),
     (burst, ["burst-direct", "burst-proxy"]),
 ]
