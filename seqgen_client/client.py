@@ -184,7 +184,8 @@ class Client(ClientBase):
             raise
         with self._lock:
             following = self._lanes.alone_done(name, outcome)
-        self._hand_over(following)
+        if following is not None or self._to_wake:  # (skipped by the common lone call)
+            self._hand_over(following)
         if isinstance(outcome, SeqgenError):
             raise outcome
         return outcome[0]
