@@ -83,7 +83,13 @@ class Channel:
         self._alive = True
         self._looking = False
         """A look at the socket is already scheduled."""
-        self._loop.add_reader(self._fd, self._read)
+        try:
+            self._loop.add_reader(self._fd, self._read)
+        except NotImplementedError as exc:
+            sock.close(linger=0)
+            raise RuntimeError(
+                "this event loop cannot watch a socket (no add_reader): on Windows, use "
+                "asyncio.WindowsSelectorEventLoopPolicy()") from exc
 
     @property
     def alive(self) -> bool:
