@@ -60,7 +60,8 @@ declare namespace seqgen {
     timeouts: number;
     /** `next()` calls that shared their request with other calls. */
     coalescedCalls: number;
-    /** Numbers received for calls that had already given up (deadline or abort). */
+    /** Numbers received for calls that had already given up (deadline or abort) when no other
+     *  call waited to take them. */
     lostNumbers: number;
   }
 

@@ -281,19 +281,33 @@ class Client {
     if (err !== null) {
       for (const caller of batch.callers) this._settle(caller, err);
     } else {
-      this._deliver(batch, values);
+      this._deliver(batch, values, state);
     }
     if (state !== null) this._pump(batch.name, state);
   }
 
-  _deliver(batch, values) {
+  _deliver(batch, values, state) {
     if (batch.many) {
       if (!this._settle(batch.callers[0], null, values)) this._stats.lostNumbers += values.length;
       return;
     }
     batch.callers.forEach((caller, i) => {
-      if (!this._settle(caller, null, values[i])) this._stats.lostNumbers += 1;
+      if (!this._settle(caller, null, values[i]) && !this._handOn(state, values[i])) {
+        this._stats.lostNumbers += 1;
+      }
     });
+  }
+
+  /**
+   * A number whose caller gave up after its request was sent: to the first call still
+   * queued for the name (which then leaves the queue), if there is one.
+   */
+  _handOn(state, value) {
+    if (state === null) return false;
+    for (const caller of state.queue) {
+      if (caller.state === QUEUED) return this._settle(caller, null, value);
+    }
+    return false;
   }
 
   /** The request for `name` settled: the callers waiting for it (at most 1000) go out as one. */

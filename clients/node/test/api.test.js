@@ -130,6 +130,22 @@ describe('seqgen client against a real server', { skip: skipReason() ?? false },
     assert.equal(seq.last('burst'), values[499]);
   });
 
+  it('hands the number of a call aborted after its request was sent to a queued call', async () => {
+    const seq = client();
+    await seq.next('hand-on');
+    const aborter = new AbortController();
+    const a = seq.next('hand-on'); // out alone
+    const b = seq.next('hand-on'); // queued
+    const c = seq.next('hand-on', { signal: aborter.signal }); // queued with b
+    await a; // b and c went out together as a's request settled; their reply is still to come
+    const d = seq.next('hand-on'); // queued behind them
+    aborter.abort(); // c gives up with its request out
+    await assert.rejects(c, { name: 'AbortError' });
+    const [bValue, dValue] = await Promise.all([b, d]);
+    assert.equal(dValue, bValue + 1n, "d got c's number");
+    assert.deepEqual(seq.stats, { requests: 3, timeouts: 0, coalescedCalls: 2, lostNumbers: 0 });
+  });
+
   it('sends at most 1000 calls in one request', async () => {
     const seq = client();
     const values = await Promise.all(Array.from({ length: 1502 }, () => seq.next('big-burst')));
