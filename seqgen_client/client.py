@@ -8,17 +8,16 @@ a late reply dies with it and can never be read by another call.
 Concurrent ``next`` calls for one name share a request (seqgen_client.lanes):
 the thread that leads a batch does its round trip; the others sleep, each
 until its own deadline, and are woken with their number, their error, or a
-batch of their own to lead. The thread that settles a batch sends the next
-batch's request itself before it wakes that batch's leader, which only waits
-for the reply: waking a thread takes longer than the round trip, and this way
-the two overlap.
+batch of their own to lead (seqgen_client.wakeups). The thread that settles a
+batch sends the next batch's request itself before it wakes that batch's
+leader, which only waits for the reply: waking a thread takes longer than the
+round trip, and this way the two overlap.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from collections import deque
 from types import TracebackType
 from typing import NoReturn
 
@@ -30,6 +29,7 @@ from seqgen_client.base import Attempt, ClientBase, Plan, Waiter
 from seqgen_client.failover import NO_ANSWER, Reply
 from seqgen_client.forksafe import keep_from_parent
 from seqgen_client.lanes import Batch
+from seqgen_client.wakeups import ThreadWaiter, WakeQueue, own_lock
 from seqgen_common.errors import InternalError, SeqgenError, Unavailable
 from seqgen_common.sockets import CLIENT_REQ, open_socket
 
@@ -49,26 +49,6 @@ class _Conn:
         self.timeout_s = -1.0
 
 
-class _ThreadWaiter(Waiter):
-    """A waiter whose thread sleeps on its own lock (``signal``), released to wake it.
-
-    Each thread keeps one such lock for all its calls (a ``threading.Event`` per wait
-    costs a condition variable and a new lock each time).
-    """
-
-    __slots__ = ("queue", "sleeping")
-    sleeping: bool
-    queue: deque[_ThreadWaiter]
-
-    def wake(self) -> None:
-        if self.signal is not None and self.sleeping:
-            if self.batch is None:  # a number or an error: woken in turn (Client._wake_next)
-                self.queue.append(self)
-            else:  # a batch to lead, its request already out: at once
-                self.sleeping = False
-                self.signal.release()
-
-
 class _Sent:
     """The first attempt of a batch's request, sent by the thread that handed the batch over."""
 
@@ -80,18 +60,6 @@ class _Sent:
         self.conn = conn
         self.reply = reply
         """None while the reply is still to be received; else what the send brought."""
-
-
-_sleepers = threading.local()
-
-
-def _sleeper() -> threading.Lock:
-    """This thread's own lock to sleep on, held (acquired) while not in use."""
-    lock: threading.Lock | None = getattr(_sleepers, "lock", None)
-    if lock is None:
-        lock = _sleepers.lock = threading.Lock()
-        lock.acquire()
-    return lock
 
 
 def _ms(seconds: float) -> int:
@@ -112,7 +80,7 @@ class Client(ClientBase):
         self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
         self._idle: list[list[_Conn]] = [[] for _ in self._endpoints]
         self._in_use = 0
-        self._to_wake: deque[_ThreadWaiter] = deque()
+        self._to_wake = WakeQueue(self._lock)
         """Waiters given their number (or error), to be woken one after the other."""
         self._lanes.forget()  # a forked child never hands out its parent's numbers
 
@@ -134,13 +102,13 @@ class Client(ClientBase):
             alone = self._lanes.go_alone(name)
         if alone:  # the common case: nothing of this name is out, nothing buffered
             return self._alone(name)
-        waiter = self._waiter(name, _ThreadWaiter)
+        waiter = self._waiter(name, ThreadWaiter)
         waiter.sleeping = False
         waiter.queue = self._to_wake
         with lock:
             batch = self._lanes.join(name, waiter)
             if batch is None and not waiter.answered:
-                waiter.signal, waiter.sleeping = _sleeper(), True
+                waiter.signal, waiter.sleeping = own_lock(), True
         sent: object = None
         while True:
             if batch is not None:
@@ -149,7 +117,7 @@ class Client(ClientBase):
                     return waiter.result()
                 with lock:
                     if not waiter.answered:
-                        waiter.signal, waiter.sleeping = _sleeper(), True
+                        waiter.signal, waiter.sleeping = own_lock(), True
             # ``answered`` is set under the lock before the sleeper is released: once the
             # sleeper is ours again it can be read without the lock (a waiter woken with its
             # number returns without one more lock hold).
@@ -157,7 +125,7 @@ class Client(ClientBase):
                 return waiter.result()
             sleeper = waiter.signal
             woken = sleeper.acquire(timeout=max(0.0, waiter.deadline - self._clock()))
-            self._wake_next()
+            self._to_wake.wake_next()
             if woken and waiter.answered:
                 return waiter.result()
             with lock:
@@ -211,27 +179,11 @@ class Client(ClientBase):
 
     def _hand_over(self, batch: Batch | None) -> None:
         """Send the request of the lane's next ``batch``, then wake its leader to receive it;
-        then wake the first of the callers just answered (``_wake_next``)."""
+        then wake the first of the callers just answered (seqgen_client.wakeups)."""
         try:
             self._send_next(batch)
         finally:
-            self._wake_next()
-
-    def _wake_next(self) -> None:
-        """Wake the first waiter due to wake, if any. Every woken thread calls this first,
-        so the waiters answered by one request wake one after the other: each finds the
-        interpreter lock free more often than when all of them are woken at once and queue
-        for it, which costs each one a second sleep."""
-        queue = self._to_wake
-        if not queue:
-            return
-        with self._lock:
-            while queue:
-                waiter = queue.popleft()
-                if waiter.sleeping:  # not timed out meanwhile
-                    waiter.sleeping = False
-                    waiter.signal.release()
-                    return
+            self._to_wake.wake_next()
 
     def _send_next(self, batch: Batch | None) -> None:
         while batch is not None:
@@ -253,9 +205,14 @@ class Client(ClientBase):
                     assert isinstance(live, Waiter)
                     live.lead(batch, sent)
                     return
-                # Everyone gave up meanwhile: nobody takes the reply.
-                self._give_back(sent.conn, sent.attempt[0], keep=False)
-                batch = self._lanes.abandon(batch, None)
+            # Everyone gave up meanwhile: this thread takes the reply itself, so that the
+            # numbers go to calls that wait now, or are counted lost (never dropped unseen).
+            try:
+                values = self._finish(sent.plan, sent.attempt, sent.conn, sent.reply)
+            except (SeqgenError, ValueError):
+                values = []  # nothing came, or the client was closed
+            with self._lock:
+                batch = self._lanes.settle(batch, values) if values else self._lanes.abandon(batch, None)
 
     def next_many(self, name: str, count: int) -> list[int]:
         """``count`` (1..1000) numbers for ``name`` in one round trip, ascending.
