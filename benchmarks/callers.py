@@ -1,7 +1,9 @@
-"""Many callers in one process: asyncio tasks or threads, each calling until the window closes.
+"""Callers in one process, each calling until the window closes: one lock-step caller,
+asyncio tasks, or threads.
 
-Used by the client-side scenarios (and their floors) whose process under test
-is the load process itself: its CPU per call is what they report.
+Used by the client-side scenarios (and their floors, and the peers) whose
+process under test is the load process itself: its CPU per call is what they
+report.
 """
 
 from __future__ import annotations
@@ -15,10 +17,27 @@ from typing import Final
 from benchmarks.commands import Command, Result
 from benchmarks.window import Window, sleep_until
 
-__all__ = ["async_callers", "thread_callers"]
+__all__ = ["async_callers", "lockstep_caller", "thread_callers"]
 
 GRACE_S: Final = 10.0
 """How long after the window a caller may still be waiting before the load gives up."""
+
+
+def lockstep_caller(cmd: Command, call: Callable[[], object]) -> Result:
+    """``call()`` once before the window opens (connected, warmed up), then in a loop until
+    the window closes."""
+    call()
+    sleep_until(cmd.start)
+    window = Window()
+    deadline = window.began + cmd.seconds
+    clock = time.perf_counter
+    calls = 0
+    while clock() < deadline:
+        call()
+        calls += 1
+    result = window.close(Result())
+    result.ok = result.numbers = calls
+    return result
 
 
 async def async_callers(cmd: Command, call: Callable[[], Awaitable[object]]) -> Result:

@@ -13,7 +13,7 @@ from typing import Any
 
 import zmq
 
-from benchmarks.callers import async_callers, thread_callers
+from benchmarks.callers import async_callers, lockstep_caller, thread_callers
 from benchmarks.commands import Command, Result
 from benchmarks.window import Window, sleep_until
 
@@ -34,20 +34,8 @@ def client(cmd: Command, _ctx: zmq.Context[zmq.Socket[bytes]]) -> Result:
     from seqgen_client import Client  # noqa: PLC0415 - raw-socket workers never import it
 
     with Client([cmd.endpoint], **_options(cmd)) as seq:
-        seq.next(cmd.name)  # connected before the window opens
-        next_number = seq.next
-        name = cmd.name
-        sleep_until(cmd.start)
-        window = Window()
-        deadline = window.began + cmd.seconds
-        clock = time.perf_counter
-        calls = 0
-        while clock() < deadline:
-            next_number(name)
-            calls += 1
-        result = window.close(Result())
-    result.ok = result.numbers = calls
-    return result
+        next_number, name = seq.next, cmd.name
+        return lockstep_caller(cmd, lambda: next_number(name))
 
 
 def client_latency(cmd: Command, _ctx: zmq.Context[zmq.Socket[bytes]]) -> Result:

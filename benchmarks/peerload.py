@@ -7,33 +7,15 @@ int, like ``Client.next``. psycopg and redis are imported only here (the
 
 from __future__ import annotations
 
-import time
-from typing import Any
-
 import zmq
 
+from benchmarks.callers import lockstep_caller
 from benchmarks.commands import Command, Result
-from benchmarks.window import Window, sleep_until
 
 __all__ = ["SEQUENCE", "pg", "redis"]
 
 SEQUENCE = "seqgen_bench"
 """The PostgreSQL sequence and the Redis key the peers count with."""
-
-
-def _loop(cmd: Command, call: Any) -> Result:
-    call()  # connected (and, for psycopg, the statement known) before the window opens
-    sleep_until(cmd.start)
-    window = Window()
-    deadline = window.began + cmd.seconds
-    clock = time.perf_counter
-    calls = 0
-    while clock() < deadline:
-        call()
-        calls += 1
-    result = window.close(Result())
-    result.ok = result.numbers = calls
-    return result
 
 
 def pg(cmd: Command, _ctx: zmq.Context[zmq.Socket[bytes]]) -> Result:
@@ -50,7 +32,7 @@ def pg(cmd: Command, _ctx: zmq.Context[zmq.Socket[bytes]]) -> Result:
             assert row is not None
             return int(row[0])
 
-        return _loop(cmd, call)
+        return lockstep_caller(cmd, call)
 
 
 def redis(cmd: Command, _ctx: zmq.Context[zmq.Socket[bytes]]) -> Result:
@@ -59,6 +41,6 @@ def redis(cmd: Command, _ctx: zmq.Context[zmq.Socket[bytes]]) -> Result:
 
     conn = redis_py.Redis.from_url(cmd.endpoint)
     try:
-        return _loop(cmd, lambda: int(conn.incr(SEQUENCE)))
+        return lockstep_caller(cmd, lambda: int(conn.incr(SEQUENCE)))
     finally:
         conn.close()

@@ -82,9 +82,14 @@ class _SequenceWire(_Wire):
     current: str
 
 
-class _SequencesWire(_Wire):
-    items: list[_SequenceWire]
+class _PageWire(_Wire):
+    """A page of a listing: ``next_cursor`` is null on the last one."""
+
     next_cursor: str | None
+
+
+class _SequencesWire(_PageWire):
+    items: list[_SequenceWire]
 
 
 class _WitnessItemWire(_Wire):
@@ -93,15 +98,15 @@ class _WitnessItemWire(_Wire):
     rate: float
 
 
-class WitnessPageWire(_Wire):
+class WitnessPageWire(_PageWire):
     instance: int
     items: list[_WitnessItemWire]
-    next_cursor: str | None
     interval_s: float
     stale_s: float | None
 
 
 _W = TypeVar("_W", bound=_Wire)
+_Paged = TypeVar("_Paged", bound=_PageWire)
 
 
 def http_client(token: str | None, timeout_s: float) -> httpx.AsyncClient:
@@ -165,25 +170,22 @@ class PeerReader:
 
     async def sequences(self) -> AsyncIterator[list[tuple[str, int]]]:
         """Every sequence of the peer's server with its current value, page by page."""
-        cursor: str | None = None
-        while True:
-            params: dict[str, Any] = {"limit": PAGE}
-            if cursor is not None:
-                params["cursor"] = cursor
-            page = await _get(self._http, f"{self.url}/sequences", params, _SequencesWire)
+        async for page in self._pages("sequences", _SequencesWire):
             yield [(item.name, _value(item.current)) for item in page.items]
-            if page.next_cursor is None:
-                return
-            cursor = page.next_cursor
 
     async def witnessed(self, instance: int) -> AsyncIterator[WitnessPageWire]:
         """The peer's witness record of ``instance``, page by page."""
+        async for page in self._pages(f"witness/{instance}", WitnessPageWire):
+            yield page
+
+    async def _pages(self, path: str, wire: type[_Paged]) -> AsyncIterator[_Paged]:
+        """The pages of a listing of the peer's admin, following ``next_cursor``."""
         cursor: str | None = None
         while True:
             params: dict[str, Any] = {"limit": PAGE}
             if cursor is not None:
                 params["cursor"] = cursor
-            page = await _get(self._http, f"{self.url}/witness/{instance}", params, WitnessPageWire)
+            page = await _get(self._http, f"{self.url}/{path}", params, wire)
             yield page
             if page.next_cursor is None:
                 return

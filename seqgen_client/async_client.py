@@ -287,7 +287,8 @@ class AsyncClient(ClientBase):
         """The leader of ``batch`` gave up while its request was out. The request goes on
         without it: the numbers it brings go to the others, to callers waiting in the lane,
         or are counted lost (the server issued them); nothing is silently dropped."""
-        task = self._loop_now().create_task(self._settle_without(batch, leader, sent))
+        assert self._loop is not None  # bound by the call that sent the request
+        task = self._loop.create_task(self._settle_without(batch, leader, sent))
         self._carried.add(task)
         task.add_done_callback(self._carried.discard)
 
@@ -300,10 +301,6 @@ class AsyncClient(ClientBase):
         except ValueError:  # closed meanwhile: every caller was woken, and sees it closed
             return
         self._hand_over(self._led(batch, leader, outcome))
-
-    def _loop_now(self) -> asyncio.AbstractEventLoop:
-        assert self._loop is not None  # bound by the call that sent the request
-        return self._loop
 
     def _send_first(self, name: str, count: int, started: float) -> _Sent:
         """Plan one request (on the time of a call that started at ``started``) and send its

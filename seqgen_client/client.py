@@ -152,8 +152,7 @@ class Client(ClientBase):
             raise
         with self._lock:
             following = self._lanes.alone_done(name, outcome)
-        if following is not None or self._to_wake:  # (skipped by the common lone call)
-            self._hand_over(following)
+        self._hand_over(following)
         if isinstance(outcome, SeqgenError):
             raise outcome
         return outcome[0]
@@ -180,6 +179,8 @@ class Client(ClientBase):
     def _hand_over(self, batch: Batch | None) -> None:
         """Send the request of the lane's next ``batch``, then wake its leader to receive it;
         then wake the first of the callers just answered (seqgen_client.wakeups)."""
+        if batch is None and not self._to_wake:  # the common lone call: nothing to do
+            return
         try:
             self._send_next(batch)
         finally:

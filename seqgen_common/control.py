@@ -78,15 +78,21 @@ class _Message(msgspec.Struct, tag_field="type", kw_only=True, frozen=True):
     pass
 
 
+def _check_name(name: str) -> None:
+    """ValueError (msgspec reports it as a validation error) for a name the public protocol
+    refuses."""
+    problem = name_problem(name)
+    if problem is not None:
+        raise ValueError(problem)
+
+
 class _Named(_Message, frozen=True):
     """A request about one sequence: its name follows the public protocol's rule."""
 
     name: str
 
     def __post_init__(self) -> None:
-        problem = name_problem(self.name)
-        if problem is not None:
-            raise ValueError(problem)
+        _check_name(self.name)
 
 
 # ---- requests ---------------------------------------------------------------
@@ -130,9 +136,7 @@ class Floor(msgspec.Struct, array_like=True, frozen=True):
     value: Value
 
     def __post_init__(self) -> None:
-        problem = name_problem(self.name)
-        if problem is not None:
-            raise ValueError(problem)
+        _check_name(self.name)
 
 
 class RaiseFloors(_Message, tag="raise_floors", frozen=True):

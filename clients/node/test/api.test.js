@@ -31,12 +31,7 @@ async function raiseFloor(server, name, value) {
 describe('seqgen client against a real server', { skip: skipReason() ?? false }, () => {
   let cluster;
   let server;
-  const clients = [];
-  const client = (options) => {
-    const made = seqgen(server.bind, { timeoutMs: 2000, deadlineMs: 10000, ...options });
-    clients.push(made);
-    return made;
-  };
+  const client = (options) => cluster.client(server.bind, { timeoutMs: 2000, deadlineMs: 10000, ...options });
 
   before(async () => {
     cluster = new Cluster();
@@ -44,7 +39,6 @@ describe('seqgen client against a real server', { skip: skipReason() ?? false },
   });
 
   after(async () => {
-    for (const made of clients) made.close();
     if (cluster) await cluster.close();
   });
 
@@ -218,17 +212,14 @@ describe('seqgen client against a real server', { skip: skipReason() ?? false },
     const saved = process.env.SEQGEN_ENDPOINTS;
     try {
       process.env.SEQGEN_ENDPOINTS = ` ${server.bind} ,, `;
-      const seq = seqgen();
-      clients.push(seq);
+      const seq = cluster.adopt(seqgen());
       assert.deepEqual(seq.endpoints, [server.bind]);
       assert.equal(typeof await seq.next('from-env'), 'bigint');
-      const withOptions = seqgen({ timeoutMs: 1500 });
-      clients.push(withOptions);
+      const withOptions = cluster.adopt(seqgen({ timeoutMs: 1500 }));
       assert.deepEqual(withOptions.endpoints, [server.bind]);
       assert.equal(withOptions.options.timeoutMs, 1500);
       delete process.env.SEQGEN_ENDPOINTS;
-      const fallback = seqgen();
-      clients.push(fallback);
+      const fallback = cluster.adopt(seqgen());
       assert.deepEqual(fallback.endpoints, ['tcp://127.0.0.1:6410']);
     } finally {
       if (saved === undefined) delete process.env.SEQGEN_ENDPOINTS;
@@ -241,8 +232,7 @@ describe('seqgen client against a real server', { skip: skipReason() ?? false },
     assert.equal(esm.default, seqgen);
     assert.equal(esm.SeqgenError, seqgen.SeqgenError);
     assert.equal(esm.MAX_VALUE, MAX);
-    const seq = esm.default([server.bind]);
-    clients.push(seq);
+    const seq = cluster.adopt(esm.default([server.bind]));
     assert.equal(typeof await seq.next('esm'), 'bigint');
   });
 

@@ -23,12 +23,7 @@ describe('CURVE', { skip: skipReason() ?? false }, () => {
   let server;
   let proxy;
   let keys;
-  const clients = [];
-  const client = (endpoints, options) => {
-    const made = seqgen(endpoints, { deadlineMs: 10000, ...options });
-    clients.push(made);
-    return made;
-  };
+  const client = (endpoints, options) => cluster.client(endpoints, { deadlineMs: 10000, ...options });
 
   before(async () => {
     cluster = new Cluster();
@@ -54,7 +49,6 @@ describe('CURVE', { skip: skipReason() ?? false }, () => {
   });
 
   after(async () => {
-    for (const made of clients) made.close();
     if (cluster) await cluster.close();
   });
 

@@ -20,19 +20,13 @@ const isOdd = (value) => value % 2n === 1n;
 
 describe('failover', { skip: skipReason() ?? false }, () => {
   let cluster;
-  const clients = [];
-  const client = (endpoints, options) => {
-    const made = seqgen(endpoints, options);
-    clients.push(made);
-    return made;
-  };
+  const client = (endpoints, options) => cluster.client(endpoints, options);
 
   before(() => {
     cluster = new Cluster();
   });
 
   after(async () => {
-    for (const made of clients) made.close();
     if (cluster) await cluster.close();
   });
 

@@ -3,19 +3,13 @@
 
 const assert = require('node:assert/strict');
 const { after, before, describe, it } = require('node:test');
-const seqgen = require('..');
 const { Cluster, skipReason } = require('./support/cluster');
 
 describe('through a proxy', { skip: skipReason() ?? false }, () => {
   let cluster;
   let servers;
   let proxies;
-  const clients = [];
-  const client = (endpoints, options) => {
-    const made = seqgen(endpoints, { deadlineMs: 10000, ...options });
-    clients.push(made);
-    return made;
-  };
+  const client = (endpoints, options) => cluster.client(endpoints, { deadlineMs: 10000, ...options });
 
   before(async () => {
     cluster = new Cluster();
@@ -28,7 +22,6 @@ describe('through a proxy', { skip: skipReason() ?? false }, () => {
   });
 
   after(async () => {
-    for (const made of clients) made.close();
     if (cluster) await cluster.close();
   });
 

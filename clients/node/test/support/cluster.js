@@ -16,6 +16,7 @@ const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const zmq = require('zeromq');
+const seqgen = require('../..');
 
 const READY_TIMEOUT_MS = 20000;
 const REPO = path.resolve(__dirname, '..', '..', '..', '..');
@@ -169,7 +170,19 @@ class Cluster {
   constructor() {
     this.root = fs.mkdtempSync(path.join(os.tmpdir(), 'sgnode-'));
     this.procs = [];
+    this._clients = [];
     this._n = 0;
+  }
+
+  /** Close `made` (a seqgen client) when the cluster closes; returns it. */
+  adopt(made) {
+    this._clients.push(made);
+    return made;
+  }
+
+  /** A seqgen client, closed when the cluster closes. */
+  client(endpoints, options) {
+    return this.adopt(seqgen(endpoints, options));
   }
 
   _log(kind) {
@@ -227,8 +240,9 @@ class Cluster {
     return done.stdout.trim().split('\n');
   }
 
-  /** Kill everything that is left and remove the temporary directory. */
+  /** Close the clients, kill everything that is left and remove the temporary directory. */
   async close() {
+    for (const made of this._clients) made.close();
     await Promise.all(this.procs.map((proc) => proc.kill()));
     fs.rmSync(this.root, { recursive: true, force: true });
   }
