@@ -6,7 +6,15 @@
  * frame up to and including the empty delimiter, so the reply comes back as
  * [request id, '', reply] and is handed to the attempt that waits for that id.
  * An attempt that timed out forgets its id, so a reply that comes late is
- * dropped, never handed to another request.
+ * dropped, never handed to another request, and closes the socket: what it
+ * still holds (requests queued during a partition) dies with it, the other
+ * attempts on it fail over at once, and the next attempt connects afresh
+ * instead of waiting for TCP's backed-off retransmissions (the asyncio
+ * Python client does the same).
+ *
+ * Socket options follow the Python client's (docs/client.md, "Sockets"):
+ * a connect gives up after 1 s and is tried again every 0.1 s at first, at
+ * most every 1 s; heartbeats every 1 s drop a connection silent for 3 s.
  *
  * The socket reads only while attempts wait (each read gives up after
  * RECEIVE_POLL_MS and looks again), so an idle client does not keep the
@@ -23,6 +31,22 @@ const RECEIVE_POLL_MS = 250;
 const ID_BYTES = 6;
 const MAX_ID = 2 ** 48;
 const EMPTY = Buffer.alloc(0);
+
+/** The socket options both clients share (docs/client.md, "Sockets"). */
+const SOCKET_OPTIONS = Object.freeze({
+  linger: 0, // a closed socket drops what it still holds
+  sendTimeout: 0, // a full queue fails at once instead of blocking the request
+  receiveTimeout: RECEIVE_POLL_MS,
+  maxMessageSize: MAX_FRAME_BYTES, // a reply is far below 64 KiB
+  ipv6: true,
+  connectTimeout: 1000, // a connect a partition swallowed is tried again within 1 s
+  reconnectInterval: 100,
+  reconnectMaxInterval: 1000,
+  heartbeatInterval: 1000, // a frozen or vanished server is dropped after 3 s of silence
+  heartbeatTimeout: 3000,
+  sendHighWaterMark: 10000,
+  receiveHighWaterMark: 10000,
+});
 
 class Endpoint {
   /**
@@ -45,13 +69,7 @@ class Endpoint {
   /** The socket, made and connected on first use (or after the old one broke). */
   _connection() {
     if (this._conn !== null && !this._conn.sock.closed) return this._conn;
-    const options = {
-      linger: 0, // a closed socket drops what it still holds
-      sendTimeout: 0, // a full queue fails at once instead of blocking the request
-      receiveTimeout: RECEIVE_POLL_MS,
-      maxMessageSize: MAX_FRAME_BYTES, // a reply is far below 64 KiB
-      ipv6: true,
-    };
+    const options = { ...SOCKET_OPTIONS };
     if (this._curve !== null) {
       options.curveServerKey = this._curve.serverKey;
       options.curvePublicKey = this._curve.publicKey;
@@ -96,7 +114,10 @@ class Endpoint {
         resolve(result);
       };
       pending.set(id, settle);
-      timer = setTimeout(settle, timeoutMs, NO_ANSWER);
+      timer = setTimeout(() => {
+        settle(NO_ANSWER);
+        this._drop(conn);
+      }, timeoutMs);
       let sent;
       try {
         sent = conn.sock.send([idFrame, EMPTY, frame]);
@@ -133,6 +154,17 @@ class Endpoint {
     }
   }
 
+  /**
+   * An attempt on `conn` got no reply in time: close its socket (the next attempt
+   * opens a new one); the other attempts waiting on it end with NO_ANSWER now.
+   */
+  _drop(conn) {
+    if (this._conn !== conn) return;
+    this._conn = null;
+    for (const settle of [...this._pending.values()]) settle(NO_ANSWER);
+    if (!conn.sock.closed) conn.sock.close();
+  }
+
   /** Close the socket; attempts still waiting end with CLOSED. Idempotent. */
   close() {
     if (this._closed) return;
@@ -143,4 +175,4 @@ class Endpoint {
   }
 }
 
-module.exports = { CLOSED, Endpoint };
+module.exports = { CLOSED, Endpoint, SOCKET_OPTIONS };
