@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Generator, Iterable
 from typing import Any, TypeVar
 
-from seqgen_client.failover import Call, Reply, Rotation
+from seqgen_client.failover import NO_ANSWER, Call, Reply, Rotation
 from seqgen_client.lanes import Batch, Lanes, Stats
 from seqgen_client.lastseen import LastSeen
 from seqgen_client.options import (
@@ -150,9 +150,9 @@ class ClientBase:
 
     @property
     def stats(self) -> Stats:
-        """Requests sent for ``next`` calls, calls served, calls coalesced, numbers lost."""
+        """A copy of the counters (docs/client.md, "Statistics")."""
         s = self._lanes.stats
-        return Stats(s.requests, s.calls, s.coalesced_calls, s.lost_numbers)
+        return Stats(s.requests, s.calls, s.coalesced_calls, s.lost_numbers, s.attempts, s.timeouts)
 
     def last(self, name: str) -> int:
         """The highest number this client has received for ``name`` (0 when none).
@@ -189,6 +189,8 @@ class ClientBase:
         attempt_started = clock()
         index = self._rotation.pick(attempt_started)
         assert index is not None  # nothing is skipped yet
+        stats = self._lanes.stats
+        stats.attempts += 1
         reply = yield index, min(opts.timeout_s, started + opts.deadline_s - attempt_started), frame
         if isinstance(reply, bytes):
             try:
@@ -202,6 +204,8 @@ class ClientBase:
                 self._last.record(name, values[-1])
                 return values
         call = Call(self._rotation, self._endpoints, started, opts.deadline_s, opts.timeout_s)
+        if reply is None or reply == NO_ANSWER:
+            stats.timeouts += 1
         outcome = call.outcome(index, attempt_started, clock(), reply, count)
         while outcome is None:
             planned = call.next(clock())
@@ -209,7 +213,10 @@ class ClientBase:
                 raise call.error()
             index, timeout_s = planned
             attempt_started = clock()
+            stats.attempts += 1
             reply = yield index, timeout_s, frame
+            if reply is None or reply == NO_ANSWER:
+                stats.timeouts += 1
             outcome = call.outcome(index, attempt_started, clock(), reply, count)
         self._last.record(name, outcome[-1])
         return outcome

@@ -64,7 +64,11 @@ class Batch:
 
 @dataclass(slots=True)
 class Stats:
-    """What coalescing and prefetch did since the client was made."""
+    """What the client did since it was made.
+
+    The Node.js client's ``stats`` has the same counters with the same meanings
+    (camelCase there); docs/client.md lists them.
+    """
 
     requests: int = 0
     """Requests sent for ``next`` calls (a failover retry is part of its request)."""
@@ -74,6 +78,11 @@ class Stats:
     """Calls that shared their request with at least one other call."""
     lost_numbers: int = 0
     """Numbers issued to this client that no caller took (their callers gave up)."""
+    attempts: int = 0
+    """Requests put on the wire to one endpoint, by every kind of call (a failover retry is one
+    more attempt of the same request)."""
+    timeouts: int = 0
+    """Attempts that got no answer in time (the endpoint is then skipped for a back-off)."""
 
 
 class _Lane:

@@ -1,3 +1,4 @@
+/// <reference types="node" />
 /**
  * seqgen: short, unique, roughly increasing 64-bit numbers from seqgen servers or proxies.
  *
@@ -53,16 +54,22 @@ declare namespace seqgen {
   type Callback<T> = (err: SeqgenError | Error | null, value?: T) => void;
 
   /** Counters since the client was made. */
+  /** The same counters, with the same meanings, as the Python client's `Client.stats`. */
   interface Stats {
-    /** Requests sent on the wire (every attempt, failovers included). */
+    /** Requests sent for `next()` calls (a failover retry is part of its request). */
     requests: number;
-    /** Attempts that got no reply within their timeout. */
-    timeouts: number;
-    /** `next()` calls that shared their request with other calls. */
+    /** `next()` calls served with a number. */
+    calls: number;
+    /** `next()` calls served by a request they shared with at least one other call. */
     coalescedCalls: number;
     /** Numbers received for calls that had already given up (deadline or abort) when no other
      *  call waited to take them. */
     lostNumbers: number;
+    /** Requests put on the wire to one endpoint, by every kind of call (a failover retry is
+     *  one more attempt of the same request). */
+    attempts: number;
+    /** Attempts that got no reply within their timeout. */
+    timeouts: number;
   }
 
   class Client {

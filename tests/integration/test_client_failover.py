@@ -42,6 +42,10 @@ class Blocking:
         assert self._loop is not None
         return self._loop.run_until_complete(self._client.next(name))
 
+    @property
+    def stats(self) -> Any:
+        return self._client.stats
+
     def close(self) -> None:
         if isinstance(self._client, Client):
             self._client.close()
@@ -134,6 +138,26 @@ def test_one_server_lost_costs_at_most_one_timeout_per_back_off(
     assert {v % 2 for v in after} == {0, 1}
     everything = warm + values + after
     assert len(set(everything)) == len(everything)
+
+
+def test_stats_count_requests_attempts_and_timeouts(cluster: Cluster, make: Any) -> None:
+    """The counters have the Node.js client's meanings (docs/client.md, "Statistics")."""
+    frozen, alive = two_servers(cluster)
+    client = make([frozen.bind, alive.bind], timeout_s=TIMEOUT_S, deadline_s=5.0,
+                  backoff_s=60.0, max_backoff_s=60.0)
+    warm = [client.next("counted") for _ in range(2)]
+    assert {v % 2 for v in warm} == {0, 1}
+    frozen.stop()
+    try:
+        values = [client.next("counted") for _ in range(10)]
+    finally:
+        frozen.cont()
+    assert {v % 2 for v in values} == {0}
+    stats = client.stats
+    # One attempt met the frozen server and timed out; its call went on to the other
+    # server as one more attempt of the same request; then the frozen one was skipped.
+    assert (stats.requests, stats.calls, stats.attempts, stats.timeouts) == (12, 12, 13, 1), stats
+    assert (stats.coalesced_calls, stats.lost_numbers) == (0, 0), stats
 
 
 @pytest.mark.parametrize("fault", ["kill", "stop"])

@@ -130,7 +130,10 @@ class Client {
     this._names = new Map();
     /** @type {Set<Batch>} */
     this._batches = new Set();
-    this._stats = { requests: 0, timeouts: 0, coalescedCalls: 0, lostNumbers: 0 };
+    /** The same counters, with the same meanings, as the Python client's (docs/client.md). */
+    this._stats = {
+      requests: 0, calls: 0, coalescedCalls: 0, lostNumbers: 0, attempts: 0, timeouts: 0,
+    };
     this._closed = false;
   }
 
@@ -154,8 +157,9 @@ class Client {
    * Never coalesced. Promise, or `(err, values)` to the callback given last.
    */
   nextMany(name, count, options, callback) {
-    if (typeof count === 'function' && options === undefined && callback === undefined) {
-      [count, options] = [undefined, count]; // nextMany(name, callback): BAD_COUNT to the callback
+    if (typeof count === 'function') {
+      // Each argument keeps its place: a callback where the count belongs is a mistake.
+      throw new TypeError('nextMany(name, count, [options], [callback]): count comes before the callback');
     }
     const [callOptions, cb] = callArgs(options, callback);
     const promise = this._start(name, count, true, callOptions);
@@ -261,7 +265,7 @@ class Client {
       caller.batch = batch;
       if (caller.deadline > deadline) deadline = caller.deadline;
     }
-    if (!batch.many && batch.callers.length > 1) this._stats.coalescedCalls += batch.callers.length;
+    if (!batch.many) this._stats.requests += 1;
     if (state !== null) state.inflight = true;
     this._batches.add(batch);
     this._request(batch, deadline).then(
@@ -287,15 +291,19 @@ class Client {
   }
 
   _deliver(batch, values, state) {
+    const stats = this._stats;
     if (batch.many) {
-      if (!this._settle(batch.callers[0], null, values)) this._stats.lostNumbers += values.length;
+      if (!this._settle(batch.callers[0], null, values)) stats.lostNumbers += values.length;
       return;
     }
+    let served = 0;
     batch.callers.forEach((caller, i) => {
-      if (!this._settle(caller, null, values[i]) && !this._handOn(state, values[i])) {
-        this._stats.lostNumbers += 1;
-      }
+      if (this._settle(caller, null, values[i])) served += 1;
+      else if (this._handOn(state, values[i])) stats.calls += 1;
+      else stats.lostNumbers += 1;
     });
+    stats.calls += served;
+    if (served > 1) stats.coalescedCalls += served;
   }
 
   /**
@@ -356,7 +364,7 @@ class Client {
       let timeoutMs;
       [index, timeoutMs] = planned;
       started = time;
-      this._stats.requests += 1;
+      this._stats.attempts += 1;
       const reply = await this._sockets[index].attempt(frame, timeoutMs);
       if (reply === CLOSED) throw closedError();
       if (reply === NO_ANSWER || reply === UNSENT) {

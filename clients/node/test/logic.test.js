@@ -155,7 +155,9 @@ describe('options', () => {
       assert.deepEqual(seq.options, {
         timeoutMs: 1000, deadlineMs: 5000, backoffMs: 1000, maxBackoffMs: 30000, coalesce: true, curve: false,
       });
-      assert.deepEqual(seq.stats, { requests: 0, timeouts: 0, coalescedCalls: 0, lostNumbers: 0 });
+      assert.deepEqual(seq.stats, {
+        requests: 0, calls: 0, coalescedCalls: 0, lostNumbers: 0, attempts: 0, timeouts: 0,
+      });
     } finally {
       seq.close();
     }
