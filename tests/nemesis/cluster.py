@@ -19,6 +19,7 @@ import getpass
 import logging
 import os
 import select
+import shutil
 import subprocess
 import sys
 import time
@@ -53,6 +54,15 @@ READY_TIMEOUT_S = 90.0
 ADMIN_TOKEN = "nemesis-token"
 
 
+def worker_program(spec: WorkerSpec) -> list[str]:
+    """The command of a client process of ``spec``'s kind (its config JSON follows)."""
+    if not spec.node:
+        return [sys.executable, "-m", "tests.nemesis.worker"]
+    node = shutil.which("node")
+    assert node is not None, node_missing()
+    return [node, str(NODE_WORKER)]
+
+
 def public(address: str) -> str:
     return f"tcp://{address}:{PORT}"
 
@@ -60,7 +70,7 @@ def public(address: str) -> str:
 @dataclass(frozen=True)
 class WorkerSpec:
     host: str
-    kind: Literal["sync", "async"]
+    kind: Literal["sync", "async", "node-promise", "node-callback"]
     path: Literal["direct", "proxies"]
     concurrency: int
 
@@ -68,8 +78,12 @@ class WorkerSpec:
     def label(self) -> str:
         return f"{self.host}-{self.kind}-{self.path}"
 
+    @property
+    def node(self) -> bool:
+        return self.kind.startswith("node-")
 
-WORKERS = (
+
+PYTHON_WORKERS = (
     WorkerSpec("c1", "sync", "proxies", 2),
     WorkerSpec("c1", "async", "proxies", 4),
     WorkerSpec("c2", "sync", "direct", 2),
@@ -77,6 +91,33 @@ WORKERS = (
     WorkerSpec("c2", "sync", "proxies", 2),
     WorkerSpec("c2", "async", "proxies", 4),
 )
+NODE_WORKERS = (
+    WorkerSpec("c1", "node-callback", "proxies", 2),
+    WorkerSpec("c1", "node-promise", "direct", 4),
+    WorkerSpec("c2", "node-promise", "proxies", 4),
+    WorkerSpec("c2", "node-callback", "direct", 2),
+)
+"""The Node.js client (tests/nemesis/worker.js), both call forms, both paths, both hosts."""
+NODE_WORKER = REPO / "tests" / "nemesis" / "worker.js"
+
+
+def node_missing() -> str | None:
+    """Why the Node.js workers cannot run here, or None."""
+    if shutil.which("node") is None:
+        return "node is not installed (scripts/test installs it as root)"
+    if not (REPO / "clients" / "node" / "node_modules" / "zeromq").is_dir():
+        return "clients/node has no node_modules (scripts/test runs npm ci there)"
+    return None
+
+
+def workers() -> tuple[WorkerSpec, ...]:
+    """Every client process of the run: the Node.js ones where Node.js and the package are
+    installed (CI installs both); a run without them says so in its log and report."""
+    missing = node_missing()
+    if missing is not None:
+        log.warning("the nemesis run has no Node.js clients: %s", missing)
+        return PYTHON_WORKERS
+    return PYTHON_WORKERS + NODE_WORKERS
 
 
 class Worker:
@@ -191,7 +232,7 @@ class Cluster:
                                                      msgspec.json.encode(config).decode()]),
                            self.root / "agent.log")
         self.wait_ready("cluster start")
-        for spec in WORKERS:
+        for spec in workers():
             self._start_worker(spec)
         self._wait_workers_serving()
         self.started_at = time.monotonic()
@@ -202,8 +243,7 @@ class Cluster:
                               rate_per_s=self.rate_per_worker_s, concurrency=spec.concurrency,
                               out=str(self.root / f"{spec.label}.jsonl"),
                               max_duration_s=self.max_duration_s)
-        argv = self.net.exec_argv(spec.host, [sys.executable, "-m", "tests.nemesis.worker",
-                                              msgspec.json.encode(config).decode()])
+        argv = self.net.exec_argv(spec.host, [*worker_program(spec), msgspec.json.encode(config).decode()])
         self.workers[spec.label] = Worker(spec, config, argv, self.root / f"{spec.label}.log")
 
     def _wait_workers_serving(self, timeout_s: float = READY_TIMEOUT_S) -> None:

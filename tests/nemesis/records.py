@@ -10,7 +10,9 @@ import msgspec
 
 class WorkerConfig(msgspec.Struct, frozen=True):
     label: str
-    kind: Literal["sync", "async"]
+    kind: Literal["sync", "async", "node-promise", "node-callback"]
+    """``Client`` threads, ``AsyncClient`` tasks, or the Node.js client's Promise or callback
+    calls (tests/nemesis/worker.js)."""
     endpoints: list[str]
     name: str
     rate_per_s: float

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.nemesis.cluster import ATTEMPT_TIMEOUT_S, DRIFT
+from tests.nemesis.cluster import ATTEMPT_TIMEOUT_S, DRIFT, node_missing
 from tests.nemesis.outcome import NemesisRun
 from tests.nemesis.report import Row
 
@@ -111,3 +111,54 @@ def test_servers_catch_up_after_healing(nemesis_run: NemesisRun) -> None:
     for row in nemesis_run.rows:
         converge = row.episode.converge
         assert converge["ok"], f"{row.episode.label}: {converge}\n{nemesis_run.context()}"
+
+
+HEALED_SLACK_S = 1.5
+"""How much later than the slowest Python client a Node.js client may first use a healed server.
+Every direct client fails over and probes by the same rule (back-off 1 s doubling to 30 s),
+starting within milliseconds of each other, so the same schedule of probes; the slack covers
+the pacing of their calls (40 per second per process) and a busy machine."""
+
+
+def _direct(run: NemesisRun, node: bool) -> list[str]:
+    return [label for label in run.histories
+            if label.endswith("-direct") and ("-node-" in label) == node]
+
+
+def test_node_clients_run_next_to_the_python_ones(nemesis_run: NemesisRun) -> None:
+    """Both call forms of the Node.js client, through the proxies and straight to the servers."""
+    missing = node_missing()
+    if missing is not None:
+        pytest.skip(f"no Node.js clients in this run: {missing}")
+    node = {label: calls for label, calls in nemesis_run.histories.items() if "-node-" in label}
+    assert {label.split("-", 1)[1] for label in node} == {
+        "node-callback-proxies", "node-promise-direct", "node-promise-proxies", "node-callback-direct"}
+    for label, calls in node.items():
+        assert sum(1 for c in calls if c.value is not None) > 1000, label
+
+
+def test_node_clients_use_a_healed_server_as_fast_as_python(nemesis_run: NemesisRun) -> None:
+    """After each fault of a server, the Node.js clients that call the servers directly get a
+    number from it again no later than the slowest Python client plus HEALED_SLACK_S."""
+    if node_missing() is not None:
+        pytest.skip(f"no Node.js clients in this run: {node_missing()}")
+    python, node = _direct(nemesis_run, False), _direct(nemesis_run, True)
+    assert python and node
+    compared = 0
+    slow = []
+    for row in nemesis_run.rows:
+        for server, per_client in row.back_in_use.items():
+            py = [per_client[label] for label in python if label in row.judged]
+            if not py or any(seconds is None for seconds in py):
+                continue  # a Python client never used it again before the run ended
+            limit = max(s for s in py if s is not None) + HEALED_SLACK_S
+            for label in node:
+                if label not in row.judged:
+                    continue
+                compared += 1
+                seconds = per_client[label]
+                if seconds is None or seconds > limit:
+                    slow.append(f"{row.episode.label}: {label} used {server} again after {seconds} s, "
+                                f"the Python clients after {limit - HEALED_SLACK_S:.1f} s")
+    assert compared > 0, "no healed server to compare on"
+    assert slow == [], "\n".join(slow) + "\n" + nemesis_run.context()

@@ -1,8 +1,9 @@
 """After a long partition heals, every client kind uses the server again at once.
 
 The smallest network that shows it: one server host, one client host. On the
-client host run a sync Client and an AsyncClient straight to the server, and a
-sync Client through a proxy (on the client host) to the same server. Every
+client host run a sync Client, an AsyncClient and the Node.js client (both call
+forms) straight to the server, and a sync Client through a proxy (on the client
+host) to the same server. Every
 IP packet between the two hosts vanishes in the switch (nftables on the bridge) for
 ``PARTITION_S``, then they flow again. Each client must get
 a number again within ``RECOVERY_LIMIT_S`` of healing: its calls keep trying
@@ -33,7 +34,7 @@ import msgspec
 import pytest
 
 from tests.nemesis import netns
-from tests.nemesis.cluster import PORT, Worker, WorkerSpec, public
+from tests.nemesis.cluster import PORT, Worker, WorkerSpec, node_missing, public, worker_program
 from tests.nemesis.outcome import skip_reason
 from tests.nemesis.records import WorkerConfig
 from tests.nemesis.render import REPO
@@ -97,13 +98,15 @@ def recovery() -> Iterator[Recovery]:
                 stdout=out, stderr=subprocess.STDOUT, cwd=REPO))
         paths = {"sync-direct": ("sync", server), "async-direct": ("async", server),
                  "sync-proxy": ("sync", f"tcp://127.0.0.1:{PROXY_PORT}")}
+        if node_missing() is None:
+            paths |= {"node-promise-direct": ("node-promise", server),
+                      "node-callback-direct": ("node-callback", server)}
         for label, (kind, endpoint) in paths.items():
             config = WorkerConfig(label=label, kind=kind, endpoints=[endpoint],  # type: ignore[arg-type]
                                   name="recovery", rate_per_s=CALL_RATE_S, concurrency=1,
                                   out=str(root / f"{label}.jsonl"), max_duration_s=120.0)
-            argv = net.exec_argv("cli", [sys.executable, "-m", "tests.nemesis.worker",
-                                         msgspec.json.encode(config).decode()])
             spec = WorkerSpec("cli", kind, "direct", 1)  # type: ignore[arg-type]
+            argv = net.exec_argv("cli", [*worker_program(spec), msgspec.json.encode(config).decode()])
             workers[label] = Worker(spec, config, argv, root / f"{label}.log")
         ready = _wait_numbers(workers, 0.0, 60.0)
         assert all(v is not None for v in ready.values()), f"clients never got a number: {ready}"
@@ -152,3 +155,11 @@ def test_async_client_uses_the_server_again_at_once(recovery: Recovery) -> None:
 
 def test_proxy_uses_the_server_again_at_once(recovery: Recovery) -> None:
     _check(recovery, "sync-proxy")
+
+
+def test_node_client_uses_the_server_again_at_once(recovery: Recovery) -> None:
+    """Both call forms of the Node.js client, with the Python clients' limit."""
+    if node_missing() is not None:
+        pytest.skip(f"no Node.js client here: {node_missing()}")
+    _check(recovery, "node-promise-direct")
+    _check(recovery, "node-callback-direct")
