@@ -24,6 +24,7 @@ import pytest
 import yaml
 
 from tests.conftest import READY_TIMEOUT_S, Cluster, ask, free_port, numbers, request, wait_until
+from tests.integration.admin_support import admin_ready
 
 REPO = Path(__file__).resolve().parents[2]
 K8S = REPO / "etc" / "kubernetes"
@@ -188,13 +189,6 @@ def container_env(name: str, pod: str, instances: int) -> dict[str, str]:
     return env
 
 
-def _ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=0.5).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 @pytest.mark.parametrize(("replicas", "ordinal"), [(2, 0), (2, 1), (3, 0), (3, 1), (3, 2)])
 def test_a_pod_runs_instance_ordinal_plus_one_with_the_other_pods_as_peers(
     cluster: Cluster, replicas: int, ordinal: int
@@ -211,7 +205,7 @@ def test_a_pod_runs_instance_ordinal_plus_one_with_the_other_pods_as_peers(
                READY_TIMEOUT_S, "the pod's seqgen-server", server)
     admin = cluster.command(container_argv("admin", data, ports), "admin",
                             env=container_env("admin", pod, replicas))
-    wait_until(lambda: _ready(admin_url), READY_TIMEOUT_S, "the pod's seqgen-admin", admin)
+    wait_until(lambda: admin_ready(admin_url), READY_TIMEOUT_S, "the pod's seqgen-admin", admin)
 
     status = httpx.get(f"{admin_url}/status", timeout=5.0).json()
     assert (status["instance"], status["instances"]) == (ordinal + 1, replicas)
@@ -227,7 +221,7 @@ def test_a_pod_runs_instance_ordinal_plus_one_with_the_other_pods_as_peers(
     server = cluster.command(server.args, "server", env=container_env("server", pod, replicas))
     wait_until(lambda: request(control, b'{"type":"ping"}', timeout_s=0.5) is not None,
                READY_TIMEOUT_S, "the pod's seqgen-server, restarted", server)
-    wait_until(lambda: _ready(admin_url), READY_TIMEOUT_S, "the admin sees the restarted server", admin)
+    wait_until(lambda: admin_ready(admin_url), READY_TIMEOUT_S, "the admin sees the restarted server", admin)
     assert httpx.get(f"{admin_url}/status", timeout=5.0).json()["fenced"] is False
     assert numbers(public, "invoice", last=first)[0] > first
     peers = [peer["url"] for peer in httpx.get(f"{admin_url}/cluster", timeout=5.0).json()["peers"]]

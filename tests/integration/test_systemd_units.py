@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from tests.conftest import READY_TIMEOUT_S, Cluster, free_port, numbers, request, wait_until
+from tests.integration.admin_support import admin_ready
 from tests.integration.systemd_support import (
     DATA_PATH,
     SYSTEMD,
@@ -125,13 +126,6 @@ def test_units_run_the_same_commands_as_the_supervisord_templates() -> None:
 # ---- the units' command lines, run ------------------------------------------------
 
 
-def _admin_ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/readyz", timeout=0.5).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 def _sees_peer(url: str) -> bool:
     view = httpx.get(f"{url}/cluster", timeout=2.0).json()
     return bool(view["peers"]) and all(peer["reachable"] for peer in view["peers"])
@@ -178,7 +172,7 @@ def test_the_units_command_lines_run_a_cluster_that_hands_out_numbers(
         wait_until(lambda h=host: request(h.control, b'{"type":"ping"}', timeout_s=0.5) is not None,
                    READY_TIMEOUT_S, "seqgen-server from its unit", server)
         admin = cluster.command(host.argv("seqgen-admin.service", env), "seqgen-admin", env=env)
-        wait_until(lambda h=host: _admin_ready(h.admin), READY_TIMEOUT_S, "seqgen-admin from its unit", admin)
+        wait_until(lambda h=host: admin_ready(h.admin), READY_TIMEOUT_S, "seqgen-admin from its unit", admin)
 
     proxy_dir = tmp_path / "proxy"
     proxy_dir.mkdir()
