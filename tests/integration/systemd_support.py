@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -101,3 +102,33 @@ def render_unit(name: str, venv: Path, env_dir: Path,
     for old, new in (replacements or {}).items():
         text = substitute(text, old, new)
     return text
+
+
+_SELF_APPLIED = """
+import ctypes, os, resource, sys
+settings = dict(arg.split("=", 1) for arg in sys.argv[1:sys.argv.index("--")])
+argv = sys.argv[sys.argv.index("--") + 1:]
+prctl = ctypes.CDLL(None, use_errno=True).prctl
+if settings.get("NoNewPrivileges") == "yes" and prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+    sys.exit("PR_SET_NO_NEW_PRIVS failed")
+if settings.get("MemoryDenyWriteExecute") == "yes" and prctl(65, 1, 0, 0, 0) != 0:  # PR_SET_MDWE
+    if ctypes.get_errno() != 22:
+        sys.exit(f"PR_SET_MDWE failed: errno {ctypes.get_errno()}")
+    print("PR_SET_MDWE: not in this kernel (before 6.3); running without it", file=sys.stderr)
+if "LimitNOFILE" in settings:
+    limit = min(int(settings["LimitNOFILE"]), resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))  # at most what this test may set
+if "UMask" in settings:
+    os.umask(int(settings["UMask"], 8))
+os.execv(argv[0], argv)
+"""
+
+
+def self_applied(unit_text: str, argv: list[str]) -> list[str]:
+    """``argv`` run under the unit's settings that a process can apply to itself before exec:
+    NoNewPrivileges, MemoryDenyWriteExecute (the kernel's PR_SET_MDWE, which outlives exec),
+    LimitNOFILE (up to the hard limit this test has) and UMask. The rest (namespaces, the system-call filter) needs systemd."""
+    settings = service_settings(unit_text)
+    chosen = [f"{key}={settings[key][-1]}" for key in
+              ("NoNewPrivileges", "MemoryDenyWriteExecute", "LimitNOFILE", "UMask") if key in settings]
+    return [sys.executable, "-c", _SELF_APPLIED, *chosen, "--", *argv]

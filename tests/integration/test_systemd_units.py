@@ -29,6 +29,7 @@ from tests.integration.systemd_support import (
     exec_start,
     read_env,
     render_unit,
+    self_applied,
     service_settings,
     substitute,
 )
@@ -157,7 +158,8 @@ class UnitHost:
                         "tcp://127.0.0.1:6412": self.control, "http://0.0.0.0:6411": self.admin}
         text = (SYSTEMD / name).read_text()
         wanted = {old: new for old, new in replacements.items() if old in text}
-        return exec_start(render_unit(name, VENV, self.root, wanted), env)
+        rendered = render_unit(name, VENV, self.root, wanted)
+        return self_applied(rendered, exec_start(rendered, env))
 
 
 def test_the_units_command_lines_run_a_cluster_that_hands_out_numbers(
@@ -170,7 +172,7 @@ def test_the_units_command_lines_run_a_cluster_that_hands_out_numbers(
         (host.root / "seqgen.env").write_text(env_text)
         env = os.environ | read_env(env_text)  # systemd passes the file's variables to the process
         server_argv = host.argv("seqgen-server.service", env)
-        assert Path(server_argv[0]).is_file(), server_argv
+        assert Path(server_argv[server_argv.index("--") + 1]).is_file(), server_argv
         server = cluster.command(server_argv, "seqgen-server", env=env)
         wait_until(lambda h=host: request(h.control, b'{"type":"ping"}', timeout_s=0.5) is not None,
                    READY_TIMEOUT_S, "seqgen-server from its unit", server)
@@ -185,8 +187,8 @@ def test_the_units_command_lines_run_a_cluster_that_hands_out_numbers(
         proxy_env_text = substitute(proxy_env_text, server_name, host.public)
     proxy_env_text = substitute(proxy_env_text, " --host tcp://seqgen-3.internal:6410", "")
     proxy_bind = f"tcp://127.0.0.1:{free_port()}"
-    argv = exec_start(render_unit("seqgen-proxy.service", VENV, proxy_dir,
-                                  {"tcp://127.0.0.1:6410": proxy_bind}), read_env(proxy_env_text))
+    rendered = render_unit("seqgen-proxy.service", VENV, proxy_dir, {"tcp://127.0.0.1:6410": proxy_bind})
+    argv = self_applied(rendered, exec_start(rendered, read_env(proxy_env_text)))
     assert argv.count("--host") == 2, argv
     proxy = cluster.command(argv, "seqgen-proxy")
     wait_until(lambda: request(proxy_bind, b"[]", timeout_s=0.5) is not None, READY_TIMEOUT_S,
@@ -198,7 +200,7 @@ def test_the_units_command_lines_run_a_cluster_that_hands_out_numbers(
     through_proxy = [numbers(proxy_bind, "invoice")[0] for _ in range(4)]
     assert len(set(through_proxy)) == 4 and min(through_proxy) > 0
     for host in hosts:
-        assert (host.root / "state" / "seqgen.db").is_file()
+        assert (host.root / "state" / "seqgen.db").stat().st_mode & 0o077 == 0  # UMask=0077
         # The admins found each other through SEQGEN_PEERS and took the token from the file.
         wait_until(lambda h=host: _sees_peer(h.admin), READY_TIMEOUT_S, "the admin sees its peer")
         fenced = httpx.post(f"{host.admin}/fence", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5.0)
