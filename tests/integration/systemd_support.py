@@ -127,7 +127,8 @@ os.execv(argv[0], argv)
 def self_applied(unit_text: str, argv: list[str]) -> list[str]:
     """``argv`` run under the unit's settings that a process can apply to itself before exec:
     NoNewPrivileges, MemoryDenyWriteExecute (the kernel's PR_SET_MDWE, which outlives exec),
-    LimitNOFILE (up to the hard limit this test has) and UMask. The rest (namespaces, the system-call filter) needs systemd."""
+    LimitNOFILE (up to the hard limit this test has) and UMask. The rest (namespaces, the
+    system-call filter) needs systemd."""
     settings = service_settings(unit_text)
     chosen = [f"{key}={settings[key][-1]}" for key in
               ("NoNewPrivileges", "MemoryDenyWriteExecute", "LimitNOFILE", "UMask") if key in settings]
