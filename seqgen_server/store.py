@@ -8,16 +8,17 @@ written is a mark kept, through kill -9 and power loss.
 Layout of ``--data DIR``::
 
     DIR/lock         flock'd while a server runs (a second server refuses)
-    DIR/seqgen.db    tables ``meta`` (format, instance, instances, clean, and
-                     fenced once a fence was set) and ``sequences`` (name, mark);
-                     plus SQLite's -wal and -shm
+    DIR/seqgen.db    tables ``meta`` (format, instance, instances, clean,
+                     oldest_version, and fenced once a fence was set) and
+                     ``sequences`` (name, mark); plus SQLite's -wal and -shm
     DIR/backup-*.db  a snapshot being streamed by the admin (seqgen_server.backup)
 
 Creating the store is atomic: it is built as ``seqgen.db.new`` (rollback
 journal, fsync'd) and renamed into place, so a crash during the very first
 start leaves either no store or a complete one. A database that exists but
-lacks its meta, cannot be read, or belongs to another instance stops the
-server with a StartupError: never a silent reset.
+lacks its meta, cannot be read, belongs to another instance, or may only be
+opened by a newer seqgen (its ``oldest_version``, seqgen_server.versions)
+stops the server with a StartupError: never a silent reset.
 
 The write-ahead log is bounded: it is checkpointed every WAL_PAGES pages and
 cut back to WAL_LIMIT_BYTES, and after a failed write (a full disk) the next
@@ -37,14 +38,15 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Final
 
+from seqgen_common import __version__
 from seqgen_common.errors import StartupError, StoreError
 from seqgen_common.prefix import name_range
+from seqgen_server.versions import FIRST_VERSION, FORMATS, OLDEST_VERSION_KEY, newer, store_meta
 
-__all__ = ["DB_NAME", "FORMAT", "LOCK_NAME", "Store"]
+__all__ = ["DB_NAME", "FORMATS", "LOCK_NAME", "Store"]
 
 log = logging.getLogger(__name__)
 
-FORMAT: Final = "1"
 DB_NAME: Final = "seqgen.db"
 NEW_DB_NAME: Final = "seqgen.db.new"
 LOCK_NAME: Final = "lock"
@@ -103,7 +105,7 @@ def _create(data_dir: Path, instance: int, instances: int) -> None:
             conn.execute(statement)
         conn.executemany(
             "INSERT INTO meta (key, value) VALUES (?, ?)",
-            [("format", FORMAT), ("instance", str(instance)), ("instances", str(instances)),
+            [*store_meta(fenced=False), ("instance", str(instance)), ("instances", str(instances)),
              ("clean", "1")],
         )
         conn.execute("COMMIT")
@@ -178,7 +180,22 @@ class Store:
         store = cls(data_dir, lock_fd, conn)
         store.clean_start = meta.get("clean") == "1"
         store.fenced = meta.get("fenced") == "1"
+        store._record_versions(conn, meta)
         return store
+
+    def _record_versions(self, conn: sqlite3.Connection, meta: dict[str, str]) -> None:
+        """Give a store of an older version (or one that says too little) its oldest version."""
+        wanted = store_meta(fenced=self.fenced)
+        if all(meta.get(key) == value for key, value in wanted):
+            return
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(_META_UPSERT, wanted)
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._rollback(conn)
+            raise StartupError(f"cannot record the oldest version in {self.path}: {exc}") from exc
+        log.info("store %s: %s", self.path, ", ".join(f"{key} {value}" for key, value in wanted))
 
     @staticmethod
     def _check(conn: sqlite3.Connection, path: Path, instance: int, instances: int) -> dict[str, str]:
@@ -197,8 +214,22 @@ class Store:
         missing = {"format", "instance", "instances"} - meta.keys()
         if missing:
             raise StartupError(f"store {path} lacks meta data {sorted(missing)}; refusing to start")
-        if meta["format"] != FORMAT:
-            raise StartupError(f"store {path} has format {meta['format']}, this server reads {FORMAT}")
+        if meta["format"] not in FORMATS:
+            raise StartupError(
+                f"store {path} has format {meta['format']}, this server reads {sorted(FORMATS)}: "
+                "a newer seqgen made it (docs/upgrading.md)"
+            )
+        oldest = meta.get(OLDEST_VERSION_KEY, FIRST_VERSION)
+        try:
+            too_new = newer(oldest, __version__)
+        except ValueError as exc:
+            raise StartupError(f"store {path} has a damaged {OLDEST_VERSION_KEY}: {exc}") from exc
+        if too_new:
+            raise StartupError(
+                f"store {path} may only be opened by seqgen {oldest} or later, and this is "
+                f"seqgen-server {__version__}: a newer version used it and wrote what this one "
+                f"would misread. Run seqgen {oldest} or later on it (docs/upgrading.md)"
+            )
         if (meta["instance"], meta["instances"]) != (str(instance), str(instances)):
             raise StartupError(
                 f"data directory {path.parent} belongs to instance {meta['instance']} of "
@@ -263,7 +294,8 @@ class Store:
             conn = self._side
             conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.execute(_META_UPSERT, ("fenced", "1" if fenced else "0"))
+                conn.executemany(_META_UPSERT, [("fenced", "1" if fenced else "0"),
+                                                *store_meta(fenced=fenced)])
                 conn.execute("COMMIT")
             except BaseException:
                 self._rollback(conn)
@@ -297,7 +329,8 @@ class Store:
                     copy.execute("PRAGMA journal_mode=DELETE")
                     copy.execute("PRAGMA synchronous=FULL")
                     copy.execute("BEGIN IMMEDIATE")
-                    copy.executemany(_META_UPSERT, [("fenced", "1"), ("clean", "0")])
+                    copy.executemany(_META_UPSERT, [("fenced", "1"), ("clean", "0"),
+                                                    *store_meta(fenced=True)])
                     copy.execute("COMMIT")
                 finally:
                     copy.close()

@@ -30,6 +30,14 @@ def _healthy(url: str) -> bool:
         return False
 
 
+def admin_ready(url: str, timeout_s: float = 0.5) -> bool:
+    """Whether the admin at ``url`` answers /readyz with 200 (its server answers)."""
+    try:
+        return httpx.get(f"{url}/readyz", timeout=timeout_s).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
 def start_admin(
     cluster: Cluster,
     control: str,
