@@ -17,11 +17,19 @@ from tests.conftest import READY_TIMEOUT_S, Cluster, Proc, free_port, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 RULES = REPO / "etc" / "prometheus" / "seqgen-rules.yml"
+DASHBOARD = REPO / "etc" / "grafana" / "seqgen.json"
 INTERVAL = "1s"
 """Rule evaluation interval of the test's Prometheus (and how often it reads its target files)."""
 SCRAPE = "2s"
 """Scrape interval and timeout: above the admins' --control-timeout (1 s), which a scrape of
 an admin whose server is down waits out (docs/operations.md, "Monitoring")."""
+
+
+def panel_queries() -> list[tuple[str, str]]:
+    """(panel title, PromQL) for every query of every panel of the Grafana dashboard."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    return [(panel["title"], target["expr"]) for panel in dashboard["panels"]
+            for target in panel.get("targets", [])]
 
 
 def rules_with_short_for(names: Iterable[str], for_: str = "1s") -> dict[str, Any]:

@@ -5,18 +5,19 @@ seqgen-admin and seqgen-proxy every second. While healthy, no alert; then three
 faults, each read as firing from Prometheus's own API (/api/v1/alerts): a server
 fenced, a server killed, and a misconfigured third server that makes a conflict. The
 ``for:`` of the alerts expected here is shortened to 1 s (``rules_with_short_for``);
-every expression is the shipped one.
+every expression is the shipped one. While healthy, every query of every panel of the
+Grafana dashboard (etc/grafana/seqgen.json) returns series.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from tests.conftest import Cluster, free_port, request, require_tools, wait_until
 from tests.integration.operator_support import free_admin_url, pair, peers_reachable, start_host
-from tests.integration.prometheus_support import Prometheus, rules_with_short_for
+from tests.integration.prometheus_support import Prometheus, panel_queries, rules_with_short_for
 
 FAST = ("SeqgenFencedTooLong", "SeqgenServerDown", "SeqgenClusterConflict",
         "SeqgenProxyBackendDown", "SeqgenPeerUnreachable")
@@ -48,6 +49,10 @@ def traffic(endpoint: str) -> Iterator[list[int]]:
         thread.join(10)
 
 
+def returns_series(prom: Prometheus, expr: str) -> Callable[[], bool]:
+    return lambda: bool(prom.query(expr))
+
+
 def quiet_for_evaluations(prom: Prometheus, count: int) -> None:
     """No alert, pending or firing, over ``count`` evaluations of the rules."""
     start = prom.evaluations()
@@ -72,6 +77,9 @@ def test_alerts_fire_on_three_faults_and_none_while_healthy(cluster: Cluster) ->
         wait_until(prom.targets_up, FAULT_TIMEOUT_S, "every target scraped", prom.proc)
         wait_until(lambda: replies[0] >= 20, FAULT_TIMEOUT_S, "numbers through the proxy")
         quiet_for_evaluations(prom, 3)  # healthy: nothing pending, nothing firing
+        for title, expr in panel_queries():  # the dashboard shows the healthy cluster
+            wait_until(returns_series(prom, expr), FAULT_TIMEOUT_S,
+                       f"series for the panel {title!r}: {expr}", prom.proc)
 
         # 1. A server fenced (past the maintenance window, the window being 1 s here).
         with two.http() as http:
