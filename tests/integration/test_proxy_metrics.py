@@ -7,23 +7,17 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from seqgen_common.limits import MAX_VALUE
 from tests.conftest import Cluster, Proc, ask, free_port, request, wait_until
 from tests.integration.test_proxy_scripted import Client, ScriptedBackend
-
-Samples = dict[str, dict[tuple[tuple[str, str], ...], float]]
+from tests.unit.test_admin_metrics import Samples, samples_of
 
 
 def scrape(url: str) -> Samples:
     response = httpx.get(f"{url}/metrics", timeout=5)
     assert response.status_code == 200
-    samples: Samples = {}
-    for family in text_string_to_metric_families(response.text):
-        for s in family.samples:
-            samples.setdefault(s.name, {})[tuple(sorted(s.labels.items()))] = s.value
-    return samples
+    return samples_of(response.text)
 
 
 def value(samples: Samples, name: str, **labels: str) -> float:

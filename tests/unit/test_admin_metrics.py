@@ -12,13 +12,21 @@ from seqgen_admin.witness import Seen, WitnessStore
 from seqgen_common.control import Status
 from tests.unit.test_admin_models import status_reply
 
+Samples = dict[str, dict[tuple[tuple[str, str], ...], float]]
+"""Sample name -> its labels (sorted pairs) -> value."""
 
-def scrape(registry: CollectorRegistry) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
-    samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
-    for family in text_string_to_metric_families(generate_latest(registry).decode()):
+
+def samples_of(exposition: str) -> Samples:
+    """The samples of a Prometheus text exposition."""
+    samples: Samples = {}
+    for family in text_string_to_metric_families(exposition):
         for s in family.samples:
             samples.setdefault(s.name, {})[tuple(sorted(s.labels.items()))] = s.value
     return samples
+
+
+def scrape(registry: CollectorRegistry) -> Samples:
+    return samples_of(generate_latest(registry).decode())
 
 
 def registry_with(fetch: object) -> CollectorRegistry:

@@ -5,27 +5,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
-from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 from seqgen_common.errors import ErrorCode
 from seqgen_common.protocol import encode_error
 from seqgen_proxy.metrics import BackendView, ProxyView, RelayCollector, proxy_metric_families
 from seqgen_proxy.stats import LATENCY_BUCKETS_S, Latency, ProxyStats
-
-Samples = dict[str, dict[tuple[tuple[str, str], ...], float]]
+from tests.unit.test_admin_metrics import Samples
+from tests.unit.test_admin_metrics import scrape as scrape_registry
 
 
 def scrape(collector: Collector) -> Samples:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
-    samples: Samples = {}
-    for family in text_string_to_metric_families(generate_latest(registry).decode()):
-        for s in family.samples:
-            samples.setdefault(s.name, {})[tuple(sorted(s.labels.items()))] = s.value
-    return samples
+    return scrape_registry(registry)
 
 
 class Fixed(Collector):
