@@ -7,6 +7,7 @@ show each alert firing on its fault and quiet before and without it.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -91,3 +92,17 @@ def test_the_rules_name_their_scrape_jobs_at_the_top() -> None:
     for rule in alerts().values():
         assert 'job="seqgen-admin"' in rule["expr"] or 'job="seqgen-proxy"' in rule["expr"] \
             or rule["expr"].startswith("instance:"), rule["alert"]
+
+
+def test_the_local_cluster_s_prometheus_scrapes_every_admin_and_the_proxy() -> None:
+    result = promtool("check", "config", "prometheus-local.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    config = yaml.safe_load((RULES.parent / "prometheus-local.yml").read_text())
+    assert config["rule_files"] == [RULES.name]
+    jobs = {job["job_name"]: {t for c in job["static_configs"] for t in c["targets"]}
+            for job in config["scrape_configs"]}
+    supervisord = (ROOT / "etc" / "supervisord.conf").read_text()
+    admins = set(re.findall(r"seqgen-admin --admin http://(\S+)", supervisord))
+    proxies = set(re.findall(r"seqgen-proxy .*--metrics http://(\S+)", supervisord))
+    assert jobs == {"seqgen-admin": admins, "seqgen-proxy": proxies}
+    assert len(admins) == 2 and len(proxies) == 1
