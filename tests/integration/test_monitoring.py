@@ -87,6 +87,10 @@ def test_alerts_fire_on_three_faults_and_none_while_healthy(cluster: Cluster) ->
         wait_until(lambda: prom.firing("SeqgenFencedTooLong", instance=admin_two),
                    FAULT_TIMEOUT_S, "SeqgenFencedTooLong of host 2", prom.proc)
         assert not prom.firing("SeqgenFencedTooLong", instance=admin_one)
+        (fenced,) = [a for a in prom.alerts("firing") if a["labels"]["alertname"] == "SeqgenFencedTooLong"]
+        assert admin_two in fenced["annotations"]["summary"]  # rendered by Prometheus itself
+        assert fenced["annotations"]["runbook"] == "docs/operations.md#fenced-for-too-long"
+        assert fenced["labels"]["severity"] == "warning"
 
         # 2. A server killed: its admin says so, and the proxy marks it down.
         one.server.kill()
