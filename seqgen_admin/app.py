@@ -25,7 +25,13 @@ from seqgen_admin.auth import check_write_access
 from seqgen_admin.config import AdminConfig
 from seqgen_admin.control_client import ControlClient
 from seqgen_admin.guard import MAX_BODY_BYTES, WriteGuard
-from seqgen_admin.metrics import ClusterCollector, HttpMetrics, HttpMetricsMiddleware, ServerCollector
+from seqgen_admin.metrics import (
+    ClusterCollector,
+    HttpMetrics,
+    HttpMetricsMiddleware,
+    ServerCollector,
+    WitnessCollector,
+)
 from seqgen_admin.page import page_router
 from seqgen_admin.plane import Plane
 from seqgen_common import __version__
@@ -89,6 +95,7 @@ def create_app(config: AdminConfig) -> FastAPI:
     app.state.admin = state
     registry.register(ServerCollector(state.status_from_thread))
     registry.register(ClusterCollector(plane.state))
+    registry.register(WitnessCollector(lambda: plane.witness))
     app.add_middleware(
         WriteGuard, routes=lambda: router.routes, needs_token=needs_token,
         check=lambda credentials: check_write_access(config.token, credentials),

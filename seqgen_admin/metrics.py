@@ -27,15 +27,19 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from seqgen_admin.plane import ClusterState
+from seqgen_admin.witness import InstanceState, WitnessStore
 from seqgen_common.control import Counters, Status, counter_fields
+from seqgen_common.errors import StoreError
 
 __all__ = [
     "ClusterCollector",
     "HttpMetrics",
     "HttpMetricsMiddleware",
     "ServerCollector",
+    "WitnessCollector",
     "cluster_metric_families",
     "server_metric_families",
+    "witness_metric_families",
 ]
 
 log = logging.getLogger(__name__)
@@ -149,6 +153,46 @@ class ClusterCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         return cluster_metric_families(self._state())
+
+
+def witness_metric_families(states: dict[int, InstanceState]) -> list[Metric]:
+    """The witness record's freshness per witnessed instance (no I/O)."""
+    confirmed = GaugeMetricFamily(
+        "seqgen_witness_confirmed_timestamp_seconds",
+        "Unix time when this host's witness record of the instance was last known complete "
+        "(a poll of its server, unfenced, drained every change); alert when it is old.",
+        labels=["witnessed_instance"])
+    lost = GaugeMetricFamily(
+        "seqgen_witness_lost", "1 while the record of the instance is not being confirmed (its "
+        "server did not answer, restarted, or is fenced), else 0.", labels=["witnessed_instance"])
+    for instance, state in sorted(states.items()):
+        if state.confirmed_at is None:
+            continue  # never complete: nothing to say how old it is
+        confirmed.add_metric([str(instance)], state.confirmed_at)
+        lost.add_metric([str(instance)], int(state.lost_at is not None))
+    return [confirmed, lost]
+
+
+class WitnessCollector(Collector):
+    """The witness record's state per instance, read (from the scrape's worker thread) at
+    every collection; nothing without a record (no ``--peer``)."""
+
+    def __init__(self, witness: Callable[[], WitnessStore | None]) -> None:
+        self._witness = witness
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterable[Metric]:
+        witness = self._witness()
+        if witness is None:
+            return []
+        try:
+            states = witness.states()
+        except StoreError:
+            log.exception("cannot read the witness record for /metrics")
+            return []
+        return witness_metric_families(states)
 
 
 class HttpMetrics:

@@ -193,6 +193,17 @@ class WitnessStore:
                 raise StoreError(f"cannot read the witness record {self.path}: {exc}") from exc
         return InstanceState(*row) if row is not None else InstanceState(None, None)
 
+    def states(self) -> dict[int, InstanceState]:
+        """Every instance with a record: its state."""
+        with self._lock:
+            try:
+                rows = self._conn.execute(
+                    "SELECT instance, confirmed_at, lost_at FROM instances ORDER BY instance"
+                ).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot read the witness record {self.path}: {exc}") from exc
+        return {instance: InstanceState(confirmed, lost) for instance, confirmed, lost in rows}
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()

@@ -264,6 +264,10 @@ class Counters(msgspec.Struct, kw_only=True):
         "never issued (they are skipped).")] = 0
     control_requests: Annotated[int, _count(
         "counter", "seqgen_control_requests", "Control requests served (admin traffic).")] = 0
+    highest_mark: Annotated[int, _count(
+        "gauge", "seqgen_highest_mark",
+        "The highest durable mark of any name: no number issued is above it. Names end at "
+        "9223372036854775807 (EXHAUSTED); alert well before.")] = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from seqgen_common.daemon import (
     check_daemon_flags,
     curve_from_flags,
 )
-from seqgen_common.endpoints import validate_zmq
+from seqgen_common.endpoints import parse_http, validate_zmq
 from seqgen_common.limits import DEFAULT_PUBLIC_PORT
 
 __all__ = ["ProxyConfig", "parse_args"]
@@ -52,6 +52,8 @@ class ProxyConfig:
     """CURVE on the frontend (clients); None: plain."""
     host_curve: CurveClient | None = None
     """CURVE towards every host (one server public key for all); None: plain."""
+    metrics: str | None = None
+    """Where Prometheus metrics are served (http://HOST:PORT); None: not served."""
     log_level: str = "INFO"
     memory_limit_mb: int = 0
     """A ceiling on the process's memory (0: none); past it the process ends."""
@@ -91,6 +93,9 @@ def _build_parser() -> argparse.ArgumentParser:
                    "name wait and then go out together as one request, each client getting its "
                    "own numbers; --no-coalesce forwards every request on its own "
                    "(default: coalesce)")
+    p.add_argument("--metrics", metavar="URL",
+                   help="serve Prometheus metrics at URL/metrics (http://HOST:PORT, e.g. "
+                   "http://127.0.0.1:6419), from a thread of their own; off by default")
     add_curve_flags(p, "frontend (--bind)")
     p.add_argument("--host-public-key", type=Path, metavar="FILE",
                    help="talk CURVE to the hosts: the hosts' public key (their NAME.key). One "
@@ -132,6 +137,11 @@ def parse_args(argv: list[str] | None = None) -> ProxyConfig:
         parser.error(f"--max-in-flight must be between 1 and {MAX_IN_FLIGHT_LIMIT}")
     if not 0 <= ns.max_queued <= MAX_QUEUED_LIMIT:
         parser.error(f"--max-queued must be between 0 and {MAX_QUEUED_LIMIT}")
+    if ns.metrics is not None:
+        try:
+            parse_http(ns.metrics)
+        except ValueError as exc:
+            parser.error(f"--metrics: {exc}")
     try:
         curve = curve_from_flags(ns.curve_secret_key, ns.curve_clients)
         host_curve = _host_curve(parser, ns.host_public_key, ns.curve_client_key)
@@ -141,7 +151,7 @@ def parse_args(argv: list[str] | None = None) -> ProxyConfig:
         hosts=tuple(hosts), bind=ns.bind, timeout_s=ns.timeout,
         probe_interval_s=ns.probe_interval, max_names=ns.max_names,
         max_in_flight=ns.max_in_flight, max_queued=ns.max_queued, coalesce=ns.coalesce, curve=curve,
-        host_curve=host_curve, log_level=ns.log_level, memory_limit_mb=ns.memory_limit_mb,
+        host_curve=host_curve, metrics=ns.metrics, log_level=ns.log_level, memory_limit_mb=ns.memory_limit_mb,
     )
 
 

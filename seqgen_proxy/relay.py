@@ -52,6 +52,7 @@ from seqgen_proxy.caps import CapTable
 from seqgen_proxy.config import ProxyConfig
 from seqgen_proxy.jobs import Job, Lane, Member, split_values
 from seqgen_proxy.links import Backend, Links
+from seqgen_proxy.stats import ProxyStats
 from seqgen_proxy.wire import highest_issued, judge_error
 
 __all__ = ["Relay", "run"]
@@ -128,6 +129,12 @@ class Relay:
         self.undelivered = 0
         self.coalesced = 0
         """Client requests that shared a backend request with others."""
+        self.stats = ProxyStats(len(config.hosts))
+        """What --metrics exports besides the counters above."""
+
+    def load(self) -> tuple[int, int]:
+        """(requests waiting on backends, client requests waiting in the proxy)."""
+        return self._in_flight, self._waiting
 
     def request_stop(self) -> None:
         """Ask the loop to stop (safe from a signal handler: it only sets a flag)."""
@@ -159,10 +166,12 @@ class Relay:
         last = request.last_value
         capped = self.caps.cap(name, last)
         if capped != last:
+            self.stats.caps_applied += 1
             body = encode_request(name, capped, request.count)
         self._admit(name, Member(frames, body, request.count, capped, self._now))
 
     def _reply(self, envelope: list[bytes], reply: bytes) -> None:
+        self.stats.replied(reply)
         if self.outbox.send(envelope, reply) is None:
             self.undelivered += 1  # the client has left
 
@@ -214,6 +223,8 @@ class Relay:
             self._waiting -= len(job.members)
             if len(job.members) > 1:
                 self.coalesced += len(job.members)
+                self.stats.coalesced_jobs += 1
+                self.stats.coalesced_numbers += job.count
             lane.jobs.append(job)
             self._forward(job, index)
         if not lane.jobs and not lane.queued and self._lanes.get(lane.name) is lane:
@@ -300,6 +311,7 @@ class Relay:
                     self._mark_up(backend)
                 continue
             self._in_flight -= 1
+            self.stats.latency[backend.index].observe(self._now - job.sent_at)
             if not pool.is_healthy(backend.index) and not body.startswith(_CANNOT_SERVE):
                 self._mark_up(backend)
             try:
@@ -342,6 +354,7 @@ class Relay:
     def _mark_down(self, backend: Backend, why: str) -> None:
         self._check_at = self._now  # a probe is due later: look again at the timers
         if self.pool.failed(backend.index, self._now):
+            self.stats.marked_down[backend.index] += 1
             log.warning("backend %s %s: marked down, probing it every %gs", backend.host, why,
                         self.pool.probe_interval_s)
 
@@ -519,4 +532,8 @@ def run(config: ProxyConfig) -> int:
                  "%d waiting at most", __version__, config.bind, " ".join(config.hosts),
                  config.timeout_s, config.max_in_flight, config.max_queued)
 
+    if config.metrics is not None:
+        from seqgen_proxy.metrics import serve_observed  # noqa: PLC0415 - prometheus-client only when asked for
+
+        return serve_observed(lambda: Relay(config), describe, config.metrics)
     return serve(lambda: Relay(config), describe)

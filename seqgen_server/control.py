@@ -132,6 +132,7 @@ class ControlHandler:
             case Ping():
                 return Pong(version=__version__, instance=self._instance, instances=self._instances)
             case GetStatus():
+                self._counters.highest_mark = self._ledger.highest_mark
                 return Status(
                     version=__version__,
                     instance=self._instance,

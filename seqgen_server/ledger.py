@@ -62,6 +62,8 @@ class Ledger:
         self._hot: OrderedDict[str, tuple[int, float]] = OrderedDict()
         """name -> (span, time of its last refill), least recently refilled first."""
         self.mark = marks
+        self.highest_mark = max(marks.values(), default=0)
+        """The highest of the marks (how close the busiest name is to MAX_VALUE)."""
         self.cur = dict(marks)
         self.wanted: dict[str, int] = {}
         """Marks to write in the next batch."""
@@ -160,6 +162,7 @@ class Ledger:
             for name, value in self.in_flight.items():
                 if value > mark.get(name, 0):
                     mark[name] = value
+            self.highest_mark = max(self.highest_mark, max(self.in_flight.values(), default=0))
         self.in_flight = {}
 
     def exact_marks(self) -> list[tuple[str, int]]:

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from tests.conftest import Cluster, Proc, free_port, numbers, request, wait_until
+from tests.unit.test_admin_metrics import samples_of
 
 REPO = Path(__file__).resolve().parents[2]
 PROGRAMS = ("server-1", "server-2", "admin-1", "admin-2", "proxy")
@@ -126,6 +127,10 @@ def test_local_cluster_end_to_end(supervised: Supervised) -> None:
     assert status.json()["instance"] == 1
     other = httpx.get(f"http://127.0.0.1:{sup.ports[6413]}/status", timeout=10)
     assert other.json()["instance"] == 2
+    # The proxy's --metrics: both servers in its rotation, the numbers just relayed counted.
+    metrics = samples_of(httpx.get(f"http://127.0.0.1:{sup.ports[6419]}/metrics", timeout=10).text)
+    assert list(metrics["seqgen_proxy_backend_up"].values()) == [1, 1]
+    assert metrics["seqgen_proxy_numbers_relayed_total"][()] >= len(seen)
     # The admins took their token from supervisord's environment.
     floor_url = f"{sup.admin}/sequences/ticket/floor"
     assert httpx.put(floor_url, json={"value": "5000"}, timeout=10).status_code == 401

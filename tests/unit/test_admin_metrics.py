@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from seqgen_admin.metrics import HttpMetrics, ServerCollector, server_metric_families
+from seqgen_admin.metrics import HttpMetrics, ServerCollector, WitnessCollector, server_metric_families
+from seqgen_admin.witness import Seen, WitnessStore
 from seqgen_common.control import Status
 from tests.unit.test_admin_models import status_reply
 
+Samples = dict[str, dict[tuple[tuple[str, str], ...], float]]
+"""Sample name -> its labels (sorted pairs) -> value."""
 
-def scrape(registry: CollectorRegistry) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
-    samples: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
-    for family in text_string_to_metric_families(generate_latest(registry).decode()):
+
+def samples_of(exposition: str) -> Samples:
+    """The samples of a Prometheus text exposition."""
+    samples: Samples = {}
+    for family in text_string_to_metric_families(exposition):
         for s in family.samples:
             samples.setdefault(s.name, {})[tuple(sorted(s.labels.items()))] = s.value
     return samples
+
+
+def scrape(registry: CollectorRegistry) -> Samples:
+    return samples_of(generate_latest(registry).decode())
 
 
 def registry_with(fetch: object) -> CollectorRegistry:
@@ -88,3 +99,22 @@ def test_http_metrics_by_method_route_and_status() -> None:
     assert count[(("method", "GET"), ("route", "/status"))] == 2
     buckets = samples["seqgen_admin_http_request_duration_seconds_bucket"]
     assert buckets[(("le", "0.005"), ("method", "GET"), ("route", "/status"))] == 1
+
+
+def test_the_witness_record_freshness_per_instance(tmp_path: Path) -> None:
+    store = WitnessStore.open(tmp_path / "w.db")
+    registry = CollectorRegistry(auto_describe=False)
+    witness: list[WitnessStore | None] = [None]
+    registry.register(WitnessCollector(lambda: witness[0]))
+    assert scrape(registry) == {}  # no --peer: no record, nothing to say
+    witness[0] = store
+    store.record(2, [Seen("a", 5, True)], 1000.0, confirmed_at=999.0)
+    store.record(3, [Seen("a", 6, True)], 1000.0, confirmed_at=998.0)
+    store.lost(3, 1001.0)
+    store.record(4, [Seen("a", 7, True)], 1000.0)  # never confirmed
+    samples = scrape(registry)
+    assert samples["seqgen_witness_confirmed_timestamp_seconds"] == {
+        (("witnessed_instance", "2"),): 999.0, (("witnessed_instance", "3"),): 998.0}
+    assert samples["seqgen_witness_lost"] == {
+        (("witnessed_instance", "2"),): 0, (("witnessed_instance", "3"),): 1}
+    store.close()

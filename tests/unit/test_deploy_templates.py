@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from supervisor.options import ServerOptions
 
+from seqgen_proxy.config import parse_args as parse_proxy_args
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -50,3 +52,14 @@ def test_proxy_template_lists_every_server(tmp_path: Path, monkeypatch: pytest.M
     progs = programs("seqgen-proxy.conf", tmp_path, monkeypatch)
     proxy = progs["seqgen-proxy"]
     assert proxy.count("--host") == 3
+
+
+def test_proxies_serve_metrics_in_the_template_and_the_local_cluster(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    templated = programs("seqgen-proxy.conf", tmp_path, monkeypatch)["seqgen-proxy"]
+    local = next(line for line in (REPO / "etc" / "supervisord.conf").read_text().splitlines()
+                 if line.startswith("command = ") and "seqgen-proxy" in line).split()[3:]
+    for command in (templated[1:], local):
+        config = parse_proxy_args(command)
+        assert config.metrics is not None and config.metrics.endswith(":6419"), command

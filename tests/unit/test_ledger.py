@@ -150,3 +150,18 @@ def test_never_reserves_past_the_maximum() -> None:
     led.cur["m"] = MAX_VALUE - 5
     led.issue("m", 0, 1)
     assert led.take_batch() == {"m": MAX_VALUE}
+
+
+def test_highest_mark_follows_the_durable_marks_only() -> None:
+    led = ledger({"a": 41, "b": 7})
+    assert led.highest_mark == 41  # from the store at start
+    led.raise_floor("b", 1000)
+    assert led.highest_mark == 41  # wanted, not durable yet
+    led.take_batch()
+    led.batch_done(False)
+    assert led.highest_mark == 41  # a failed write raised nothing
+    led.raise_floor("b", 2000)
+    led.take_batch()
+    led.batch_done(True)
+    assert led.highest_mark == 2000
+    assert ledger().highest_mark == 0

@@ -17,11 +17,12 @@ def test_all_flags() -> None:
     config = parse_args([
         "--bind", "ipc:///tmp/p", "--host", "tcp://a:1", "--host", "tcp://b:2",
         "--timeout", "0.3", "--probe-interval", "0.1", "--max-names", "5",
-        "--max-in-flight", "7", "--log-level", "debug",
+        "--max-in-flight", "7", "--log-level", "debug", "--metrics", "http://127.0.0.1:6419",
     ])
     assert config == ProxyConfig(
         hosts=("tcp://a:1", "tcp://b:2"), bind="ipc:///tmp/p", timeout_s=0.3,
         probe_interval_s=0.1, max_names=5, max_in_flight=7, log_level="DEBUG",
+        metrics="http://127.0.0.1:6419",
     )
 
 
@@ -38,6 +39,8 @@ def test_all_flags() -> None:
         ["--host", "tcp://a:1", "--max-names", "0"],
         ["--host", "tcp://a:1", "--max-in-flight", "0"],
         ["--host", "tcp://a:1", "--bind", "nowhere"],
+        ["--host", "tcp://a:1", "--metrics", "tcp://127.0.0.1:6419"],
+        ["--host", "tcp://a:1", "--metrics", "http://127.0.0.1:notaport"],
     ],
 )
 def test_bad_flags_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
