@@ -157,10 +157,10 @@ class Relay:
             return
         name = request.name
         last = request.last_value
-        capped = self.caps.cap(name, last)
-        if capped != last:
-            body = encode_request(name, capped, request.count)
-        self._admit(name, Member(frames, body, request.count, capped, self._now))
+        forwarded = self.caps.forward(name, last)
+        if forwarded != last:
+            body = encode_request(name, forwarded, request.count)
+        self._admit(name, Member(frames, body, request.count, forwarded, self._now))
 
     def _reply(self, envelope: list[bytes], reply: bytes) -> None:
         if self.outbox.send(envelope, reply) is None:
