@@ -5,7 +5,14 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from seqgen_admin.metrics import HttpMetrics, ServerCollector, server_metric_families
+from seqgen_admin.follow import FollowCounts
+from seqgen_admin.metrics import (
+    ClusterCollector,
+    HttpMetrics,
+    ServerCollector,
+    server_metric_families,
+)
+from seqgen_admin.plane import ClusterState
 from seqgen_common.control import Status
 from tests.unit.test_admin_models import status_reply
 
@@ -88,3 +95,21 @@ def test_http_metrics_by_method_route_and_status() -> None:
     assert count[(("method", "GET"), ("route", "/status"))] == 2
     buckets = samples["seqgen_admin_http_request_duration_seconds_bucket"]
     assert buckets[(("le", "0.005"), ("method", "GET"), ("route", "/status"))] == 1
+
+
+def test_following_the_peers_is_exported_with_the_cluster_view() -> None:
+    counts = FollowCounts(rounds=5, checked=7, raised=3, deferred=2, failures=1)
+    states = {"on": ClusterState(None, False, [], [], counts),
+              "off": ClusterState(None, False, [], [], None)}
+    for which, state in states.items():
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(ClusterCollector(lambda state=state: state))  # type: ignore[misc]
+        samples = scrape(registry)
+        if which == "off":
+            assert samples["seqgen_follow_enabled"][()] == 0
+            assert "seqgen_follow_raised_total" not in samples
+            continue
+        assert samples["seqgen_follow_enabled"][()] == 1
+        assert {name: samples[f"seqgen_follow_{name}_total"][()] for name in
+                ("rounds", "checked", "raised", "deferred", "failures")} == {
+            "rounds": 5, "checked": 7, "raised": 3, "deferred": 2, "failures": 1}
