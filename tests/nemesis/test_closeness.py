@@ -98,10 +98,11 @@ def _episode(net: netns.Network, agent: Agent, fault: str) -> Episode:
                        "timeout_s": 20.0}, 60)
     t_close = close["t_close"]
     steps: dict[str, int] = {}
-    for label, command in {
+    kinds: dict[str, dict[str, object]] = {
         "client-per-call": {"endpoints": [s1, s2], "client": True},
         "through-proxy": {"endpoints": [proxy]},
-    }.items():
+    }
+    for label, command in kinds.items():
         answer = agent.ask({"op": "stateless", "name": NAME, "calls": 40, **command}, 120)
         calls = answer["calls"]
         assert isinstance(calls, list)
