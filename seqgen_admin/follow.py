@@ -140,6 +140,8 @@ class Follower:
         self._control = control
         self.plan = FollowPlan(max_names)
         self._lock = asyncio.Lock()
+        self._failing = False
+        """The last round failed (its warning is logged once, until a round succeeds)."""
 
     @property
     def counts(self) -> FollowCounts:
@@ -158,6 +160,9 @@ class Follower:
             chosen: list[tuple[str, int]] = []
             try:
                 status = await self._control.status()
+                if self._failing:
+                    log.info("following the peers again: the server answers")
+                    self._failing = False
                 if status.fenced:  # it issues nothing; recovery raises its floors itself
                     return  # the names wait (bounded) until it is unfenced
                 drift = status.drift
@@ -173,12 +178,14 @@ class Follower:
                     plan.counts.raised += reply.raised
                     for name, floor in floors:
                         plan.learn(name, floor)
-                    log.info("followed the peers: raised %d floor(s) of %d (e.g. %s to %d)",
+                    log.info("followed the peers: raised %d floor(s) of %d (e.g. %s to just below %d)",
                              reply.raised, len(floors), floors[0][0], floors[0][1] + 1)
             except SeqgenError as exc:
                 plan.counts.failures += 1
                 plan.put_back(chosen)
-                log.warning("cannot follow the peers now: %s", exc)
+                if not self._failing:
+                    log.warning("cannot follow the peers now (until the server answers): %s", exc)
+                    self._failing = True
             except Exception:
                 plan.counts.failures += 1
                 log.exception("unexpected error following the peers")
