@@ -12,8 +12,12 @@ raises its server's floor for the name to just below the peer's value
   never issues a number twice; a raise can only skip numbers, like a catch-up.
 - **Quiet names cost nothing.** Only names in a peer's change feed are
   considered (never a full listing), and a name is read from the own server
-  only when the peer's value is more than ``drift`` beyond what the admin last
-  knew of it (a lower bound: a server's value only goes up).
+  only when the peer's value is more than ``drift`` beyond what the admin knows
+  of it: a lower bound (a server's value only goes up), learned from its reads
+  and, for free, from the pages of its own server's change feed that it serves
+  to the peers (``GET /changes``), so servers that are close cost no reads.
+  After the own server lost its store, a stale bound delays a raise until the
+  peer has moved ``drift`` further (the read then sees the truth).
 - **Not while fenced.** A fenced server issues nothing and is being recovered
   (``POST /recover`` raises its floors from the witnesses); its names wait.
 - **Bounded.** At most ``max_names`` names are read and raised per round (one
@@ -149,6 +153,13 @@ class Follower:
 
     def offer(self, seen: Iterable[tuple[str, int]]) -> None:
         self.plan.offer(seen)
+
+    def learn_own(self, values: Iterable[tuple[str, int]]) -> None:
+        """The own server's values of a page of its change feed that this admin served to a
+        peer: fresh lower bounds, so a name within drift of a peer is not read again."""
+        plan = self.plan
+        for name, value in values:
+            plan.learn(name, value)
 
     async def follow(self) -> None:
         """One round: read and raise what the peers' feeds brought; never raises."""

@@ -71,6 +71,10 @@ def test_raises_are_bounded_per_round_and_counted(cluster: Cluster) -> None:
     for i, name in enumerate(names):  # server 2 issues the first own number above server 1's
         assert stateless(two, name) == 100_000 * (i + 1) + 2
     assert metric(two, "seqgen_follow_deferred_total") >= 3  # 2 per round: 3 waited, then 1
+    # Admin 1 learned server 1's values from the pages it served admin 2: server 2's raised
+    # values are within drift of them, so it read nothing from server 1.
+    assert metric(one, "seqgen_follow_raised_total") == 0
+    assert metric(one, "seqgen_follow_checked_total") == 0
     raised = [int(n) for n in re.findall(r"raised (\d+) floor\(s\)", two.admin.proc.log())]
     assert raised and max(raised) <= 2 and sum(raised) == len(names), raised
     # Quiet names cost nothing: once nothing moves, no more rounds (not even a status request).
