@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
+import httpx
 import msgspec
 import zmq
 
@@ -109,6 +110,26 @@ class Daemons:
         proc = self._start(*args)
         self._wait_ready(proc, bind, b"[]")  # answered by the proxy itself: uses no number
         return Daemon(proc, bind)
+
+    def seqgen_admin(self, control: str, url: str, peers: list[str], *extra: str) -> Daemon:
+        """An admin of the server at ``control`` on ``url``, peered with ``peers``; ready
+        when /readyz answers 200 (its server answers it)."""
+        args = ["seqgen_admin", "--admin", url, "--control", control,
+                "--witness-file", str(self.tmp / f"witness-{len(self._procs)}.db"), *extra]
+        for peer in peers:
+            args += ["--peer", peer]
+        proc = self._start(*args)
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
+            try:
+                if httpx.get(f"{url}/readyz", timeout=0.5).status_code == 200:
+                    return Daemon(proc, url)
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"{proc.args!r}: {url} not ready after {READY_TIMEOUT_S}s")
 
     def floor_server(self) -> Daemon:
         bind = free_endpoint()

@@ -364,7 +364,11 @@ async def get_changes(
     """Names whose value changed since the consumer's last acknowledged page, with their
     current values. `resync` asks the consumer to read every sequence first. A page that is
     not acknowledged is sent again."""
-    return changes_out(await state.client.watch_changes(consumer, epoch or None, ack, limit))
+    page = await state.client.watch_changes(consumer, epoch or None, ack, limit)
+    follower = state.plane.follower
+    if follower is not None:  # what this server's own values are, for free
+        follower.learn_own((change.name, change.current) for change in page.items)
+    return changes_out(page)
 
 
 @router.post("/fence", tags=["cluster"], dependencies=[Depends(require_writer)],

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from seqgen_common.control import MAX_FLOORS
 from seqgen_common.daemon import add_daemon_flags, check_daemon_flags
 from seqgen_common.endpoints import parse_http, validate_zmq
 from seqgen_common.limits import DEFAULT_ADMIN_PORT, DEFAULT_CONTROL_PORT
@@ -44,6 +45,11 @@ class AdminConfig:
     """How often the witness records what each peer has issued (and the cluster view is refreshed)."""
     witness_file: Path = DEFAULT_WITNESS_FILE
     """The SQLite file of the witness record on this host (used only with peers)."""
+    follow_peers: bool = True
+    """Raise the own server's floor for a name a peer is more than drift ahead on
+    (seqgen_admin.follow)."""
+    follow_max_names: int = 1000
+    """Names read and raised per round of following, at most."""
 
     @property
     def host(self) -> str:
@@ -85,6 +91,14 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--witness-file", type=Path, default=d.witness_file, metavar="PATH",
                    help="the SQLite file that keeps the witness record on this host (created if "
                    "missing, only with --peer; default %(default)s)")
+    p.add_argument("--follow-peers", action=argparse.BooleanOptionalAction, default=d.follow_peers,
+                   help="keep this server within its --drift of the peers: when a name moves on a "
+                   "peer (its change feed) and the peer is more than drift ahead, raise this "
+                   "server's floor for the name to just below the peer's value. A floor only "
+                   "moves forward, so uniqueness never depends on it (default: on; needs --peer)")
+    p.add_argument("--follow-max-names", type=int, default=d.follow_max_names, metavar="N",
+                   help="names read and raised per round (after each poll of a peer) at most; "
+                   f"more wait for the next round (1..{MAX_FLOORS}, default %(default)s)")
     add_daemon_flags(p)
     return p
 
@@ -128,6 +142,8 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None 
         parser.error(f"--control-timeout must be in (0, 60] seconds, got {ns.control_timeout_s}")
     if not 0 < ns.witness_interval_s <= 3600:
         parser.error(f"--witness-interval must be in (0, 3600] seconds, got {ns.witness_interval_s}")
+    if not 1 <= ns.follow_max_names <= MAX_FLOORS:
+        parser.error(f"--follow-max-names must be in 1..{MAX_FLOORS}, got {ns.follow_max_names}")
     raw_peers = ns.peers if ns.peers is not None else parse_peers((environ or {}).get(PEERS_ENV, ""))
     peers: list[str] = []
     for url in raw_peers:
@@ -150,4 +166,6 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None 
         peers=tuple(peers),
         witness_interval_s=ns.witness_interval_s,
         witness_file=Path(ns.witness_file).absolute(),
+        follow_peers=ns.follow_peers,
+        follow_max_names=ns.follow_max_names,
     )

@@ -26,6 +26,7 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from seqgen_admin.follow import FollowCounts
 from seqgen_admin.plane import ClusterState
 from seqgen_admin.witness import InstanceState, WitnessStore
 from seqgen_common.control import Counters, Status, counter_fields
@@ -139,6 +140,29 @@ def cluster_metric_families(state: ClusterState) -> list[Metric]:
         _gauge("seqgen_cluster_conflicts", "Misconfigurations seen (two servers with one instance, "
                "different instance counts, an instance out of range); alert when above 0.",
                len(state.conflicts)),
+        *_follow_families(state.follow),
+    ]
+
+
+def _follow_families(counts: FollowCounts | None) -> list[Metric]:
+    """Following the peers (seqgen_admin.follow); only ``enabled 0`` when it is off."""
+    enabled = _gauge("seqgen_follow_enabled", "1 if this admin raises its server's floors to "
+                     "follow the peers (--follow-peers with --peer), else 0.", int(counts is not None))
+    if counts is None:
+        return [enabled]
+    return [
+        enabled,
+        CounterMetricFamily("seqgen_follow_rounds", "Rounds of following that had names to "
+                            "consider (after a peer's poll).", value=counts.rounds),
+        CounterMetricFamily("seqgen_follow_checked", "Names read from this server because a "
+                            "peer was more than drift beyond them.", value=counts.checked),
+        CounterMetricFamily("seqgen_follow_raised", "Floors this server raised to follow a peer "
+                            "that was more than drift ahead.", value=counts.raised),
+        CounterMetricFamily("seqgen_follow_deferred", "Names left for a later round by "
+                            "--follow-max-names (or dropped while too many waited).",
+                            value=counts.deferred),
+        CounterMetricFamily("seqgen_follow_failures", "Rounds that failed (this server did not "
+                            "answer); their names wait for the next.", value=counts.failures),
     ]
 
 

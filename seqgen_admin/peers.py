@@ -27,6 +27,7 @@ import httpx
 import msgspec
 
 from seqgen_admin.cluster import Node
+from seqgen_admin.follow import Follower
 from seqgen_admin.witness import Seen, WitnessStore
 from seqgen_common.errors import SeqgenError, Unavailable
 
@@ -193,11 +194,14 @@ class PeerReader:
 
 
 class PeerPoller:
-    """Polls one peer every ``interval_s``: its view, and its changes into the witness record."""
+    """Polls one peer every ``interval_s``: its view, and its changes into the witness record
+    (and, with a ``follower``, offered to it: seqgen_admin.follow)."""
 
     def __init__(self, http: httpx.AsyncClient, url: str, interval_s: float,
-                 witness: WitnessStore | None, clock: Callable[[], float] = time.time) -> None:
+                 witness: WitnessStore | None, *, clock: Callable[[], float] = time.time,
+                 follower: Follower | None = None) -> None:
         self.view = PeerView(url)
+        self._follower = follower
         self._http = http
         self._reader = PeerReader(http, url)
         self._interval_s = interval_s
@@ -227,7 +231,12 @@ class PeerPoller:
             await asyncio.sleep(max(self._interval_s - (loop.time() - started), 0.0))
 
     async def poll(self) -> None:
-        """One round: drain the peer's changes (or resync); never raises."""
+        """One round: drain the peer's changes (or resync), then follow them; never raises."""
+        await self._drain()
+        if self._follower is not None:
+            await self._follower.follow()
+
+    async def _drain(self) -> None:
         view = self.view
         try:
             while True:
@@ -286,6 +295,8 @@ class PeerPoller:
         sample = not page.fenced
         seen = [Seen(item.name, _value(item.current), sample and not item.jumped)
                 for item in page.items]
+        if self._follower is not None:  # the feed only: a resync's full listing is not offered
+            self._follower.offer((s.name, s.value) for s in seen)
         if page.fenced:
             await self._store(page.instance, seen, lost_at=sent_at)
         else:

@@ -18,6 +18,7 @@ import httpx
 from seqgen_admin.cluster import THIS_SERVER, Node, conflicts
 from seqgen_admin.config import AdminConfig
 from seqgen_admin.control_client import ControlClient
+from seqgen_admin.follow import FollowCounts, Follower
 from seqgen_admin.peers import PeerPoller, PeerView, http_client
 from seqgen_admin.witness import WitnessStore
 from seqgen_common.control import Pong
@@ -39,6 +40,8 @@ class ClusterState:
     own_reachable: bool
     peers: list[PeerView]
     conflicts: list[str]
+    follow: FollowCounts | None
+    """What following the peers did (None: off, or no peers)."""
 
 
 class Plane:
@@ -47,6 +50,7 @@ class Plane:
         self.witness: WitnessStore | None = None
         self._http: httpx.AsyncClient | None = None
         self.pollers: list[PeerPoller] = []
+        self.follower: Follower | None = None
         self._own: Pong | None = None
         self._own_reachable = False
         self._control: ControlClient | None = None
@@ -69,7 +73,10 @@ class Plane:
             self.witness = await asyncio.to_thread(WitnessStore.open, self.config.witness_file)
             log.info("witness record %s; peers %s every %gs", self.config.witness_file,
                      ", ".join(self.config.peers), self.config.witness_interval_s)
-        self.pollers = [PeerPoller(self._http, url, self.config.witness_interval_s, self.witness)
+        if self.config.peers and self.config.follow_peers:
+            self.follower = Follower(control, self.config.follow_max_names)
+        self.pollers = [PeerPoller(self._http, url, self.config.witness_interval_s, self.witness,
+                                   follower=self.follower)
                         for url in self.config.peers]
         for poller in self.pollers:
             poller.start()
@@ -108,4 +115,5 @@ class Plane:
         own_node = Node(THIS_SERVER, own.instance, own.instances) if own is not None else None
         peers = [poller.view for poller in self.pollers]
         nodes = [node for node in (view.node() for view in peers) if node is not None]
-        return ClusterState(own, self._own_reachable, peers, conflicts(own_node, nodes))
+        follow = self.follower.counts if self.follower is not None else None
+        return ClusterState(own, self._own_reachable, peers, conflicts(own_node, nodes), follow)

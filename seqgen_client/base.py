@@ -24,7 +24,8 @@ from seqgen_client.options import (
     ClientOptions,
 )
 from seqgen_common.curve import KeySource
-from seqgen_common.errors import RETRY_ELSEWHERE, SeqgenError, Unavailable
+from seqgen_common.errors import RETRY_ELSEWHERE, ErrorCode, RequestError, SeqgenError, Unavailable
+from seqgen_common.limits import MAX_VALUE
 from seqgen_common.protocol import decode_reply
 
 __all__ = ["Attempt", "ClientBase", "Plan", "Waiter"]
@@ -160,6 +161,16 @@ class ClientBase:
         With prefetch this counts numbers received but still buffered.
         """
         return self._last.get(name)
+
+    def seen(self, name: str, value: int) -> None:
+        """A number of ``name`` seen elsewhere (a script that keeps its own highest number):
+        from now on requests carry it as ``last`` while it is the highest this client knows,
+        so a server that fell behind skips past it. RequestError (BAD_NAME, BAD_LAST) when
+        the name or the value (0..2^63-1) is not one a server would take."""
+        self._last.check(name)
+        if value.__class__ is not int or not 0 <= value <= MAX_VALUE:
+            raise RequestError(f"last must be between 0 and {MAX_VALUE}", ErrorCode.BAD_LAST)
+        self._last.record(name, value)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({list(self._endpoints)!r})"

@@ -1,10 +1,12 @@
 """``seqgen``: the command line for people. Command line -> typed command -> run.
 
-    seqgen next NAME [--count N] [-e URI ...] [--timeout S] [--deadline S]
+    seqgen next NAME [--count N] [--last N] [-e URI ...] [--timeout S] [--deadline S]
                      [--server-key FILE [--client-key FILE]]
     seqgen keygen DIR [--name NAME]
 
-``next`` prints the numbers one per line. The endpoints come from ``-e``
+``next`` prints the numbers one per line; ``--last N`` sends N as ``last`` (a
+script that keeps its own highest number makes a server that fell behind skip
+past it). The endpoints come from ``-e``
 (repeatable), else from ``SEQGEN_ENDPOINTS`` (comma-separated), else the local
 cluster's proxy. The environment is read in ``main()``, never at import time.
 ``keygen`` writes a CURVE key pair (NAME.key, NAME.key_secret) and prints the
@@ -28,6 +30,7 @@ from seqgen_common import __version__
 from seqgen_common.curve import client_keys
 from seqgen_common.endpoints import validate_zmq
 from seqgen_common.errors import SeqgenError, Unavailable
+from seqgen_common.protocol import validate_last
 
 __all__ = [
     "EXIT_FAILED",
@@ -84,6 +87,8 @@ class NextCommand:
     name: str
     count: int
     endpoints: tuple[str, ...]
+    last: int = 0
+    """Sent as ``last``: the highest number of NAME the caller has seen (0: none)."""
     timeout_s: float = DEFAULT_TIMEOUT_S
     deadline_s: float = DEFAULT_DEADLINE_S
     server_key: bytes | None = None
@@ -122,6 +127,13 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _last(text: str) -> int:
+    try:
+        return validate_last(text)
+    except SeqgenError as exc:
+        raise argparse.ArgumentTypeError(f"{exc.message}: {text!r}") from None
+
+
 def _endpoint(text: str) -> str:
     try:
         return validate_zmq(text)
@@ -148,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     next_.add_argument("name", metavar="NAME", help="the sequence name (1 to 200 UTF-8 bytes)")
     next_.add_argument("-n", "--count", type=int, default=1, metavar="N",
                        help="how many numbers, 1..1000, in one round trip (default %(default)s)")
+    next_.add_argument("--last", type=_last, default=0, metavar="N",
+                       help="the highest number of NAME this caller has seen, sent as `last`: "
+                       "a server more than its drift behind skips past it (digits, "
+                       "0..9223372036854775807; default %(default)s, nothing seen)")
     next_.add_argument("-e", "--endpoint", dest="endpoints", action="append", type=_endpoint,
                        metavar="URI", help="a server or proxy, e.g. tcp://10.0.0.11:6410 "
                        "(repeatable; tried round-robin with failover)")
@@ -198,6 +214,7 @@ def parse_args(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Comman
         name=args.name,
         count=args.count,
         endpoints=endpoints,
+        last=args.last,
         timeout_s=args.timeout,
         deadline_s=args.deadline,
         server_key=None if curve is None else curve.server_key,
@@ -211,6 +228,8 @@ def run_next(command: NextCommand, out: TextIO, err: TextIO) -> int:
                 deadline_s=command.deadline_s, server_public_key=command.server_key,
                 client_secret_key=command.client_secret_key) as client:
         try:
+            if command.last:
+                client.seen(command.name, command.last)
             values = client.next_many(command.name, command.count)
         except Unavailable as exc:
             err.write(f"seqgen: {exc}\n")

@@ -1,16 +1,30 @@
-"""The cap on ``last`` (docs/protocol.md, "Proxy semantics") as pure logic: no zmq, no clock.
+"""The ``last`` a proxy forwards (docs/protocol.md, "Proxy semantics") as pure logic: no zmq,
+no clock.
 
 A client's ``last`` makes a server skip ahead ("catch up") to just above it.
-A client talking to a proxy could abuse that to push the servers towards the
-maximum and exhaust a name, so the proxy forwards ``min(last, highest)`` where
-``highest`` is the highest number the proxy itself has relayed for that name.
+Two rules meet here:
+
+- **The cap.** A client talking to a proxy could abuse ``last`` to push the
+  servers towards the maximum and exhaust a name, so a client's ``last`` counts
+  only up to ``highest``, the highest number the proxy itself has relayed for
+  that name.
+- **The proxy carries ``last`` for its clients.** Many callers send ``"0"``
+  (a script, the command line, any process that asks once and exits), so the
+  proxy forwards the highest of the client's capped ``last`` and ``highest``.
+  A server behind the others then catches up on the first request it gets
+  through this proxy, whoever sent it.
+
+The client's capped ``last`` is at most ``highest``, so the highest of the two
+is ``highest`` itself: the proxy forwards ``highest`` whatever the client sent,
+and a client can neither push the servers past a number really issued nor hold
+them back.
 
 Memory is bounded: only the ``max_names`` most recently used names are kept.
-A name the table does not know (never relayed, or forgotten) has the cap 0.
-That is always safe: ``last`` is only a hint to catch up, never a condition of
-uniqueness, so a lower ``last`` can never repeat a number; it only means the
-servers do not catch up *through this proxy* for that name until the proxy has
-relayed a number for it again (which the next reply does).
+A name the table does not know (never relayed, or forgotten) is forwarded with
+``last`` 0. That is always safe: ``last`` is only a hint to catch up, never a
+condition of uniqueness, so a lower ``last`` can never repeat a number; it only
+means the servers do not catch up *through this proxy* for that name until the
+proxy has relayed a number for it again (which the next reply does).
 """
 
 from __future__ import annotations
@@ -34,10 +48,12 @@ class CapTable:
     def __len__(self) -> int:
         return len(self._highest)
 
-    def cap(self, name: str, last: int) -> int:
-        """``last`` capped at what was relayed for ``name`` (0 when unknown)."""
+    def forward(self, name: str, last: int) -> int:
+        """The ``last`` to forward for a client that sent ``last``: the highest of ``last``
+        capped at what was relayed for ``name`` and what was relayed, which is what was
+        relayed (0 when the name is unknown)."""
         highest = self._highest.get(name, 0)
-        return last if last <= highest else highest
+        return max(min(last, highest), highest)
 
     def relayed(self, name: str, value: int) -> None:
         """Record that ``value`` was relayed for ``name`` (the name becomes most recent)."""

@@ -1,13 +1,13 @@
 """Which client requests travel together to a backend: coalescing as pure logic, no zmq.
 
 A *job* is one request to a backend. Without coalescing a job carries one
-client request, forwarded as the client sent it (with ``last`` capped). With
-coalescing, each name has a *lane*, and a name has at most one job out per
+client request, forwarded as the client sent it (with the ``last`` of seqgen_proxy.caps).
+With coalescing, each name has a *lane*, and a name has at most one job out per
 backend: a request goes out at once to a healthy backend that has no job of
 its name out; when every one has, the request waits in the lane, and when a
 job settles the waiting requests leave together, to that backend, as one
 request whose ``count`` is the sum of theirs (at most 1,000) and whose ``last``
-is the highest of their capped ``last`` values. Nothing waits on a timer to
+is the highest of their forwarded ``last`` values. Nothing waits on a timer to
 gather a batch, and a frozen backend holds only the job sent to it.
 
 A success reply is split in order: each client gets its own ``count``
@@ -32,7 +32,7 @@ _SEP: Final = b'","'
 
 
 class Member:
-    """One client request: where its reply goes, how many numbers, its capped ``last``."""
+    """One client request: where its reply goes, how many numbers, its forwarded ``last``."""
 
     __slots__ = ("body", "count", "envelope", "last", "received_at")
 
@@ -40,7 +40,7 @@ class Member:
                  received_at: float) -> None:
         self.envelope = envelope
         self.body = body
-        """The request as forwarded when it travels alone (``last`` capped)."""
+        """The request as forwarded when it travels alone (with the forwarded ``last``)."""
         self.count = count
         self.last = last
         self.received_at = received_at

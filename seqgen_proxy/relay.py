@@ -164,11 +164,12 @@ class Relay:
             return
         name = request.name
         last = request.last_value
-        capped = self.caps.cap(name, last)
-        if capped != last:
-            self.stats.caps_applied += 1
-            body = encode_request(name, capped, request.count)
-        self._admit(name, Member(frames, body, request.count, capped, self._now))
+        forwarded = self.caps.forward(name, last)
+        if forwarded != last:
+            if forwarded < last:
+                self.stats.caps_applied += 1  # a client asked beyond what was relayed
+            body = encode_request(name, forwarded, request.count)
+        self._admit(name, Member(frames, body, request.count, forwarded, self._now))
 
     def _reply(self, envelope: list[bytes], reply: bytes) -> None:
         self.stats.replied(reply)

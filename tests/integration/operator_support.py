@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Cluster, ServerProc, free_port, wait_until
 from tests.integration.admin_support import Admin, bearer, start_admin
@@ -34,12 +35,13 @@ def free_admin_url() -> str:
 
 def start_host(cluster: Cluster, instance: int, instances: int, url: str, peers: Sequence[str], *,
                data: Path | None = None, fenced: bool = False, interval_s: float = INTERVAL_S,
-               token: str | None = TOKEN, server_extra: Sequence[str] = ()) -> Host:
+               token: str | None = TOKEN, server_extra: Sequence[str] = (),
+               admin_extra: Sequence[str] = ()) -> Host:
     """A server (instance of instances) and its admin on ``url``, peered with ``peers``."""
     extra = [*server_extra, "--fenced"] if fenced else list(server_extra)
     server = cluster.server(instance, instances, data=data, extra=extra)
     witness = cluster.root / f"witness-{url.rsplit(':', 1)[1]}.db"
-    args = ["--witness-interval", str(interval_s), "--witness-file", str(witness)]
+    args = ["--witness-interval", str(interval_s), "--witness-file", str(witness), *admin_extra]
     for peer in peers:
         args += ["--peer", peer]
     admin = start_admin(cluster, server.control, token=token, extra=args, url=url)
@@ -56,12 +58,25 @@ def restart_admin(cluster: Cluster, host: Host, peers: Sequence[str], *,
 
 
 def pair(cluster: Cluster, *, interval_s: float = INTERVAL_S, drift: int | None = None,
-         ) -> tuple[Host, Host]:
+         admin_extra: Sequence[str] = ()) -> tuple[Host, Host]:
     """Instances 1 and 2 of 2, each admin peered with the other."""
     urls = [free_admin_url(), free_admin_url()]
     extra = ["--drift", str(drift)] if drift is not None else []
-    return (start_host(cluster, 1, 2, urls[0], [urls[1]], interval_s=interval_s, server_extra=extra),
-            start_host(cluster, 2, 2, urls[1], [urls[0]], interval_s=interval_s, server_extra=extra))
+    return (start_host(cluster, 1, 2, urls[0], [urls[1]], interval_s=interval_s, server_extra=extra,
+                       admin_extra=admin_extra),
+            start_host(cluster, 2, 2, urls[1], [urls[0]], interval_s=interval_s, server_extra=extra,
+                       admin_extra=admin_extra))
+
+
+def metric(host: Host, name: str) -> float:
+    """One sample of the admin's /metrics."""
+    with host.http() as http:
+        text = http.get("/metrics").text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                return float(sample.value)
+    raise AssertionError(f"{name} is not exported")
 
 
 def cluster_view(host: Host) -> dict[str, object]:

@@ -42,6 +42,20 @@ def test_next_prints_numbers_one_per_line(cluster: Cluster, via: str) -> None:
     assert first not in values
 
 
+def test_last_makes_a_server_that_fell_behind_skip_past_it(cluster: Cluster) -> None:
+    odd = cluster.server(1, 2, drift=10)
+    even = cluster.server(2, 2, drift=10)
+    assert numbers(odd.bind, "script", last=5000) == [5001]  # server 1 ran ahead
+    behind = seqgen("next", "script", "-e", even.bind)
+    assert behind.returncode == 0, behind.stderr
+    assert int(behind.stdout) == 2  # carries nothing: server 2 stays where it was
+    carried = seqgen("next", "script", "--last", "5001", "--count", "2", "-e", even.bind)
+    assert carried.returncode == 0, carried.stderr
+    assert [int(line) for line in carried.stdout.splitlines()] == [5002, 5004]
+    bad = seqgen("next", "script", "--last", "-5", "-e", even.bind)
+    assert bad.returncode == 2 and "--last" in bad.stderr, bad.stderr
+
+
 def test_endpoints_from_the_environment(cluster: Cluster) -> None:
     odd = cluster.server(1, 2)
     even = cluster.server(2, 2)

@@ -12,7 +12,6 @@ from typing import Any
 
 import httpx
 import msgspec
-from prometheus_client.parser import text_string_to_metric_families
 
 from seqgen_client import Client
 from seqgen_common.control import Floor, RaiseFloors, encode_control
@@ -23,6 +22,7 @@ from tests.integration.operator_support import (
     Host,
     cluster_view,
     free_admin_url,
+    metric,
     pair,
     peers_reachable,
     restart_admin,
@@ -38,16 +38,6 @@ def page_of(host: Host, instance: int = 1) -> dict[str, Any]:
     assert response.status_code == 200, response.text
     page: dict[str, Any] = response.json()
     return page
-
-
-def metric(host: Host, name: str) -> float:
-    with host.http() as http:
-        text = http.get("/metrics").text
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name:
-                return float(sample.value)
-    raise AssertionError(f"{name} is not exported")
 
 
 # ---- the cluster view ----------------------------------------------------------------

@@ -182,7 +182,7 @@ def test_oversize_frame_is_refused_and_proxy_keeps_serving(cluster: Cluster) -> 
     assert proxy.alive()
 
 
-# ---- the cap on last -----------------------------------------------------------------
+# ---- the last the proxy forwards: capped, and carried --------------------------------
 
 
 def test_a_huge_last_through_the_proxy_moves_nothing(cluster: Cluster) -> None:
@@ -214,6 +214,26 @@ def test_a_name_the_proxy_forgot_is_capped_to_zero(cluster: Cluster) -> None:
     # even: "a" is forgotten, so last is capped to 0 and the even server does not catch up
     # (had the proxy remembered 1003, it would have answered 1004).
     assert numbers(proxy.bind, "a", last=MAX_VALUE) == [2]
+
+
+def test_stateless_callers_through_the_proxy_get_numbers_close_to_the_highest(
+        cluster: Cluster) -> None:
+    """The issue's reproduction: server 1 jumped, then callers that carry nothing ("0")."""
+    drift = 10
+    odd, even = cluster.server(1, 2, drift=drift), cluster.server(2, 2, drift=drift)
+    proxy = proxy_for(cluster, odd, even)
+    assert numbers(odd.bind, "close", last=100_000) == [100_001]  # straight to server 1
+    got = [numbers(proxy.bind, "close", last=0)[0] for _ in range(8)]
+    # Round-robin: at most one request reaches server 2 before the proxy has relayed a
+    # number of server 1; from then on it carries last for every caller.
+    first_high = next(i for i, v in enumerate(got) if v > 100_000)
+    assert first_high <= 1, got
+    highest = got[first_high]
+    for value in got[first_high + 1:]:
+        assert value > highest - drift, got  # within drift of the highest relayed so far
+        highest = max(highest, value)
+    assert {v % 2 for v in got[first_high:]} == {0, 1}, got  # both servers answered
+    assert numbers(even.bind, "close")[0] > 100_000  # server 2 itself caught up
 
 
 # ---- concurrency -----------------------------------------------------------------------

@@ -125,7 +125,7 @@ def start_proxy(cluster: Cluster, hosts: list[ScriptedBackend], timeout_s: str =
     return proxy
 
 
-def test_forwards_the_capped_request_and_drops_replies_that_match_nothing(
+def test_forwards_the_highest_relayed_last_and_drops_replies_that_match_nothing(
     cluster: Cluster, backends: list[ScriptedBackend], client_factory: list[Client]
 ) -> None:
     backend = backends[0]
@@ -134,7 +134,7 @@ def test_forwards_the_capped_request_and_drops_replies_that_match_nothing(
     client_factory.append(client)
     client.send(b'["n", "0", 3]')
     envelope, body = backend.receive_request()
-    assert body == b'["n", "0", 3]'  # nothing to cap: forwarded byte for byte
+    assert body == b'["n", "0", 3]'  # nothing relayed yet: forwarded byte for byte
     proxy_id, request_id, _ = envelope
     # Replies that belong to no request in flight are dropped:
     backend.send([proxy_id, b"made-up-id", b""], b'[null,"1","2","3"]')
@@ -151,11 +151,16 @@ def test_forwards_the_capped_request_and_drops_replies_that_match_nothing(
     assert body == b'["n","13",2]'
     backend.send(envelope, b'[null,"14","15"]')
     assert client.reply() == b'[null,"14","15"]'
-    client.send(b'["n","14"]')  # below the cap: unchanged
+    client.send(b'["n","14"]')  # below what was relayed: carried up to it (15)
     envelope, body = backend.receive_request()
-    assert body == b'["n","14"]'
+    assert body == b'["n","15"]'
     backend.send(envelope, b'[null,"16"]')
     assert client.reply() == b'[null,"16"]'
+    client.send(b'["n","0"]')  # a caller that carries nothing: the proxy carries 16
+    envelope, body = backend.receive_request()
+    assert body == b'["n","16"]'
+    backend.send(envelope, b'[null,"17"]')
+    assert client.reply() == b'[null,"17"]'
     client.send(b'["other","500"]')  # a name never relayed: capped to 0
     envelope, body = backend.receive_request()
     assert body == b'["other","0"]'

@@ -13,6 +13,14 @@ JSON line on standard output:
   values lie within ``drift`` of each other. Answer: ``{"ok", "t_all_up",
   "t_converged", "first_spread", "max_spread", "polls"}`` (times are
   time.monotonic, the clock of every namespace).
+- ``{"op": "stateless", "endpoints": [...], "name": "n", "calls": 50, "client": true}``:
+  calls made as callers that carry nothing make them: each a new ``Client(endpoints)``
+  (``client``), else a fresh REQ socket to the first endpoint with ``last`` "0".
+  Answer: ``{"calls": [[t0, t1, value or null], ...]}``.
+- ``{"op": "close", "behind": URI, "ahead": URI, "name": "n", "drift": 100, "timeout_s": 20}``:
+  stateless requests to both servers in turn until the one behind hands out a number
+  within ``drift`` of the latest from the one ahead. Answer: ``{"ok", "t_close",
+  "behind", "ahead", "rounds"}``.
 
 It runs in a client host's namespace because the suite's addresses exist only there.
 """
@@ -25,6 +33,9 @@ import time
 import httpx
 import msgspec
 import zmq
+
+from seqgen_client import Client
+from seqgen_common.errors import SeqgenError
 
 ATTEMPT_TIMEOUT_S = 0.5
 POLL_INTERVAL_S = 0.1
@@ -50,19 +61,42 @@ class Converge(msgspec.Struct):
     timeout_s: float = 30.0
 
 
-def one_number(ctx: zmq.Context[zmq.Socket[bytes]], endpoint: str, name: str) -> bool:
-    """One request on a fresh REQ socket; True when it got a number in time."""
+class Stateless(msgspec.Struct):
+    op: str
+    endpoints: list[str]
+    name: str
+    calls: int
+    client: bool = False
+
+
+class Close(msgspec.Struct):
+    op: str
+    behind: str
+    ahead: str
+    name: str
+    drift: int
+    timeout_s: float = 20.0
+
+
+def number(ctx: zmq.Context[zmq.Socket[bytes]], endpoint: str, name: str) -> int | None:
+    """One request (``last`` "0") on a fresh REQ socket; its number, None when none came in time."""
     sock = ctx.socket(zmq.REQ)
     sock.setsockopt(zmq.LINGER, 0)
     try:
         sock.connect(endpoint)
         sock.send(msgspec.json.encode([name, "0"]))
         if not sock.poll(int(ATTEMPT_TIMEOUT_S * 1000)):
-            return False
+            return None
         reply = msgspec.json.decode(sock.recv())
-        return isinstance(reply, list) and len(reply) == 2 and reply[0] is None
+        ok = isinstance(reply, list) and len(reply) == 2 and reply[0] is None
+        return int(reply[1]) if ok else None
     finally:
         sock.close()
+
+
+def one_number(ctx: zmq.Context[zmq.Socket[bytes]], endpoint: str, name: str) -> bool:
+    """One request on a fresh REQ socket; True when it got a number in time."""
+    return number(ctx, endpoint, name) is not None
 
 
 class Agent:
@@ -127,6 +161,35 @@ class Agent:
         return {"ok": False, "t_all_up": t_all_up, "t_converged": None, "first_spread": first_spread,
                 "max_spread": max_spread, "polls": polls}
 
+    def stateless(self, cmd: Stateless) -> dict[str, object]:
+        calls: list[tuple[float, float, int | None]] = []
+        for _ in range(cmd.calls):
+            t0 = time.monotonic()
+            if cmd.client:
+                try:
+                    with Client(cmd.endpoints, timeout_s=ATTEMPT_TIMEOUT_S, deadline_s=3.0) as c:
+                        value: int | None = c.next(cmd.name)
+                except SeqgenError:
+                    value = None
+            else:
+                value = number(self.ctx, cmd.endpoints[0], cmd.name)
+            calls.append((t0, time.monotonic(), value))
+        return {"calls": calls}
+
+    def close_in(self, cmd: Close) -> dict[str, object]:
+        started = time.monotonic()
+        rounds = 0
+        ahead = behind = None
+        while time.monotonic() - started < cmd.timeout_s:
+            rounds += 1
+            ahead = number(self.ctx, cmd.ahead, cmd.name) or ahead
+            behind = number(self.ctx, cmd.behind, cmd.name)
+            if ahead is not None and behind is not None and behind >= ahead - cmd.drift:
+                return {"ok": True, "t_close": time.monotonic(), "behind": behind, "ahead": ahead,
+                        "rounds": rounds}
+            time.sleep(0.02)  # between rounds of real requests
+        return {"ok": False, "t_close": None, "behind": behind, "ahead": ahead, "rounds": rounds}
+
     def close(self) -> None:
         self.http.close()
         self.ctx.destroy(linger=0)
@@ -143,6 +206,10 @@ def main(argv: list[str]) -> int:
                 answer = agent.ready(msgspec.json.decode(line, type=Ready))
             elif op == "converge":
                 answer = agent.converge(msgspec.json.decode(line, type=Converge))
+            elif op == "stateless":
+                answer = agent.stateless(msgspec.json.decode(line, type=Stateless))
+            elif op == "close":
+                answer = agent.close_in(msgspec.json.decode(line, type=Close))
             else:
                 answer = {"error": f"unknown op {op!r}"}
             sys.stdout.write(msgspec.json.encode(answer).decode() + "\n")

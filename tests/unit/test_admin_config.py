@@ -64,6 +64,9 @@ def test_the_token_never_shows_in_the_config_repr() -> None:
     ["--peer", "http://host:6411/?x=1"],
     ["--witness-interval", "0"],
     ["--witness-interval", "3601"],
+    ["--follow-max-names", "0"],
+    ["--follow-max-names", "1001"],
+    ["--follow-peers=no"],
 ])
 def test_bad_flags_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
@@ -94,3 +97,11 @@ def test_peers_from_the_environment() -> None:
     assert parse_args([], env).peers == (
         "http://10.0.0.12:6411", "http://10.0.0.13:6411", "http://10.0.0.14:6411")
     assert parse_args([], {PEERS_ENV: ""}).peers == ()
+
+
+def test_following_the_peers_is_on_by_default_and_can_be_turned_off() -> None:
+    config = parse_args([], {})
+    assert config.follow_peers is True and config.follow_max_names == 1000
+    config = parse_args(["--no-follow-peers", "--follow-max-names", "7"], {})
+    assert config.follow_peers is False and config.follow_max_names == 7
+    assert parse_args(["--no-follow-peers", "--follow-peers"], {}).follow_peers is True

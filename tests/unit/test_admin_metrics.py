@@ -7,7 +7,15 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from seqgen_admin.metrics import HttpMetrics, ServerCollector, WitnessCollector, server_metric_families
+from seqgen_admin.follow import FollowCounts
+from seqgen_admin.metrics import (
+    ClusterCollector,
+    HttpMetrics,
+    ServerCollector,
+    WitnessCollector,
+    server_metric_families,
+)
+from seqgen_admin.plane import ClusterState
 from seqgen_admin.witness import Seen, WitnessStore
 from seqgen_common.control import Status
 from tests.unit.test_admin_models import status_reply
@@ -118,3 +126,19 @@ def test_the_witness_record_freshness_per_instance(tmp_path: Path) -> None:
     assert samples["seqgen_witness_lost"] == {
         (("witnessed_instance", "2"),): 0, (("witnessed_instance", "3"),): 1}
     store.close()
+def test_following_the_peers_is_exported_with_the_cluster_view() -> None:
+    counts = FollowCounts(rounds=5, checked=7, raised=3, deferred=2, failures=1)
+    states = {"on": ClusterState(None, False, [], [], counts),
+              "off": ClusterState(None, False, [], [], None)}
+    for which, state in states.items():
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(ClusterCollector(lambda state=state: state))  # type: ignore[misc]
+        samples = scrape(registry)
+        if which == "off":
+            assert samples["seqgen_follow_enabled"][()] == 0
+            assert "seqgen_follow_raised_total" not in samples
+            continue
+        assert samples["seqgen_follow_enabled"][()] == 1
+        assert {name: samples[f"seqgen_follow_{name}_total"][()] for name in
+                ("rounds", "checked", "raised", "deferred", "failures")} == {
+            "rounds": 5, "checked": 7, "raised": 3, "deferred": 2, "failures": 1}

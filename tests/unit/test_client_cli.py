@@ -36,9 +36,10 @@ def test_next_with_defaults() -> None:
 def test_next_with_everything() -> None:
     command = parse_args(
         ["next", "inv", "--count", "50", "-e", "tcp://10.0.0.11:6410", "--endpoint",
-         "ipc:///tmp/s", "--timeout", "0.25", "--deadline", "2"],
+         "ipc:///tmp/s", "--timeout", "0.25", "--deadline", "2", "--last", "9223372036854775807"],
         {"SEQGEN_ENDPOINTS": "tcp://ignored:1"},
     )
+    assert command.last == 9223372036854775807
     assert command.count == 50
     assert command.endpoints == ("tcp://10.0.0.11:6410", "ipc:///tmp/s")
     assert command.timeout_s == 0.25
@@ -74,6 +75,10 @@ def test_parse_args_reads_only_the_environment_it_is_given(
         ["next", "x", "--timeout", "-1"],
         ["next", "x", "--deadline", "inf"],
         ["next", "x", "--deadline", "soon"],
+        ["next", "x", "--last", "-1"],
+        ["next", "x", "--last", "1e3"],
+        ["next", "x", "--last", "9223372036854775808"],
+        ["next", "x", "--last", ""],
     ],
 )
 def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:

@@ -147,3 +147,15 @@ def test_the_package_re_exports_the_one_exception_tree() -> None:
     assert seqgen_client.RequestError is errors.RequestError
     assert seqgen_client.ExhaustedError is errors.ExhaustedError
     assert issubclass(seqgen_client.Unavailable, seqgen_client.SeqgenError)
+
+
+def test_a_number_seen_elsewhere_is_carried_as_last_and_checked() -> None:
+    with Client("tcp://127.0.0.1:9") as client:  # nothing is sent: no socket is opened
+        client.seen("script", 5001)
+        client.seen("script", 40)  # a lower number never lowers it
+        assert client.last("script") == 5001
+        for name, value, code in [("", 1, "BAD_NAME"), ("ok", -1, "BAD_LAST"),
+                                  ("ok", MAX_VALUE + 1, "BAD_LAST"), ("ok", True, "BAD_LAST")]:
+            with pytest.raises(RequestError) as refused:
+                client.seen(name, value)
+            assert refused.value.code == code

@@ -1,4 +1,4 @@
-"""The cap on `last` (docs/protocol.md): highest relayed number per name, bounded by LRU."""
+"""The `last` a proxy forwards (docs/protocol.md): the highest it relayed per name, bounded by LRU."""
 
 from __future__ import annotations
 
@@ -10,22 +10,23 @@ from seqgen_common.limits import MAX_VALUE
 from seqgen_proxy.caps import CapTable
 
 
-def test_unknown_name_caps_last_to_zero() -> None:
+def test_unknown_name_is_forwarded_with_last_zero() -> None:
     caps = CapTable(10)
-    assert caps.cap("invoice", MAX_VALUE) == 0
-    assert caps.cap("invoice", 0) == 0
-    assert caps.cap("invoice", MAX_VALUE) == 0
+    assert caps.forward("invoice", MAX_VALUE) == 0
+    assert caps.forward("invoice", 0) == 0
+    assert caps.forward("invoice", MAX_VALUE) == 0
 
 
-def test_cap_is_the_highest_number_relayed() -> None:
+def test_forwarded_last_is_the_highest_number_relayed() -> None:
     caps = CapTable(10)
     caps.relayed("invoice", 41)
-    caps.relayed("invoice", 17)  # a lower reply (another server) never lowers the cap
-    assert caps.cap("invoice", MAX_VALUE) == 41
-    assert caps.cap("invoice", 10**15) == 41
-    assert caps.cap("invoice", 40) == 40  # a last below the cap passes unchanged
-    assert caps.cap("invoice", 41) == 41
-    assert caps.cap("ticket", 5) == 0  # names are independent
+    caps.relayed("invoice", 17)  # a lower reply (another server) never lowers it
+    assert caps.forward("invoice", MAX_VALUE) == 41  # capped
+    assert caps.forward("invoice", 10**15) == 41
+    assert caps.forward("invoice", 0) == 41  # carried for a client that sends nothing
+    assert caps.forward("invoice", 40) == 41
+    assert caps.forward("invoice", 41) == 41
+    assert caps.forward("ticket", 5) == 0  # names are independent
 
 
 def test_least_recently_used_name_is_forgotten() -> None:
@@ -35,9 +36,9 @@ def test_least_recently_used_name_is_forgotten() -> None:
     caps.relayed("a", 3)  # "a" is now the most recent
     caps.relayed("c", 4)  # evicts "b"
     assert len(caps) == 2
-    assert caps.cap("a", MAX_VALUE) == 3
-    assert caps.cap("b", MAX_VALUE) == 0
-    assert caps.cap("c", MAX_VALUE) == 4
+    assert caps.forward("a", 0) == 3
+    assert caps.forward("b", MAX_VALUE) == 0
+    assert caps.forward("c", 0) == 4
 
 
 def test_max_names_must_be_positive() -> None:
@@ -46,8 +47,8 @@ def test_max_names_must_be_positive() -> None:
 
 
 @given(st.lists(st.tuples(st.sampled_from("abcdef"), st.integers(0, MAX_VALUE)), max_size=60),
-       st.integers(1, 4), st.integers(0, MAX_VALUE))
-def test_forwarded_last_never_exceeds_a_relayed_number(
+       st.integers(1, 8), st.integers(0, MAX_VALUE))
+def test_forwarded_last_is_the_highest_relayed_while_remembered_and_never_more(
     relays: list[tuple[str, int]], max_names: int, last: int
 ) -> None:
     caps = CapTable(max_names)
@@ -55,9 +56,11 @@ def test_forwarded_last_never_exceeds_a_relayed_number(
         caps.relayed(name, value)
     assert len(caps) <= max_names
     for name in "abcdef":
-        capped = caps.cap(name, last)
-        assert capped <= last
+        forwarded = caps.forward(name, last)
         seen = [v for n, v in relays if n == name]
-        assert capped <= max(seen, default=0)
-        if capped < last:  # capped only at a number really relayed (or 0 when unknown)
-            assert capped == 0 or capped in seen
+        highest = max(seen, default=0)
+        # the cap: always a number really relayed (0 when unknown or forgotten), never more
+        assert forwarded == 0 or forwarded in seen
+        assert forwarded <= highest
+        if max_names >= 6:  # nothing forgotten: carried whatever the client sent
+            assert forwarded == highest
