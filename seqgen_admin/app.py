@@ -30,6 +30,7 @@ from seqgen_admin.page import page_router
 from seqgen_admin.plane import Plane
 from seqgen_common import __version__
 from seqgen_common.errors import SeqgenError
+from seqgen_common.logs import describe_settings, settings
 
 __all__ = ["create_app", "run"]
 
@@ -67,8 +68,10 @@ def create_app(config: AdminConfig) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with ControlClient(config.control, timeout_s=config.control_timeout_s) as client:
             state.control = client
-            log.info("seqgen-admin %s: server control socket %s, writes %s", __version__,
-                     config.control, "need the token" if config.token else "disabled (no token)")
+            writes = "need the token" if config.token else "disabled (no token)"
+            log.info("seqgen-admin %s: writes %s; %s", __version__, writes,
+                     describe_settings(config),
+                     extra={"version": __version__, "writes": writes, "config": settings(config)})
             await plane.start(client)
             try:
                 yield

@@ -1,7 +1,7 @@
 """``seqgen``: the command line for people. Command line -> typed command -> run.
 
-    seqgen next NAME [--count N] [-e URI ...] [--timeout S] [--deadline S]
-                     [--server-key FILE [--client-key FILE]]
+    seqgen next NAME [-n N | --count N] [-e URI | --endpoint URI ...] [--timeout S]
+                     [--deadline S] [--server-key FILE [--client-key FILE]]
     seqgen keygen DIR [--name NAME]
 
 ``next`` prints the numbers one per line. The endpoints come from ``-e``

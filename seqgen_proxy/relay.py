@@ -44,6 +44,7 @@ from seqgen_common import __version__
 from seqgen_common.daemon import serve
 from seqgen_common.errors import ErrorCode, SeqgenError, StartupError
 from seqgen_common.frames import MORE_NOBLOCK, NOBLOCK, drain, receive, take_body
+from seqgen_common.logs import describe_settings, settings
 from seqgen_common.outbox import Outbox
 from seqgen_common.protocol import decode_request, encode_error, encode_request
 from seqgen_common.reqids import RequestIds, split_reply
@@ -515,8 +516,7 @@ def run(config: ProxyConfig) -> int:
     """Start a proxy with ``config`` and relay until SIGTERM or SIGINT; the exit status."""
 
     def describe(relay: Relay) -> None:
-        log.info("seqgen-proxy %s: bind %s, hosts %s, timeout %gs per attempt, %d in flight and "
-                 "%d waiting at most", __version__, config.bind, " ".join(config.hosts),
-                 config.timeout_s, config.max_in_flight, config.max_queued)
+        log.info("seqgen-proxy %s: %s", __version__, describe_settings(config),
+                 extra={"version": __version__, "config": settings(config)})
 
     return serve(lambda: Relay(config), describe)

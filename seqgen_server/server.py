@@ -38,6 +38,7 @@ from seqgen_common.curve import Gatekeeper
 from seqgen_common.daemon import serve
 from seqgen_common.errors import ControlCode, ErrorCode, SeqgenError, StartupError
 from seqgen_common.frames import drain, take_body
+from seqgen_common.logs import describe_settings, settings
 from seqgen_common.outbox import Flushed, Outbox
 from seqgen_common.protocol import decode_request, encode_error, encode_values
 from seqgen_common.sockets import CONTROL, PUBLIC, open_socket
@@ -412,14 +413,11 @@ def run(config: ServerConfig) -> int:
     """Start a server with ``config`` and serve until SIGTERM or SIGINT; the exit status."""
 
     def describe(server: Server) -> None:
-        log.info(
-            "seqgen-server %s: instance %d of %d, drift %d, reserve %d, bind %s, control %s, "
-            "data %s, %d sequence(s)%s",
-            __version__, config.instance, config.instances, config.drift, config.reserve,
-            config.bind, config.control, config.data, len(server.ledger),
-            ", FENCED (the public socket answers UNAVAILABLE until the admin recovers or "
-            "unfences)" if server.fenced else "",
-        )
+        log.info("seqgen-server %s: %d sequence(s)%s; %s", __version__, len(server.ledger),
+                 ", FENCED (the public socket answers UNAVAILABLE until the admin recovers or "
+                 "unfences)" if server.fenced else "", describe_settings(config),
+                 extra={"version": __version__, "sequences": len(server.ledger),
+                        "fenced": server.fenced, "config": settings(config)})
         if config.curve is not None and config.curve.allowed is None:
             log.warning("public socket: %s (no --curve-clients)", config.curve.describe())
         elif config.curve is not None:

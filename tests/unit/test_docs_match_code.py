@@ -1,0 +1,197 @@
+"""The documents against the code, for what needs no process: flags and error codes.
+
+Everything is derived from the code (the argparse parsers, the error-code enums,
+pyproject's console scripts), so a flag or a code added anywhere fails here until
+it is documented, with a message that names the flag or code and the document.
+
+The rule for flags: the flag table of program ``P`` is the first table whose
+columns start with ``flag | default`` under the heading ``Flags of `P` `` of
+P's document (``DOCS`` below). Its first column holds the flags in inline code
+(```--bind URI```, ```-n N`, `--count N```, ```--coalesce` / `--no-coalesce```),
+its second the default: the parser's default written out (``1000`` or
+``1,000``, ``1.0``, ``on`` for a true switch), or any words for a flag whose
+default is nothing (None, off, a repeatable flag).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import tomllib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from seqgen_admin.config import _build_parser as admin_parser
+from seqgen_client.cli import build_parser as cli_parser
+from seqgen_common.errors import ControlCode, ErrorCode
+from seqgen_proxy.config import _build_parser as proxy_parser
+from seqgen_server.config import _build_parser as server_parser
+from tests.markdown import ROOT, Table, inline_code, section, table_with
+
+PARSERS: dict[str, Callable[[], argparse.ArgumentParser]] = {
+    "seqgen-server": server_parser,
+    "seqgen-proxy": proxy_parser,
+    "seqgen-admin": admin_parser,
+    "seqgen": cli_parser,
+}
+"""Each console script of pyproject.toml and the function that builds its parser."""
+
+DOCS: dict[str, str] = {
+    "seqgen-server": "docs/server.md",
+    "seqgen-proxy": "docs/proxy.md",
+    "seqgen-admin": "docs/admin.md",
+    "seqgen": "docs/client.md",
+}
+"""The document of each program (its subcommands' flag tables are in the same one)."""
+
+_FLAG = re.compile(r"(?<![\w-])(--?[A-Za-z][\w-]*)")
+_HELP = {"-h", "--help"}
+
+
+@dataclass(frozen=True)
+class Program:
+    name: str
+    """``seqgen-proxy``, or ``seqgen next`` for a subcommand."""
+    parser: argparse.ArgumentParser
+    doc: str
+
+    @property
+    def heading(self) -> str:
+        return f"Flags of `{self.name}`"
+
+    def options(self) -> list[argparse.Action]:
+        return [a for a in self.parser._actions
+                if a.option_strings and not _HELP.issuperset(a.option_strings)]
+
+
+def programs() -> Iterator[Program]:
+    """Every program and every subcommand, from the parsers themselves."""
+    for script, build in PARSERS.items():
+        parser = build()
+        yield Program(script, parser, DOCS[script])
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for command, sub in action.choices.items():
+                    yield Program(f"{script} {command}", sub, DOCS[script])
+
+
+PROGRAMS = list(programs())
+
+
+def test_every_console_script_has_its_parser_and_document() -> None:
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert set(scripts) == set(PARSERS) == set(DOCS), (
+        f"pyproject's console scripts {sorted(scripts)} and this test's PARSERS/DOCS differ: "
+        "add the new program's parser and document here")
+
+
+def flag_table(program: Program) -> Table:
+    where = f"{program.doc}, section {program.heading!r}"
+    return table_with(section(program.doc, program.heading), "flag", "default", where=where)
+
+
+def documented_flags(table: Table) -> dict[str, str]:
+    """Each flag of the table and its row's default cell."""
+    found: dict[str, str] = {}
+    for row in table.rows:
+        for code in inline_code(row[0]):
+            for flag in _FLAG.findall(code):
+                found[flag] = row[1]
+    return found
+
+
+def default_spellings(action: argparse.Action) -> list[str] | None:
+    """How a document may write the default of ``action``; None: any words (no value)."""
+    value = action.default
+    if value is None or value is False or value == argparse.SUPPRESS or value == []:
+        return None
+    if value is True:
+        return ["on", "true", "yes"]
+    if isinstance(value, int):
+        return [str(value), f"{value:,}"]
+    if isinstance(value, float):
+        return [repr(value)] + ([str(int(value))] if value.is_integer() else [])
+    return [str(value)]
+
+
+def says(cell: str, spellings: list[str]) -> bool:
+    text = cell.replace("`", "")
+    return any(re.search(rf"(?<![\w.,]){re.escape(s)}(?![\w,]|\.\d|/\w)", text) for s in spellings)
+
+
+@pytest.mark.parametrize("program", PROGRAMS, ids=lambda p: p.name)
+def test_every_flag_of_the_parser_is_documented_with_its_default(program: Program) -> None:
+    table = documented_flags(flag_table(program))
+    problems = []
+    for action in program.options():
+        shown = "/".join(action.option_strings)
+        missing = [flag for flag in action.option_strings if flag not in table]
+        if missing:
+            problems.append(f"{' and '.join(missing)} (of {shown}, default {action.default!r}) "
+                            "is not in the table")
+            continue
+        spellings = default_spellings(action)
+        cell = table[action.option_strings[0]]
+        if not cell.strip(" -`"):
+            problems.append(f"{shown}: the default cell is empty")
+        elif spellings is not None and not says(cell, spellings):
+            problems.append(f"{shown}: the default cell says {cell!r}, the parser's default is "
+                            f"{action.default!r} (write {' or '.join(spellings)})")
+    assert not problems, (f"{program.doc}, table under {program.heading!r}:\n  "
+                          + "\n  ".join(problems))
+
+
+@pytest.mark.parametrize("program", PROGRAMS, ids=lambda p: p.name)
+def test_every_documented_flag_is_in_the_parser(program: Program) -> None:
+    known = {flag for action in program.parser._actions for flag in action.option_strings}
+    extra = sorted(set(documented_flags(flag_table(program))) - known)
+    assert not extra, (f"{program.doc}, table under {program.heading!r}, documents "
+                       f"{', '.join(extra)}, which `{program.name}` does not have")
+
+
+def readme_synopsis(command: str) -> str:
+    """The README's one-line synopsis of ``seqgen COMMAND`` (inline code that starts so)."""
+    for code in inline_code(section("README.md", "Client library and CLI")):
+        if code.startswith(f"seqgen {command} "):
+            return code
+    raise AssertionError(f"README.md, section 'Client library and CLI', has no `seqgen {command} ...`")
+
+
+@pytest.mark.parametrize("program", [p for p in PROGRAMS if p.name.startswith("seqgen ")],
+                         ids=lambda p: p.name)
+def test_the_readme_synopsis_of_each_subcommand_has_every_option(program: Program) -> None:
+    synopsis = readme_synopsis(program.name.split()[1])
+    shown = set(_FLAG.findall(synopsis))
+    missing = [flag for action in program.options() for flag in action.option_strings
+               if flag not in shown]
+    assert not missing, (f"README.md's synopsis {synopsis!r} leaves out {', '.join(missing)} "
+                         f"of `{program.name}`")
+
+
+def code_table(doc: str, heading: str) -> dict[str, str]:
+    """code -> condition, from the ``code | when`` table under ``heading``."""
+    table = table_with(section(doc, heading), "code", "when", where=f"{doc}, section {heading!r}")
+    rows = {}
+    for row in table.rows:
+        codes = inline_code(row[0])
+        assert len(codes) == 1, f"{doc}, {heading!r}: a row's code cell {row[0]!r} is not one `CODE`"
+        rows[codes[0]] = row[1]
+    return rows
+
+
+@pytest.mark.parametrize(("enum", "heading"), [
+    (ErrorCode, "Replies and error codes"),
+    (ControlCode, "Control error codes"),
+], ids=["public", "control"])
+def test_every_error_code_is_documented_with_its_condition(
+        enum: type[ErrorCode] | type[ControlCode], heading: str) -> None:
+    documented = code_table("docs/protocol.md", heading)
+    missing = [code.value for code in enum if code.value not in documented]
+    assert not missing, f"docs/protocol.md, table under {heading!r}, lacks {', '.join(missing)}"
+    unknown = sorted(set(documented) - {code.value for code in enum})
+    assert not unknown, (f"docs/protocol.md, table under {heading!r}, documents {unknown}, "
+                         f"which {enum.__name__} does not have")
+    empty = [code for code, when in documented.items() if len(when.split()) < 3]
+    assert not empty, f"docs/protocol.md, {heading!r}: no condition for {', '.join(empty)}"
