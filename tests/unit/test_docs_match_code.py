@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import pytest
 
 from seqgen_admin.config import _build_parser as admin_parser
+from seqgen_client import cli
 from seqgen_client.cli import build_parser as cli_parser
 from seqgen_common.errors import ControlCode, ErrorCode
 from seqgen_proxy.config import _build_parser as proxy_parser
@@ -168,6 +169,19 @@ def test_the_readme_synopsis_of_each_subcommand_has_every_option(program: Progra
                if flag not in shown]
     assert not missing, (f"README.md's synopsis {synopsis!r} leaves out {', '.join(missing)} "
                          f"of `{program.name}`")
+
+
+def test_every_exit_status_of_the_cli_is_documented() -> None:
+    statuses = {value for name, value in vars(cli).items() if name.startswith("EXIT_")}
+    table = table_with(section("docs/client.md", "The `seqgen` command"), "exit status", "meaning",
+                       where="docs/client.md, section 'The `seqgen` command'")
+    documented = {int(row[0]) for row in table.rows}
+    assert documented == statuses, (f"docs/client.md's exit-status table lists {sorted(documented)}, "
+                                    f"seqgen_client.cli has {sorted(statuses)}")
+    readme = next(line for line in section("README.md", "Client library and CLI").split("- **")
+                  if "Exit status" in line)
+    missing = [s for s in sorted(statuses) if not re.search(rf"(?<![\w.]){s} ", readme)]
+    assert not missing, f"README.md's CLI paragraph leaves out the exit statuses {missing}"
 
 
 def code_table(doc: str, heading: str) -> dict[str, str]:
