@@ -125,7 +125,7 @@ def run(config: AdminConfig) -> int:
             create_app(config),
             host=config.host,
             port=config.port,
-            log_config=None,  # our logging.basicConfig in __main__ formats everything
+            log_config=None,  # seqgen_common.logs.setup (daemon.start) formats everything
             log_level=config.log_level.lower(),
             server_header=False,
             lifespan="on",

@@ -53,6 +53,8 @@ class ProxyConfig:
     host_curve: CurveClient | None = None
     """CURVE towards every host (one server public key for all); None: plain."""
     log_level: str = "INFO"
+    log_format: str = "plain"
+    """plain lines or JSON lines (seqgen_common.logs)."""
     memory_limit_mb: int = 0
     """A ceiling on the process's memory (0: none); past it the process ends."""
 
@@ -141,7 +143,8 @@ def parse_args(argv: list[str] | None = None) -> ProxyConfig:
         hosts=tuple(hosts), bind=ns.bind, timeout_s=ns.timeout,
         probe_interval_s=ns.probe_interval, max_names=ns.max_names,
         max_in_flight=ns.max_in_flight, max_queued=ns.max_queued, coalesce=ns.coalesce, curve=curve,
-        host_curve=host_curve, log_level=ns.log_level, memory_limit_mb=ns.memory_limit_mb,
+        host_curve=host_curve, log_level=ns.log_level, log_format=ns.log_format,
+        memory_limit_mb=ns.memory_limit_mb,
     )
 
 

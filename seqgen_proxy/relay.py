@@ -338,13 +338,15 @@ class Relay:
     def _mark_up(self, backend: Backend) -> None:
         backend.probe_id = None  # an outstanding probe is moot (its reply counts as stale)
         if self.pool.answered(backend.index):
-            log.info("backend %s answers again", backend.host)
+            log.info("backend %s answers again", backend.host,
+                     extra={"backend": backend.host, "up": True})
 
     def _mark_down(self, backend: Backend, why: str) -> None:
         self._check_at = self._now  # a probe is due later: look again at the timers
         if self.pool.failed(backend.index, self._now):
             log.warning("backend %s %s: marked down, probing it every %gs", backend.host, why,
-                        self.pool.probe_interval_s)
+                        self.pool.probe_interval_s,
+                        extra={"backend": backend.host, "up": False, "reason": why})
 
     def _reset(self, backend: Backend) -> None:
         """Close and reopen the backend's socket: whatever was queued or is late is gone."""
@@ -504,10 +506,12 @@ class Relay:
         while self.outbox and self._clock() < give_up_at:
             self.undelivered += self.outbox.flush().dropped
             time.sleep(RETRY_S)
+        totals = {"retries": self.retries, "unavailable": self.unavailable, "shed": self.shed,
+                  "stale_replies": self.stale_replies,
+                  "undelivered": self.undelivered + self.outbox.size, "coalesced": self.coalesced}
         log.info("stopped: %d retries, %d UNAVAILABLE, %d shed (overloaded), %d stale replies "
-                 "dropped, %d replies undelivered, %d requests coalesced", self.retries,
-                 self.unavailable, self.shed, self.stale_replies,
-                 self.undelivered + self.outbox.size, self.coalesced)
+                 "dropped, %d replies undelivered, %d requests coalesced", *totals.values(),
+                 extra={"totals": totals})
         self.frontend.close(linger=0)
         self._links.close()
 

@@ -307,7 +307,8 @@ class Server:
         self.ledger.batch_done(ok)
         record_store_write(self.counters, ok, names, seconds)
         if ok != self.store_ok:
-            log.warning("store %s", "works again" if ok else "cannot persist: answering INTERNAL")
+            log.warning("store %s", "works again" if ok else "cannot persist: answering INTERNAL",
+                        extra={"store_ok": ok})
         self.store_ok = ok
         self._release(ok)
 
@@ -388,7 +389,8 @@ class Server:
         try:
             exact = self.ledger.exact_marks()
             self.store.write_marks(exact, clean=True)
-            log.info("stopped cleanly; exact position of %d sequence(s) saved", len(exact))
+            log.info("stopped cleanly; exact position of %d sequence(s) saved", len(exact),
+                     extra={"sequences": len(exact)})
         except SeqgenError as exc:
             log.error("could not save the exact position (%s); the next start skips "
                       "at most the reservation", exc)
