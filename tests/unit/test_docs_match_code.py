@@ -16,7 +16,10 @@ default is nothing (None, off, a repeatable flag).
 from __future__ import annotations
 
 import argparse
+import importlib
 import re
+import subprocess
+import sys
 import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -209,3 +212,49 @@ def test_every_error_code_is_documented_with_its_condition(
                          f"which {enum.__name__} does not have")
     empty = [code for code, when in documented.items() if len(when.split()) < 3]
     assert not empty, f"docs/protocol.md, {heading!r}: no condition for {', '.join(empty)}"
+
+
+class _PytestOptions:
+    """Collects the option names a conftest's ``pytest_addoption`` registers."""
+
+    def __init__(self) -> None:
+        self.flags: set[str] = set()
+
+    def getgroup(self, *args: object, **kwargs: object) -> _PytestOptions:
+        return self
+
+    def addoption(self, *names: str, **kwargs: object) -> None:
+        self.flags.update(names)
+
+
+EXTERNAL_FLAGS = {"--test": "node --test (the Node.js client's suite)"}
+"""Flags of other tools that the documents name in inline code."""
+
+
+def every_known_flag() -> set[str]:
+    """The flags of seqgen's programs, of the benchmark programs (from their --help) and of
+    the test suite's pytest options."""
+    known = {flag for p in PROGRAMS for a in p.parser._actions for flag in a.option_strings}
+    for module in sorted((ROOT / "benchmarks").glob("*.py")):
+        if "ArgumentParser(" in module.read_text():
+            done = subprocess.run([sys.executable, "-m", f"benchmarks.{module.stem}", "--help"],
+                                  capture_output=True, text=True, cwd=ROOT, timeout=60, check=False)
+            assert done.returncode == 0, f"benchmarks.{module.stem} --help fails:\n{done.stderr}"
+            known.update(_FLAG.findall(done.stdout))
+    options = _PytestOptions()
+    for conftest in ROOT.glob("tests/**/conftest.py"):
+        module = importlib.import_module(".".join(conftest.relative_to(ROOT).with_suffix("").parts))
+        if hasattr(module, "pytest_addoption"):
+            module.pytest_addoption(options)
+    return known | options.flags | set(EXTERNAL_FLAGS)
+
+
+def test_every_flag_a_document_names_exists() -> None:
+    """A flag in inline code anywhere in the documents is one that some program has."""
+    known = every_known_flag()
+    documents = [ROOT / "README.md", ROOT / "SECURITY.md", ROOT / "benchmarks" / "README.md",
+                 *sorted((ROOT / "docs").glob("*.md"))]
+    unknown = [f"{path.relative_to(ROOT)}: {flag} (in `{code}`)"
+               for path in documents for code in inline_code(path.read_text(encoding="utf-8"))
+               for flag in re.findall(r"(?<![\w-])(--[a-z][\w-]*)", code) if flag not in known]
+    assert not unknown, "documented flags that no program has:\n  " + "\n  ".join(unknown)
