@@ -119,6 +119,16 @@ def test_every_documented_endpoint_exists(setup: Setup) -> None:
     assert not problems, f"{ADMIN_DOC}, endpoints table:\n  " + "\n  ".join(problems)
 
 
+def test_the_listed_operation_ids_are_those_of_the_openapi_document(setup: Setup) -> None:
+    schema = setup.admin.client().get("/openapi.json").json()
+    ids = {op["operationId"] for ops in schema["paths"].values() for op in ops.values()}
+    paragraph = next(p for p in section(ADMIN_DOC, "OpenAPI and `/docs`").split("\n\n")
+                     if "operation ids are" in p)
+    listed = set(inline_code(paragraph.split("operation ids are", 1)[1]))
+    assert listed == ids, (f"{ADMIN_DOC}, 'OpenAPI and `/docs`': missing {sorted(ids - listed)}, "
+                           f"not in the OpenAPI document {sorted(listed - ids)}")
+
+
 # ---- status codes and error bodies ----------------------------------------------------------
 
 

@@ -29,10 +29,11 @@ import pytest
 from seqgen_admin.config import _build_parser as admin_parser
 from seqgen_client import cli
 from seqgen_client.cli import build_parser as cli_parser
+from seqgen_common.control import Counters
 from seqgen_common.errors import ControlCode, ErrorCode
 from seqgen_proxy.config import _build_parser as proxy_parser
 from seqgen_server.config import _build_parser as server_parser
-from tests.markdown import ROOT, Table, inline_code, section, table_with
+from tests.markdown import ROOT, Table, inline_code, read, section, table_with
 
 PARSERS: dict[str, Callable[[], argparse.ArgumentParser]] = {
     "seqgen-server": server_parser,
@@ -258,3 +259,16 @@ def test_every_flag_a_document_names_exists() -> None:
                for path in documents for code in inline_code(path.read_text(encoding="utf-8"))
                for flag in re.findall(r"(?<![\w-])(--[a-z][\w-]*)", code) if flag not in known]
     assert not unknown, "documented flags that no program has:\n  " + "\n  ".join(unknown)
+
+
+def test_the_readme_lists_every_public_error_code() -> None:
+    paragraph = next(p for p in read("README.md").split("\n\n") if p.startswith("Error codes:"))
+    missing = [code.value for code in ErrorCode if f"`{code.value}`" not in paragraph]
+    assert not missing, f"README.md's 'Error codes:' paragraph leaves out {', '.join(missing)}"
+
+
+def test_protocol_md_lists_every_counter_of_the_status() -> None:
+    paragraph = next(p for p in section("docs/protocol.md", "Control protocol").split("\n\n")
+                     if p.startswith("`counters`"))
+    missing = [name for name in Counters.__struct_fields__ if f"`{name}`" not in paragraph]
+    assert not missing, f"docs/protocol.md's `counters` paragraph leaves out {', '.join(missing)}"
