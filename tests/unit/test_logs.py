@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import logging
 import sys
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from seqgen_common.logs import JsonFormatter, PlainFormatter, describe_settings, settings, setup
+from tests.markdown import ROOT, inline_code, section
 
 CREATED = 1_796_575_895.4721  # 2026-12-06T16:51:35.472Z
 
@@ -68,3 +70,27 @@ def test_settings_are_every_field_but_the_secret_ones() -> None:
 def test_an_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="log format"):
         setup("INFO", "xml")
+
+
+def extra_keys_in_the_code() -> dict[str, str]:
+    """Every key of an ``extra={...}`` literal passed to ``log.<level>(...)`` in the packages."""
+    found: dict[str, str] = {}
+    for path in sorted(ROOT.glob("seqgen_*/*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "log":
+                for keyword in node.keywords:
+                    if keyword.arg == "extra" and isinstance(keyword.value, ast.Dict):
+                        for key in keyword.value.keys:
+                            if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                                found[key.value] = f"{path.relative_to(ROOT)}:{node.lineno}"
+    return found
+
+
+def test_every_structured_log_field_is_documented() -> None:
+    keys = extra_keys_in_the_code()
+    assert {"config", "backend"} <= set(keys)  # the reader finds them
+    documented = set(inline_code(section("docs/operations.md", "Logs")))
+    missing = [f"`{key}` ({where})" for key, where in sorted(keys.items()) if key not in documented]
+    assert not missing, ("docs/operations.md, section 'Logs', does not name the log fields "
+                         + ", ".join(missing))
