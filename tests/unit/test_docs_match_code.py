@@ -25,12 +25,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
+import zmq
 
+from seqgen_admin.app import MAX_CONNECTIONS
 from seqgen_admin.config import _build_parser as admin_parser
+from seqgen_admin.guard import MAX_BODY_BYTES
 from seqgen_client import cli
 from seqgen_client.cli import build_parser as cli_parser
 from seqgen_common.control import Counters
 from seqgen_common.errors import ControlCode, ErrorCode
+from seqgen_common.limits import MAX_FRAME_BYTES
+from seqgen_common.outbox import DEFAULT_LIMIT as OUTBOX_LIMIT
+from seqgen_common.sockets import MAX_CONTROL_REPLY_BYTES, PUBLIC
 from seqgen_proxy.config import _build_parser as proxy_parser
 from seqgen_server.config import _build_parser as server_parser
 from tests.markdown import ROOT, Table, inline_code, read, section, table_with
@@ -272,3 +278,41 @@ def test_protocol_md_lists_every_counter_of_the_status() -> None:
                      if p.startswith("`counters`"))
     missing = [name for name in Counters.__struct_fields__ if f"`{name}`" not in paragraph]
     assert not missing, f"docs/protocol.md's `counters` paragraph leaves out {', '.join(missing)}"
+
+
+BOUNDS: dict[str, int] = {
+    "public socket, replies queued per connection": PUBLIC.options[zmq.SNDHWM],
+    "outbox of a server or proxy, replies in all": OUTBOX_LIMIT,
+    "public socket, requests queued per connection": PUBLIC.options[zmq.RCVHWM],
+    "one frame": MAX_FRAME_BYTES,
+    "control socket, reply size at the admin": MAX_CONTROL_REPLY_BYTES,
+    "admin, HTTP request body": MAX_BODY_BYTES,
+    "admin, connections at once": MAX_CONNECTIONS,
+}
+"""The bounds of docs/protocol.md's table that are constants of the code, not flags."""
+_UNITS = {"": 1, "KiB": 1024, "MiB": 1024 * 1024}
+
+
+def test_the_bounds_table_quotes_the_code() -> None:
+    """Each bound is a constant of the code or a flag's default (``--flag`` (N)), as written."""
+    table = table_with(section("docs/protocol.md", "Bounds"), "where", "bound",
+                       where="docs/protocol.md, section 'Bounds'")
+    defaults = {flag: a.default for p in PROGRAMS for a in p.options() for flag in a.option_strings}
+    problems = []
+    for where, bound, *_ in table.rows:
+        flag = re.search(r"`(--[\w-]+)` \(([\d,]+)\)", bound)
+        amount = re.fullmatch(r"([\d,]+) ?(KiB|MiB)?", bound.strip())
+        if flag:
+            if defaults.get(flag.group(1)) != int(flag.group(2).replace(",", "")):
+                problems.append(f"{where!r}: {bound!r}, but {flag.group(1)} defaults to "
+                                f"{defaults.get(flag.group(1))!r}")
+        elif amount:
+            value = int(amount.group(1).replace(",", "")) * _UNITS[amount.group(2) or ""]
+            if where not in BOUNDS:
+                problems.append(f"{where!r}: {bound!r} is a number this test does not know: add "
+                                "the constant it quotes to BOUNDS")
+            elif BOUNDS[where] != value:
+                problems.append(f"{where!r}: {bound!r} ({value}), the code says {BOUNDS[where]}")
+    missing = set(BOUNDS) - {row[0] for row in table.rows}
+    assert not problems and not missing, ("docs/protocol.md, 'Bounds':\n  "
+                                          + "\n  ".join([*problems, *sorted(missing)]))
