@@ -16,7 +16,9 @@ default is nothing (None, off, a repeatable flag).
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib
+import inspect
 import re
 import subprocess
 import sys
@@ -30,7 +32,7 @@ import zmq
 from seqgen_admin.app import MAX_CONNECTIONS
 from seqgen_admin.config import _build_parser as admin_parser
 from seqgen_admin.guard import MAX_BODY_BYTES
-from seqgen_client import cli
+from seqgen_client import AsyncClient, Client, cli
 from seqgen_client.cli import build_parser as cli_parser
 from seqgen_common.control import Counters
 from seqgen_common.errors import ControlCode, ErrorCode
@@ -316,3 +318,20 @@ def test_the_bounds_table_quotes_the_code() -> None:
     missing = set(BOUNDS) - {row[0] for row in table.rows}
     assert not problems and not missing, ("docs/protocol.md, 'Bounds':\n  "
                                           + "\n  ".join([*problems, *sorted(missing)]))
+
+
+@pytest.mark.parametrize("client", [Client, AsyncClient], ids=lambda c: c.__name__)
+def test_the_client_signature_in_client_md_is_the_code_s(client: type) -> None:
+    """docs/client.md's ``Client(endpoints, *, ...)`` block: every option with its default."""
+    text = section("docs/client.md", "Failover and timeouts")
+    block = re.search(r"```python\n(Client\(.*?\))\n```", text, re.DOTALL)
+    assert block, "docs/client.md, 'Failover and timeouts', has no ```python Client(...)``` block"
+    signature = ast.parse(f"def f{block.group(1).removeprefix('Client')}: pass").body[0]
+    assert isinstance(signature, ast.FunctionDef)
+    arguments = signature.args
+    documented = {a.arg: ast.literal_eval(d) if d is not None else inspect.Parameter.empty
+                  for a, d in zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True)}
+    actual = {name: p.default for name, p in inspect.signature(client).parameters.items()
+              if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    assert documented == actual, (f"docs/client.md's signature says {documented}; "
+                                  f"{client.__name__} takes {actual}")
