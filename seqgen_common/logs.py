@@ -23,8 +23,10 @@ import dataclasses
 import json
 import logging
 import sys
+import threading
 import time
 from pathlib import Path
+from types import TracebackType
 from typing import Any, Final
 
 __all__ = ["LOG_FORMATS", "JsonFormatter", "PlainFormatter", "describe_settings", "settings",
@@ -73,8 +75,24 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+def _log_uncaught(kind: type[BaseException], value: BaseException,
+                  traceback: TracebackType | None, where: str = "") -> None:
+    logging.getLogger("seqgen").error("uncaught exception%s: %s", where, value,
+                                      exc_info=(kind, value, traceback))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_value is not None:
+        name = args.thread.name if args.thread is not None else "?"
+        _log_uncaught(args.exc_type, args.exc_value, args.exc_traceback, f" in thread {name}")
+
+
 def setup(level: str, log_format: str = "plain") -> None:
-    """The root logger writes to stderr (supervisord captures it) in ``log_format``."""
+    """The root logger writes to stderr (supervisord captures it) in ``log_format``.
+
+    Warnings and uncaught exceptions (of the main thread and of the others) go through
+    it too, so that nothing else writes to stderr in another shape.
+    """
     if log_format not in LOG_FORMATS:
         raise ValueError(f"log format {log_format!r}: one of {', '.join(LOG_FORMATS)}")
     handler = logging.StreamHandler(sys.stderr)
@@ -84,6 +102,9 @@ def setup(level: str, log_format: str = "plain") -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    logging.captureWarnings(True)
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
 
 
 def _plain(value: object) -> object:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -110,3 +112,24 @@ def test_the_plain_format_says_utc(cluster: Cluster) -> None:
         assert lines, proc.args
         bad = [line for line in lines if not PLAIN_LINE.match(line)]
         assert not bad, bad
+
+
+def test_warnings_and_uncaught_exceptions_are_json_lines_too() -> None:
+    """Nothing reaches stderr in another shape: a warning, a thread's and the main thread's
+    uncaught exceptions are records."""
+    code = ("import threading, warnings\n"
+            "from seqgen_common.logs import setup\n"
+            "setup('INFO', 'json')\n"
+            "warnings.warn('careful')\n"
+            "t = threading.Thread(target=lambda: 1 / 0, name='worker'); t.start(); t.join()\n"
+            "raise ValueError('the end')\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert done.returncode == 1
+    lines = [json.loads(line) for line in done.stderr.splitlines()]
+    assert [(r["level"], r["logger"]) for r in lines] == [
+        ("WARNING", "py.warnings"), ("ERROR", "seqgen"), ("ERROR", "seqgen")]
+    assert "careful" in lines[0]["message"]
+    assert lines[1]["message"] == "uncaught exception in thread worker: division by zero"
+    assert "ZeroDivisionError" in lines[1]["exception"]
+    assert "ValueError: the end" in lines[2]["exception"]
