@@ -114,6 +114,8 @@ def test_the_script_installs_a_host_that_serves(prefix: Path, cluster: Cluster) 
                                 text=True, timeout=60, check=False)
         assert verify.returncode == 0 and not verify.stderr.strip(), verify.stderr
     assert "systemctl enable --now seqgen" in start
+    # /run is a tmpfs: systemd makes supervisord's directory again at every start.
+    assert unit_value(unit, "RuntimeDirectory") == "seqgen" and 'RUN=$PREFIX/run/seqgen' in install
     service_env = {**os.environ, **environment_file(Path(unit_value(unit, "EnvironmentFile")))}
     command = shlex.split(unit_value(unit, "ExecStart"))
     assert command[0] == f"{venv}/bin/supervisord"  # the venv's supervisord, not the system's
