@@ -22,7 +22,7 @@ import httpx
 import msgspec
 import zmq
 
-__all__ = ["Daemon", "Daemons", "daemons", "rpc", "server_counters"]
+__all__ = ["Daemon", "Daemons", "daemons", "free_endpoint", "rpc", "server_counters", "wait_ready"]
 
 REPO: Final = Path(__file__).resolve().parents[1]
 READY_TIMEOUT_S: Final = 60.0
@@ -47,6 +47,18 @@ def rpc(endpoint: str, body: bytes, timeout_s: float = 1.0) -> bytes | None:
         return sock.recv() if sock.poll(int(timeout_s * 1000)) else None
     finally:
         sock.close()
+
+
+def wait_ready(endpoint: str, body: bytes, proc: subprocess.Popen[bytes],
+               timeout_s: float = READY_TIMEOUT_S) -> float:
+    """Seconds until ``endpoint`` answered ``body`` (RuntimeError if ``proc`` exits first)."""
+    began = time.monotonic()
+    while time.monotonic() - began < timeout_s:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
+        if rpc(endpoint, body, 0.5) is not None:
+            return time.monotonic() - began
+    raise RuntimeError(f"{proc.args!r}: {endpoint} not ready after {timeout_s}s")
 
 
 def server_counters(control: str) -> dict[str, Any]:

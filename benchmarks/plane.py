@@ -29,7 +29,7 @@ import httpx
 import msgspec
 import zmq
 
-from benchmarks.bench import free_endpoint, rpc, wait_ready
+from benchmarks.daemons import free_endpoint, rpc, wait_ready
 from seqgen_common.control import Floor, RaiseFloors, decode_control_reply, encode_control
 
 PY = sys.executable

@@ -34,6 +34,7 @@ from seqgen_admin import backup as backups
 from seqgen_admin.auth import bearer, check_write_access
 from seqgen_admin.config import AdminConfig
 from seqgen_admin.control_client import ControlClient
+from seqgen_admin.guard import MAX_BODY_BYTES
 from seqgen_admin.models import (
     Changes,
     ClusterView,
@@ -191,6 +192,15 @@ AUTH_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
     403: _problem("Writes are disabled: seqgen-admin runs without a token."),
 }
 
+BODY_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
+    400: _problem("The body could not be read as JSON (its bytes are not UTF-8)."),
+    413: {"description": f"The body is larger than {MAX_BODY_BYTES // 1024} KiB (refused before "
+          "it is read; the "
+          "answer is plain text, `Content Too Large`).",
+          "content": {"text/plain": {"schema": {"type": "string"}}}},
+}
+"""What a route that reads a JSON body may answer before the body reaches it."""
+
 SERVER_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
     502: _problem("The server answered with a failure of its own (for example its store "
                   "cannot persist)."),
@@ -256,9 +266,8 @@ async def list_sequences(
     dependencies=[Depends(require_writer)],
     summary="Move a sequence forward",
     responses={
-        400: _problem("The body could not be read as JSON (for example, not UTF-8)."),
-        401: _problem("The Authorization header is missing or the token is wrong."),
-        403: _problem("Writes are disabled: seqgen-admin runs without a token."),
+        **BODY_ERRORS,
+        **AUTH_ERRORS,
         409: _problem("Numbers above the value were already issued; nothing changed."),
         **SERVER_ERRORS,
     },
@@ -395,7 +404,7 @@ async def unfence(state: State) -> FenceResult:
     "/recover", tags=["cluster"], dependencies=[Depends(require_writer)],
     summary="Raise the floors of a fenced server above what it may have issued, then unfence",
     responses={
-        400: _problem("The body could not be read as JSON (for example, not UTF-8)."),
+        **BODY_ERRORS,
         **AUTH_ERRORS,
         409: _problem("The server is not fenced, the cluster is misconfigured (without "
                       "`force`), or a recovery is already running."),

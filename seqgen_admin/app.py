@@ -36,6 +36,7 @@ from seqgen_admin.page import page_router
 from seqgen_admin.plane import Plane
 from seqgen_common import __version__
 from seqgen_common.errors import SeqgenError
+from seqgen_common.logs import describe_settings, settings
 
 __all__ = ["create_app", "run"]
 
@@ -73,8 +74,10 @@ def create_app(config: AdminConfig) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with ControlClient(config.control, timeout_s=config.control_timeout_s) as client:
             state.control = client
-            log.info("seqgen-admin %s: server control socket %s, writes %s", __version__,
-                     config.control, "need the token" if config.token else "disabled (no token)")
+            writes = "need the token" if config.token else "disabled (no token)"
+            log.info("seqgen-admin %s: writes %s; %s", __version__, writes,
+                     describe_settings(config),
+                     extra={"version": __version__, "writes": writes, "config": settings(config)})
             await plane.start(client)
             try:
                 yield
@@ -129,7 +132,7 @@ def run(config: AdminConfig) -> int:
             create_app(config),
             host=config.host,
             port=config.port,
-            log_config=None,  # our logging.basicConfig in __main__ formats everything
+            log_config=None,  # seqgen_common.logs.setup (daemon.start) formats everything
             log_level=config.log_level.lower(),
             server_header=False,
             lifespan="on",

@@ -37,6 +37,8 @@ class AdminConfig:
     control_timeout_s: float = 1.0
     """How long one control request may take before the admin answers 503."""
     log_level: str = "INFO"
+    log_format: str = "plain"
+    """plain lines or JSON lines (seqgen_common.logs)."""
     memory_limit_mb: int = 0
     """A ceiling on the process's memory (0: none); past it the process ends."""
     peers: tuple[str, ...] = ()
@@ -161,7 +163,7 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None 
         control=ns.control,
         token=token or None,  # an empty token is no token: writes stay refused
         control_timeout_s=ns.control_timeout_s,
-        log_level=ns.log_level,
+        log_level=ns.log_level, log_format=ns.log_format,
         memory_limit_mb=ns.memory_limit_mb,
         peers=tuple(peers),
         witness_interval_s=ns.witness_interval_s,

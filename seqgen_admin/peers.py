@@ -254,7 +254,8 @@ class PeerPoller:
                     return
         except (PeerError, SeqgenError) as exc:
             if view.reachable or view.error is None:
-                log.warning("peer %s: %s", view.url, exc)
+                log.warning("peer %s: %s", view.url, exc,
+                            extra={"peer": view.url, "reachable": False, "error": str(exc)})
             view.reachable = False
             view.error = str(exc)
             if view.instance is not None:
@@ -268,7 +269,9 @@ class PeerPoller:
         view = self.view
         if not view.reachable:
             log.info("peer %s answers: instance %d of %d%s", view.url, page.instance,
-                     page.instances, " (fenced)" if page.fenced else "")
+                     page.instances, " (fenced)" if page.fenced else "",
+                     extra={"peer": view.url, "reachable": True, "instance": page.instance,
+                            "instances": page.instances, "fenced": page.fenced})
         view.reachable = True
         view.error = None
         view.instance = page.instance

@@ -1,7 +1,7 @@
 """``seqgen``: the command line for people. Command line -> typed command -> run.
 
-    seqgen next NAME [--count N] [--last N] [-e URI ...] [--timeout S] [--deadline S]
-                     [--server-key FILE [--client-key FILE]]
+    seqgen next NAME [-n N | --count N] [--last N] [-e URI | --endpoint URI ...]
+                     [--timeout S] [--deadline S] [--server-key FILE [--client-key FILE]]
     seqgen keygen DIR [--name NAME]
 
 ``next`` prints the numbers one per line; ``--last N`` sends N as ``last`` (a
@@ -24,13 +24,14 @@ from pathlib import Path
 from typing import Final, TextIO
 
 from seqgen_client.client import Client
-from seqgen_client.keygen import write_key_pair
+from seqgen_client.keygen import check_key_name, write_key_pair
 from seqgen_client.options import DEFAULT_DEADLINE_S, DEFAULT_ENDPOINT, DEFAULT_TIMEOUT_S
 from seqgen_common import __version__
 from seqgen_common.curve import client_keys
 from seqgen_common.endpoints import validate_zmq
-from seqgen_common.errors import SeqgenError, Unavailable
-from seqgen_common.protocol import validate_last
+from seqgen_common.errors import RequestError, SeqgenError, Unavailable
+from seqgen_common.limits import MAX_COUNT
+from seqgen_common.protocol import validate_count, validate_last, validate_name
 
 __all__ = [
     "EXIT_FAILED",
@@ -52,10 +53,12 @@ EXIT_OK: Final = 0
 EXIT_FAILED: Final = 1
 """keygen could not write the key files (they exist already, or the directory is not writable)."""
 EXIT_USAGE: Final = 2
-"""The command line is wrong (argparse's own status)."""
+"""The command line is wrong, whether a value does not parse (``--count abc``) or is out of
+its range (``--count 0``, a name the protocol refuses): argparse's own status, with the
+usage line of the (sub)command. Nothing was sent."""
 EXIT_REFUSED: Final = 3
-"""The request was refused: a bad name or count (checked before sending, with the
-server's codes), EXHAUSTED, INTERNAL or any other error reply; CODE: message on stderr."""
+"""An endpoint refused the request: EXHAUSTED, INTERNAL or any other error reply;
+CODE: message on stderr."""
 EXIT_UNAVAILABLE: Final = 4
 """No endpoint answered within the deadline."""
 
@@ -73,8 +76,10 @@ servers accepting any client key take.
 
 exit status:
   {EXIT_OK}  success
-  {EXIT_USAGE}  usage error (bad option, bad endpoint URI, unreadable key file)
-  {EXIT_REFUSED}  the request was refused: BAD_NAME, BAD_COUNT, EXHAUSTED, INTERNAL, ...
+  {EXIT_FAILED}  keygen could not write the key files
+  {EXIT_USAGE}  usage error, nothing sent: a bad option or value (a count out of 1..{MAX_COUNT},
+     a name the protocol refuses, a bad endpoint URI, an unreadable key file)
+  {EXIT_REFUSED}  the request was refused: EXHAUSTED, INTERNAL, ...
      ("seqgen: CODE: message" on stderr)
   {EXIT_UNAVAILABLE}  unavailable: no endpoint answered within the deadline
 """
@@ -134,6 +139,31 @@ def _last(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{exc.message}: {text!r}") from None
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    try:
+        return validate_count(value)
+    except RequestError as exc:
+        raise argparse.ArgumentTypeError(f"{exc.message}, got {value}") from None
+
+
+def _name(text: str) -> str:
+    try:
+        return validate_name(text)
+    except RequestError as exc:
+        raise argparse.ArgumentTypeError(f"{exc.message}: {text!r}") from None
+
+
+def _key_name(text: str) -> str:
+    try:
+        return check_key_name(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _endpoint(text: str) -> str:
     try:
         return validate_zmq(text)
@@ -157,8 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    next_.add_argument("name", metavar="NAME", help="the sequence name (1 to 200 UTF-8 bytes)")
-    next_.add_argument("-n", "--count", type=int, default=1, metavar="N",
+    next_.add_argument("name", metavar="NAME", type=_name,
+                       help="the sequence name (1 to 200 UTF-8 bytes, no control characters)")
+    next_.add_argument("-n", "--count", type=_count, default=1, metavar="N",
                        help="how many numbers, 1..1000, in one round trip (default %(default)s)")
     next_.add_argument("--last", type=_last, default=0, metavar="N",
                        help="the highest number of NAME this caller has seen, sent as `last`: "
@@ -187,9 +218,17 @@ def build_parser() -> argparse.ArgumentParser:
         "files are never overwritten. Prints the two paths, public first.",
     )
     keygen.add_argument("directory", metavar="DIR", type=Path, help="where to write the files")
-    keygen.add_argument("--name", default=DEFAULT_KEY_NAME,
+    keygen.add_argument("--name", default=DEFAULT_KEY_NAME, type=_key_name,
                         metavar="NAME", help="file name stem (default %(default)s)")
     return parser
+
+
+def _subcommand(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    """The parser of one subcommand, whose ``error`` prints that subcommand's usage."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices[command]  # type: ignore[no-any-return]
+    raise LookupError(command)
 
 
 def parse_args(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Command:
@@ -198,18 +237,19 @@ def parse_args(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Comman
     args = parser.parse_args(argv)
     if args.command == "keygen":
         return KeygenCommand(directory=args.directory, name=args.name)
+    usage = _subcommand(parser, args.command)  # errors below show `usage: seqgen next ...`
     endpoints = endpoints_from(args.endpoints, environ)
     for uri in endpoints:
         try:
             validate_zmq(uri)
         except ValueError as exc:
-            parser.error(f"{ENDPOINTS_ENV}: {exc}")
+            usage.error(f"{ENDPOINTS_ENV}: {exc}")
     if args.client_key is not None and args.server_key is None:
-        parser.error("--client-key needs --server-key")
+        usage.error("--client-key needs --server-key")
     try:
         curve = client_keys(args.server_key, args.client_key)
     except ValueError as exc:
-        parser.error(str(exc))
+        usage.error(str(exc))
     return NextCommand(
         name=args.name,
         count=args.count,

@@ -19,7 +19,7 @@ from typing import Final
 
 import zmq.auth
 
-__all__ = ["KeyFiles", "write_key_pair"]
+__all__ = ["KeyFiles", "check_key_name", "write_key_pair"]
 
 _NAME: Final = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,99}")
 PUBLIC_MODE: Final = 0o644
@@ -40,16 +40,22 @@ class KeyFiles(tuple[Path, Path]):
         return self[1]
 
 
+def check_key_name(name: str) -> str:
+    """The name if it makes plain file names (NAME.key, NAME.key_secret), else ValueError."""
+    if not _NAME.fullmatch(name):
+        raise ValueError(
+            f"key name {name!r}: use letters, digits and _ . @ + - (not starting with . or -)"
+        )
+    return name
+
+
 def write_key_pair(directory: str | os.PathLike[str], name: str) -> KeyFiles:
     """Write ``directory/name.key`` and ``directory/name.key_secret`` (creating the directory).
 
     ValueError for a name that is not a plain file name; FileExistsError when
     either file exists already (nothing is written then); OSError otherwise.
     """
-    if not _NAME.fullmatch(name):
-        raise ValueError(
-            f"key name {name!r}: use letters, digits and _ . @ + - (not starting with . or -)"
-        )
+    check_key_name(name)
     folder = Path(directory)
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     public = folder / f"{name}.key"

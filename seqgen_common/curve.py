@@ -173,6 +173,11 @@ class CurveClient:
     ephemeral: bool = False
     """True when ``keys`` were generated here (only servers accepting any client take them)."""
 
+    def describe(self) -> str:
+        """One line for the start-up log (public keys only)."""
+        own = "an ephemeral key pair" if self.ephemeral else f"client key {self.keys.public.decode()}"
+        return f"CURVE on (server key {self.server_key.decode()}, {own})"
+
 
 def _as_file(source: KeySource) -> str | os.PathLike[str] | None:
     """``source`` as a certificate file, or None when it is z85 key text."""

@@ -22,8 +22,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Final, Protocol, TypeVar
 
+from seqgen_common import logs
 from seqgen_common.curve import CurveServer, read_allowed_keys, read_key_pair
 from seqgen_common.errors import StartupError
+from seqgen_common.logs import LOG_FORMATS
 
 __all__ = [
     "Daemon", "add_curve_flags", "add_daemon_flags", "check_daemon_flags", "curve_from_flags", "main",
@@ -32,7 +34,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-FORMAT: Final = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -48,9 +49,13 @@ class Daemon(Protocol):
 
 
 def add_daemon_flags(parser: argparse.ArgumentParser) -> None:
-    """``--log-level`` and ``--memory-limit-mb``, the same on every daemon."""
+    """``--log-level``, ``--log-format`` and ``--memory-limit-mb``, the same on every daemon."""
     parser.add_argument("--log-level", default="INFO", choices=LEVELS, type=str.upper,
                         help="logging threshold (default %(default)s)")
+    parser.add_argument("--log-format", default="plain", choices=LOG_FORMATS,
+                        help="plain: a line of text per record; json: one JSON object per line "
+                        "(time, level, logger, message and the record's fields). Times are UTC "
+                        "either way (default %(default)s)")
     parser.add_argument(
         "--memory-limit-mb", type=int, default=0, metavar="MB",
         help="a ceiling on the process's memory (its data segment, RLIMIT_DATA): past it an "
@@ -98,7 +103,8 @@ def _raise_open_files() -> None:
         except (ValueError, OSError) as exc:
             log.warning("cannot raise the open-file limit from %d to %d: %s", soft, hard, exc)
             return
-    log.info("open files: limit %d (was %d; the hard limit is %d)", hard, soft, hard)
+    log.info("open files: limit %d (was %d; the hard limit is %d)", hard, soft, hard,
+             extra={"open_files": hard, "was": soft})
 
 
 def _limit_memory(megabytes: int) -> None:
@@ -112,9 +118,9 @@ def _limit_memory(megabytes: int) -> None:
     log.info("memory: at most %d MB of data; past it the process ends", limit // (1024 * 1024))
 
 
-def start(log_level: str, memory_limit_mb: int = 0) -> None:
+def start(log_level: str, memory_limit_mb: int = 0, log_format: str = "plain") -> None:
     """Logging to stderr (supervisord captures it), then the process limits."""
-    logging.basicConfig(level=log_level, stream=sys.stderr, format=FORMAT)
+    logs.setup(log_level, log_format)
     _raise_open_files()
     _limit_memory(memory_limit_mb)
 
@@ -126,6 +132,9 @@ class _Config(Protocol):
     @property
     def memory_limit_mb(self) -> int: ...
 
+    @property
+    def log_format(self) -> str: ...
+
 
 _C = TypeVar("_C", bound=_Config)
 
@@ -134,7 +143,7 @@ def main(parse_args: Callable[[list[str] | None], _C], run: Callable[[_C], int],
          argv: list[str] | None = None) -> None:
     """A daemon's entry point: command line -> config -> ``start`` -> ``run(config)`` -> exit."""
     config = parse_args(argv)
-    start(config.log_level, config.memory_limit_mb)
+    start(config.log_level, config.memory_limit_mb, config.log_format)
     sys.exit(run(config))
 
 

@@ -55,6 +55,8 @@ class ProxyConfig:
     metrics: str | None = None
     """Where Prometheus metrics are served (http://HOST:PORT); None: not served."""
     log_level: str = "INFO"
+    log_format: str = "plain"
+    """plain lines or JSON lines (seqgen_common.logs)."""
     memory_limit_mb: int = 0
     """A ceiling on the process's memory (0: none); past it the process ends."""
 
@@ -151,7 +153,8 @@ def parse_args(argv: list[str] | None = None) -> ProxyConfig:
         hosts=tuple(hosts), bind=ns.bind, timeout_s=ns.timeout,
         probe_interval_s=ns.probe_interval, max_names=ns.max_names,
         max_in_flight=ns.max_in_flight, max_queued=ns.max_queued, coalesce=ns.coalesce, curve=curve,
-        host_curve=host_curve, metrics=ns.metrics, log_level=ns.log_level, memory_limit_mb=ns.memory_limit_mb,
+        host_curve=host_curve, metrics=ns.metrics, log_level=ns.log_level,
+        log_format=ns.log_format, memory_limit_mb=ns.memory_limit_mb,
     )
 
 

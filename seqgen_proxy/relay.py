@@ -44,6 +44,7 @@ from seqgen_common import __version__
 from seqgen_common.daemon import serve
 from seqgen_common.errors import ErrorCode, SeqgenError, StartupError
 from seqgen_common.frames import MORE_NOBLOCK, NOBLOCK, drain, receive, take_body
+from seqgen_common.logs import describe_settings, settings
 from seqgen_common.outbox import Outbox
 from seqgen_common.protocol import decode_request, encode_error, encode_request
 from seqgen_common.reqids import RequestIds, split_reply
@@ -350,14 +351,16 @@ class Relay:
     def _mark_up(self, backend: Backend) -> None:
         backend.probe_id = None  # an outstanding probe is moot (its reply counts as stale)
         if self.pool.answered(backend.index):
-            log.info("backend %s answers again", backend.host)
+            log.info("backend %s answers again", backend.host,
+                     extra={"backend": backend.host, "up": True})
 
     def _mark_down(self, backend: Backend, why: str) -> None:
         self._check_at = self._now  # a probe is due later: look again at the timers
         if self.pool.failed(backend.index, self._now):
             self.stats.marked_down[backend.index] += 1
             log.warning("backend %s %s: marked down, probing it every %gs", backend.host, why,
-                        self.pool.probe_interval_s)
+                        self.pool.probe_interval_s,
+                        extra={"backend": backend.host, "up": False, "reason": why})
 
     def _reset(self, backend: Backend) -> None:
         """Close and reopen the backend's socket: whatever was queued or is late is gone."""
@@ -517,10 +520,12 @@ class Relay:
         while self.outbox and self._clock() < give_up_at:
             self.undelivered += self.outbox.flush().dropped
             time.sleep(RETRY_S)
+        totals = {"retries": self.retries, "unavailable": self.unavailable, "shed": self.shed,
+                  "stale_replies": self.stale_replies,
+                  "undelivered": self.undelivered + self.outbox.size, "coalesced": self.coalesced}
         log.info("stopped: %d retries, %d UNAVAILABLE, %d shed (overloaded), %d stale replies "
-                 "dropped, %d replies undelivered, %d requests coalesced", self.retries,
-                 self.unavailable, self.shed, self.stale_replies,
-                 self.undelivered + self.outbox.size, self.coalesced)
+                 "dropped, %d replies undelivered, %d requests coalesced", *totals.values(),
+                 extra={"totals": totals})
         self.frontend.close(linger=0)
         self._links.close()
 
@@ -529,9 +534,8 @@ def run(config: ProxyConfig) -> int:
     """Start a proxy with ``config`` and relay until SIGTERM or SIGINT; the exit status."""
 
     def describe(relay: Relay) -> None:
-        log.info("seqgen-proxy %s: bind %s, hosts %s, timeout %gs per attempt, %d in flight and "
-                 "%d waiting at most", __version__, config.bind, " ".join(config.hosts),
-                 config.timeout_s, config.max_in_flight, config.max_queued)
+        log.info("seqgen-proxy %s: %s", __version__, describe_settings(config),
+                 extra={"version": __version__, "config": settings(config)})
 
     if config.metrics is not None:
         from seqgen_proxy.metrics import serve_observed  # noqa: PLC0415 - prometheus-client only when asked for

@@ -40,6 +40,8 @@ class ServerConfig:
     curve: CurveServer | None = None
     """CURVE on the public socket (the control socket never has it); None: plain."""
     log_level: str = "INFO"
+    log_format: str = "plain"
+    """plain lines or JSON lines (seqgen_common.logs)."""
     memory_limit_mb: int = 0
     """A ceiling on the process's memory (0: none); past it the process ends."""
     fenced: bool = False
@@ -132,5 +134,6 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
         drift=ns.drift, data=Path(os.path.abspath(ns.data)), reserve=ns.reserve,
         max_sequences=ns.max_sequences, max_disk_waits=ns.max_disk_waits,
         allow_remote_control=ns.allow_remote_control, curve=curve, log_level=ns.log_level,
+        log_format=ns.log_format,
         memory_limit_mb=ns.memory_limit_mb, fenced=ns.fenced,
     )

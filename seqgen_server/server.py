@@ -38,6 +38,7 @@ from seqgen_common.curve import Gatekeeper
 from seqgen_common.daemon import serve
 from seqgen_common.errors import ControlCode, ErrorCode, SeqgenError, StartupError
 from seqgen_common.frames import drain, take_body
+from seqgen_common.logs import describe_settings, settings
 from seqgen_common.outbox import Flushed, Outbox
 from seqgen_common.protocol import decode_request, encode_error, encode_values
 from seqgen_common.sockets import CONTROL, PUBLIC, open_socket
@@ -306,7 +307,8 @@ class Server:
         self.ledger.batch_done(ok)
         record_store_write(self.counters, ok, names, seconds)
         if ok != self.store_ok:
-            log.warning("store %s", "works again" if ok else "cannot persist: answering INTERNAL")
+            log.warning("store %s", "works again" if ok else "cannot persist: answering INTERNAL",
+                        extra={"store_ok": ok})
         self.store_ok = ok
         self._release(ok)
 
@@ -387,7 +389,8 @@ class Server:
         try:
             exact = self.ledger.exact_marks()
             self.store.write_marks(exact, clean=True)
-            log.info("stopped cleanly; exact position of %d sequence(s) saved", len(exact))
+            log.info("stopped cleanly; exact position of %d sequence(s) saved", len(exact),
+                     extra={"sequences": len(exact)})
         except SeqgenError as exc:
             log.error("could not save the exact position (%s); the next start skips "
                       "at most the reservation", exc)
@@ -412,14 +415,11 @@ def run(config: ServerConfig) -> int:
     """Start a server with ``config`` and serve until SIGTERM or SIGINT; the exit status."""
 
     def describe(server: Server) -> None:
-        log.info(
-            "seqgen-server %s: instance %d of %d, drift %d, reserve %d, bind %s, control %s, "
-            "data %s, %d sequence(s)%s",
-            __version__, config.instance, config.instances, config.drift, config.reserve,
-            config.bind, config.control, config.data, len(server.ledger),
-            ", FENCED (the public socket answers UNAVAILABLE until the admin recovers or "
-            "unfences)" if server.fenced else "",
-        )
+        log.info("seqgen-server %s: %d sequence(s)%s; %s", __version__, len(server.ledger),
+                 ", FENCED (the public socket answers UNAVAILABLE until the admin recovers or "
+                 "unfences)" if server.fenced else "", describe_settings(config),
+                 extra={"version": __version__, "sequences": len(server.ledger),
+                        "fenced": server.fenced, "config": settings(config)})
         if config.curve is not None and config.curve.allowed is None:
             log.warning("public socket: %s (no --curve-clients)", config.curve.describe())
         elif config.curve is not None:

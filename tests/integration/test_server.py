@@ -234,11 +234,14 @@ def test_remote_control_allowed_only_when_asked(cluster: Cluster) -> None:
     wait_until(s.ping, 15, "server", s)
 
 
-def test_start_log_line_names_the_configuration(cluster: Cluster) -> None:
-    s = cluster.server(2, 3, drift=7, reserve=9)
+def test_start_log_line_names_the_whole_configuration(cluster: Cluster) -> None:
+    s = cluster.server(2, 3, drift=7, reserve=9, extra=["--max-sequences", "50",
+                                                        "--max-disk-waits", "3"])
     line = next(x for x in s.log().splitlines() if "seqgen-server" in x)
-    for part in ("instance 2 of 3", "drift 7", "reserve 9", s.bind, s.control, str(s.data)):
-        assert part in line
+    for part in ("instance=2", "instances=3", "drift=7", "reserve=9", "max_sequences=50",
+                 "max_disk_waits=3", "curve=None", "fenced=False", f"bind={s.bind}",
+                 f"control={s.control}", f"data={s.data}", "memory_limit_mb=0"):
+        assert part in line, (part, line)
 
 
 def test_control_socket_answers_and_survives_garbage(cluster: Cluster) -> None:

@@ -88,6 +88,33 @@ def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]
     assert "usage:" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("argv", "environ", "message"),
+    [
+        (["next", "x", "--count", "0"], {}, "count must be an integer from 1 to 1000, got 0"),
+        (["next", "x", "-n", "1001"], {}, "got 1001"),
+        (["next", "x", "--count", "abc"], {}, "not a whole number"),
+        (["next", ""], {}, "name must be a non-empty string"),
+        (["next", "x" * 201], {}, "longer than 200"),
+        (["next", "a\nb"], {}, "control"),
+        (["next", "x", "--server-key", "/nonexistent/servers.key"], {}, "/nonexistent/servers.key"),
+        (["next", "x", "--client-key", "/nonexistent/c.key_secret"], {}, "needs --server-key"),
+        (["next", "x"], {"SEQGEN_ENDPOINTS": "localhost:6410"}, "SEQGEN_ENDPOINTS"),
+        (["keygen", "/tmp/k", "--name", ".hidden"], {}, "key name '.hidden'"),
+    ],
+)
+def test_a_bad_argument_exits_2_with_its_subcommand_s_usage(
+    argv: list[str], environ: dict[str, str], message: str, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Whether a value does not parse or is out of range: 2, nothing sent, the right usage."""
+    with pytest.raises(SystemExit) as info:
+        parse_args(argv, environ)
+    assert info.value.code == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.startswith(f"usage: seqgen {argv[0]} "), err
+    assert f"seqgen {argv[0]}: error: " in err and message in err, err
+
+
 def test_a_bad_endpoint_in_the_environment_is_a_usage_error(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
