@@ -394,15 +394,17 @@ async def unfence(state: State) -> FenceResult:
         400: _problem("The body could not be read as JSON (for example, not UTF-8)."),
         **AUTH_ERRORS,
         409: _problem("The server is not fenced, the cluster is misconfigured (without "
-                      "`force`), or a recovery is already running."),
+                      "`force`), no peer gave its record and no margin was given, a floor "
+                      "would be implausibly high, or a recovery is already running."),
         502: _problem("The server answered with a failure of its own (for example its store "
                       "cannot persist)."),
-        503: _problem("A peer cannot give its part (without `force`), or the server did not "
-                      "answer."),
+        503: _problem("A peer cannot give its part or gave an implausible one (without "
+                      "`force`), the recovery did not finish within `--recover-timeout`, or "
+                      "the server did not answer. The server stays fenced."),
     },
 )
 async def recover(
-    state: State, body: Annotated[RecoverRequest | None, Body()] = None,
+    state: State, http_request: Request, body: Annotated[RecoverRequest | None, Body()] = None,
 ) -> RecoverResult:
     """For a server started `--fenced` on an empty or restored store: collect every peer's
     own values and its witness record of this instance, raise each witnessed name's floor to
@@ -416,7 +418,8 @@ async def recover(
         outcome = await run_recovery(
             state.client, plane.http, state.config.peers,
             margin=int(request.margin) if request.margin is not None else None,
-            force=request.force)
+            force=request.force, deadline_s=state.config.recover_timeout_s,
+            still_wanted=lambda: _connected(http_request))
     return RecoverResult(
         raised=outcome.raised, largest_jump=str(outcome.largest_jump), margin=str(outcome.margin),
         margin_rule="given" if outcome.margin_given else "default", kept=outcome.kept,
@@ -424,6 +427,10 @@ async def recover(
         peers=[PeerAsked(url=p.url, answered=p.answered, error=p.error, witnessed=p.witnessed)
                for p in outcome.peers],
     )
+
+
+async def _connected(request: Request) -> bool:
+    return not await request.is_disconnected()
 
 
 @router.get(

@@ -44,6 +44,12 @@ class AdminConfig:
     """How often the witness records what each peer has issued (and the cluster view is refreshed)."""
     witness_file: Path = DEFAULT_WITNESS_FILE
     """The SQLite file of the witness record on this host (used only with peers)."""
+    recover_timeout_s: float = 60.0
+    """How long POST /recover may take before the fence is released; past it the server stays fenced."""
+    header_timeout_s: float = 5.0
+    """How long a connection may take to send a request's headers (or stay silent at first)."""
+    max_connections_per_client: int = 16
+    """Connections one client address may hold open at once; more are closed at once (503)."""
 
     @property
     def host(self) -> str:
@@ -85,6 +91,18 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--witness-file", type=Path, default=d.witness_file, metavar="PATH",
                    help="the SQLite file that keeps the witness record on this host (created if "
                    "missing, only with --peer; default %(default)s)")
+    p.add_argument("--recover-timeout", type=float, default=d.recover_timeout_s, metavar="SECONDS",
+                   dest="recover_timeout_s",
+                   help="POST /recover gives up (503, the server stays fenced) when asking the "
+                   "peers and raising the floors take longer (default %(default)s)")
+    p.add_argument("--header-timeout", type=float, default=d.header_timeout_s, metavar="SECONDS",
+                   dest="header_timeout_s",
+                   help="close a connection that has not sent a whole request head this long "
+                   "after it opened or its last answer (default %(default)s)")
+    p.add_argument("--max-connections-per-client", type=int, default=d.max_connections_per_client,
+                   metavar="N",
+                   help="connections one client address may hold open; more get 503 and are "
+                   "closed (default %(default)s)")
     add_daemon_flags(p)
     return p
 
@@ -128,6 +146,13 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None 
         parser.error(f"--control-timeout must be in (0, 60] seconds, got {ns.control_timeout_s}")
     if not 0 < ns.witness_interval_s <= 3600:
         parser.error(f"--witness-interval must be in (0, 3600] seconds, got {ns.witness_interval_s}")
+    if not 0 < ns.recover_timeout_s <= 3600:
+        parser.error(f"--recover-timeout must be in (0, 3600] seconds, got {ns.recover_timeout_s}")
+    if not 0 < ns.header_timeout_s <= 300:
+        parser.error(f"--header-timeout must be in (0, 300] seconds, got {ns.header_timeout_s}")
+    if not 1 <= ns.max_connections_per_client <= 10_000:
+        parser.error("--max-connections-per-client must be in 1..10000, got "
+                     f"{ns.max_connections_per_client}")
     raw_peers = ns.peers if ns.peers is not None else parse_peers((environ or {}).get(PEERS_ENV, ""))
     peers: list[str] = []
     for url in raw_peers:
@@ -150,4 +175,7 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None 
         peers=tuple(peers),
         witness_interval_s=ns.witness_interval_s,
         witness_file=Path(ns.witness_file).absolute(),
+        recover_timeout_s=ns.recover_timeout_s,
+        header_timeout_s=ns.header_timeout_s,
+        max_connections_per_client=ns.max_connections_per_client,
     )

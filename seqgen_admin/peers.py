@@ -29,15 +29,19 @@ import msgspec
 from seqgen_admin.cluster import Node
 from seqgen_admin.witness import Seen, WitnessStore
 from seqgen_common.errors import SeqgenError, Unavailable
+from seqgen_common.limits import MAX_VALUE
 
 __all__ = [
+    "MAX_ANSWER_BYTES",
     "PAGE",
+    "PEER_TIMEOUT_S",
     "PeerError",
     "PeerPoller",
     "PeerReader",
     "PeerView",
     "WitnessPageWire",
     "http_client",
+    "peer_value",
 ]
 
 log = logging.getLogger(__name__)
@@ -46,6 +50,11 @@ PAGE: Final = 1000
 """Sequences (and witnessed names) per page when a peer is read in full."""
 CHANGES_PAGE: Final = 5000
 """Changed names per /changes page."""
+PEER_TIMEOUT_S: Final = 5.0
+"""How long one call to a peer's admin may take in all, its whole answer read (a peer waits
+up to its own control timeout for its server)."""
+MAX_ANSWER_BYTES: Final = 16 * 1024 * 1024
+"""The largest answer read from a peer (a full page of changes is under 5 MiB)."""
 
 
 class PeerError(Unavailable):
@@ -92,6 +101,11 @@ class _SequencesWire(_PageWire):
     items: list[_SequenceWire]
 
 
+class _ReadyWire(_Wire):
+    instance: int
+    instances: int
+
+
 class _WitnessItemWire(_Wire):
     name: str
     value: str
@@ -116,26 +130,47 @@ def http_client(token: str | None, timeout_s: float) -> httpx.AsyncClient:
     return httpx.AsyncClient(headers=headers, timeout=timeout_s, trust_env=False)
 
 
-async def _get(http: httpx.AsyncClient, url: str, params: dict[str, Any], kind: type[_W]) -> _W:
+async def _get(http: httpx.AsyncClient, url: str, params: dict[str, Any], kind: type[_W],
+               timeout_s: float = PEER_TIMEOUT_S) -> _W:
+    """One GET to a peer: its whole answer within ``timeout_s`` and ``MAX_ANSWER_BYTES``."""
     try:
-        response = await http.get(url, params=params)
+        async with asyncio.timeout(timeout_s):
+            status, content = await _read(http, url, params)
+    except TimeoutError as exc:
+        raise PeerError(f"{url}: no complete answer within {timeout_s:g} s") from exc
     except httpx.HTTPError as exc:
         raise PeerError(f"{url}: {type(exc).__name__}: {exc}".rstrip(": ")) from exc
-    if response.status_code != 200:
+    if status != 200:
         try:
-            detail = response.json().get("detail", "")
-        except ValueError:
+            detail = msgspec.json.decode(content, type=dict[str, Any]).get("detail", "")
+        except (msgspec.DecodeError, ValueError):
             detail = ""
-        raise PeerError(f"{url}: HTTP {response.status_code} {detail}".rstrip())
+        raise PeerError(f"{url}: HTTP {status} {str(detail)[:500]}".rstrip())
     try:
-        return msgspec.json.decode(response.content, type=kind)
+        return msgspec.json.decode(content, type=kind)
     except (msgspec.DecodeError, ValueError) as exc:
         raise PeerError(f"{url}: unreadable answer: {exc}") from exc
 
 
-def _value(text: str) -> int:
-    if not text.isascii() or not text.isdigit():
-        raise PeerError(f"not a value: {text!r}")
+async def _read(http: httpx.AsyncClient, url: str, params: dict[str, Any]) -> tuple[int, bytes]:
+    """The status and body of a GET; PeerError when the body is over ``MAX_ANSWER_BYTES``."""
+    too_big = PeerError(f"{url}: the answer is over {MAX_ANSWER_BYTES} bytes")
+    async with http.stream("GET", url, params=params) as response:
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
+            raise too_big
+        body = bytearray()
+        async for chunk in response.aiter_raw():
+            body += chunk
+            if len(body) > MAX_ANSWER_BYTES:
+                raise too_big
+        return response.status_code, bytes(body)
+
+
+def peer_value(text: str) -> int:
+    """A value a peer sent: decimal digits of 0..2**63 - 1, else PeerError."""
+    if not text.isascii() or not text.isdigit() or len(text) > 19 or int(text) > MAX_VALUE:
+        raise PeerError(f"not a value from 0 to {MAX_VALUE}: {text[:40]!r}")
     return int(text)
 
 
@@ -168,10 +203,15 @@ class PeerReader:
         self._http = http
         self.url = url
 
+    async def node(self) -> Node:
+        """Who the peer's server says it is (``GET /readyz``)."""
+        ready = await _get(self._http, f"{self.url}/readyz", {}, _ReadyWire)
+        return Node(self.url, ready.instance, ready.instances)
+
     async def sequences(self) -> AsyncIterator[list[tuple[str, int]]]:
         """Every sequence of the peer's server with its current value, page by page."""
         async for page in self._pages("sequences", _SequencesWire):
-            yield [(item.name, _value(item.current)) for item in page.items]
+            yield [(item.name, peer_value(item.current)) for item in page.items]
 
     async def witnessed(self, instance: int) -> AsyncIterator[WitnessPageWire]:
         """The peer's witness record of ``instance``, page by page."""
@@ -284,7 +324,7 @@ class PeerPoller:
 
     async def _record(self, page: _ChangesWire, sent_at: float) -> None:
         sample = not page.fenced
-        seen = [Seen(item.name, _value(item.current), sample and not item.jumped)
+        seen = [Seen(item.name, peer_value(item.current), sample and not item.jumped)
                 for item in page.items]
         if page.fenced:
             await self._store(page.instance, seen, lost_at=sent_at)

@@ -11,14 +11,13 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Final
 
 import httpx
 
 from seqgen_admin.cluster import THIS_SERVER, Node, conflicts
 from seqgen_admin.config import AdminConfig
 from seqgen_admin.control_client import ControlClient
-from seqgen_admin.peers import PeerPoller, PeerView, http_client
+from seqgen_admin.peers import PEER_TIMEOUT_S, PeerPoller, PeerView, http_client
 from seqgen_admin.witness import WitnessStore
 from seqgen_common.control import Pong
 from seqgen_common.errors import SeqgenError, Unavailable
@@ -26,11 +25,6 @@ from seqgen_common.errors import SeqgenError, Unavailable
 __all__ = ["PEER_TIMEOUT_S", "ClusterState", "Plane"]
 
 log = logging.getLogger(__name__)
-
-PEER_TIMEOUT_S: Final = 5.0
-"""How long a call to a peer's admin may take (a peer waits up to its own control timeout
-for its server)."""
-
 
 @dataclass(frozen=True, slots=True)
 class ClusterState:
