@@ -337,15 +337,17 @@ async def get_witness(
     witness = state.plane.witness
     if witness is None:
         raise NotFound("this admin witnesses no peers: start it with --peer")
-    items, next_cursor = await run_in_threadpool(witness.page, instance, prefix, cursor, limit)
     known = await run_in_threadpool(witness.state, instance)
+    now = time.time()
+    at = known.lost_at if known.lost_at is not None else now  # rates as they were at the loss
+    items, next_cursor = await run_in_threadpool(witness.page, instance, prefix, cursor, limit, at)
     return WitnessPage(
         instance=instance,
         items=[WitnessEntry(name=i.name, value=str(i.value), seen_at=datetime.fromtimestamp(
             i.seen_at, UTC), rate=i.rate) for i in items],
         next_cursor=next_cursor, interval_s=state.config.witness_interval_s,
         confirmed_at=when(known.confirmed_at), lost_at=when(known.lost_at),
-        stale_s=known.stale_s(time.time()),
+        stale_s=known.stale_s(now),
     )
 
 

@@ -238,7 +238,8 @@ class WitnessEntry(_Model):
     value: Digits = Field(description="The highest value this host saw that instance issue.")
     seen_at: datetime = Field(description="When that value was first seen (UTC).")
     rate: float = Field(description="The name's observed rate of issue there, numbers per "
-                        "second (a peak that fades over about a minute).")
+                        "second: a peak that fades over about a minute, shown as it was when "
+                        "the record was last complete (`lost_at`, else now).")
 
 
 class WitnessPage(_Model):

@@ -20,7 +20,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
 import httpx
@@ -50,6 +50,8 @@ PAGE: Final = 1000
 """Sequences (and witnessed names) per page when a peer is read in full."""
 CHANGES_PAGE: Final = 5000
 """Changed names per /changes page."""
+MAX_BEHIND: Final = 10_000
+"""Names below the record kept per peer (the conflict says "at least" beyond)."""
 PEER_TIMEOUT_S: Final = 5.0
 """How long one call to a peer's admin may take in all, its whole answer read (a peer waits
 up to its own control timeout for its server)."""
@@ -188,6 +190,9 @@ class PeerView:
     """Unix time of the peer's last answer."""
     error: str | None = None
     """Why the last poll failed (None after a success)."""
+    behind: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Names the peer's server holds below what this host witnessed it issue: name ->
+    (its value, the witnessed value); at most ``MAX_BEHIND`` of them."""
 
     def node(self) -> Node | None:
         """The peer as the conflict rule sees it (None unless it answered the last poll)."""
@@ -275,8 +280,10 @@ class PeerPoller:
                 page = await _get(self._http, f"{view.url}/changes", {
                     "consumer": self._consumer, "epoch": self._epoch or "", "ack": self._ack,
                     "limit": CHANGES_PAGE}, _ChangesWire)
+                unfenced = view.fenced is True and not page.fenced
                 self._saw(page)
-                if page.resync or page.epoch != self._epoch:
+                # Unfenced: read it in full, to see at once any name that went backwards.
+                if page.resync or page.epoch != self._epoch or unfenced:
                     await self._resync(page, sent_at)
                     continue
                 await self._record(page, sent_at)
@@ -314,7 +321,10 @@ class PeerPoller:
             log.info("peer %s restarted (a new epoch): reading it in full", self.view.url)
             await self._lost(page.instance, sent_at)
         async for items in self._reader.sequences():
-            await self._store(page.instance, [Seen(name, value, False) for name, value in items])
+            seen = [Seen(name, value, False) for name, value in items]
+            below = await self._store(page.instance, seen)
+            if not page.fenced:
+                self._note_behind(seen, below)
         if page.fenced:
             await self._lost(page.instance, sent_at)
         else:
@@ -329,14 +339,35 @@ class PeerPoller:
         if page.fenced:
             await self._store(page.instance, seen, lost_at=sent_at)
         else:
-            await self._store(page.instance, seen, confirmed_at=None if page.more else sent_at)
+            below = await self._store(page.instance, seen,
+                                      confirmed_at=None if page.more else sent_at)
+            self._note_behind(seen, below)
 
     async def _store(self, instance: int, seen: list[Seen], *, confirmed_at: float | None = None,
-                     lost_at: float | None = None) -> None:
+                     lost_at: float | None = None) -> dict[str, int]:
+        """Record ``seen``; the names below the record (name -> the recorded value)."""
         if self._witness is None:
-            return
-        await asyncio.to_thread(self._witness.record, instance, seen, self._clock(),
-                                confirmed_at=confirmed_at, lost_at=lost_at)
+            return {}
+        return await asyncio.to_thread(self._witness.record, instance, seen, self._clock(),
+                                       confirmed_at=confirmed_at, lost_at=lost_at)
+
+    def _note_behind(self, seen: list[Seen], below: dict[str, int]) -> None:
+        """Keep the names of the unfenced peer that went below the record (a conflict)."""
+        behind = self.view.behind
+        new: list[str] = []
+        for item in seen:
+            if item.name not in below:
+                behind.pop(item.name, None)
+            elif item.name in behind or len(behind) < MAX_BEHIND:
+                if item.name not in behind:
+                    new.append(item.name)
+                behind[item.name] = (item.value, below[item.name])
+        if new:
+            value, recorded = behind[new[0]]
+            log.warning("peer %s went BACKWARDS: %d more name(s) below what this host witnessed "
+                        "it issue (%r at %d, witnessed %d): it may issue those numbers again; "
+                        "POST /fence on it, then POST /recover", self.view.url, len(new), new[0],
+                        value, recorded)
 
     async def _lost(self, instance: int, at: float) -> None:
         if self._witness is not None:

@@ -17,12 +17,12 @@ import httpx
 from seqgen_admin.cluster import THIS_SERVER, Node, conflicts
 from seqgen_admin.config import AdminConfig
 from seqgen_admin.control_client import ControlClient
-from seqgen_admin.peers import PEER_TIMEOUT_S, PeerPoller, PeerView, http_client
+from seqgen_admin.peers import MAX_BEHIND, PEER_TIMEOUT_S, PeerPoller, PeerView, http_client
 from seqgen_admin.witness import WitnessStore
 from seqgen_common.control import Pong
 from seqgen_common.errors import SeqgenError, Unavailable
 
-__all__ = ["PEER_TIMEOUT_S", "ClusterState", "Plane"]
+__all__ = ["PEER_TIMEOUT_S", "ClusterState", "Plane", "backwards"]
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,8 @@ class ClusterState:
     own_reachable: bool
     peers: list[PeerView]
     conflicts: list[str]
+    behind: int = 0
+    """Names that serving peers hold below what this host witnessed them issue."""
 
 
 class Plane:
@@ -102,4 +104,19 @@ class Plane:
         own_node = Node(THIS_SERVER, own.instance, own.instances) if own is not None else None
         peers = [poller.view for poller in self.pollers]
         nodes = [node for node in (view.node() for view in peers) if node is not None]
-        return ClusterState(own, self._own_reachable, peers, conflicts(own_node, nodes))
+        found = conflicts(own_node, nodes) + [problem for problem in map(backwards, peers)
+                                              if problem is not None]
+        return ClusterState(own, self._own_reachable, peers, found,
+                            sum(len(view.behind) for view in peers if view.fenced is False))
+
+
+def backwards(view: PeerView) -> str | None:
+    """The conflict of a serving peer whose server holds names below what was witnessed."""
+    if not view.behind or view.fenced is not False:
+        return None
+    name, (value, recorded) = next(iter(view.behind.items()))
+    more = "at least " if len(view.behind) >= MAX_BEHIND else ""
+    return (f"{view.url} (instance {view.instance}) went backwards: {more}{len(view.behind)} "
+            f"name(s) below what this host witnessed it issue (e.g. {name!r} at {value}, "
+            f"witnessed {recorded}): it can issue those numbers again; POST /fence on it, then "
+            "POST /recover (docs/operations.md)")
