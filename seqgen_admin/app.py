@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry
 from seqgen_admin.api import AdminState, needs_token, on_seqgen_error, router
 from seqgen_admin.auth import check_write_access
 from seqgen_admin.config import AdminConfig
+from seqgen_admin.connguard import ConnectionLimits, guarded_protocol
 from seqgen_admin.control_client import ControlClient
 from seqgen_admin.guard import MAX_BODY_BYTES, WriteGuard
 from seqgen_admin.metrics import ClusterCollector, HttpMetrics, HttpMetricsMiddleware, ServerCollector
@@ -128,6 +129,8 @@ def run(config: AdminConfig) -> int:
             lifespan="on",
             limit_concurrency=MAX_CONNECTIONS,  # beyond: 503 at once
             timeout_keep_alive=5,
+            http=guarded_protocol(ConnectionLimits(config.header_timeout_s,
+                                                   config.max_connections_per_client)),
         )
     )
     server.run()

@@ -34,12 +34,13 @@ def free_admin_url() -> str:
 
 def start_host(cluster: Cluster, instance: int, instances: int, url: str, peers: Sequence[str], *,
                data: Path | None = None, fenced: bool = False, interval_s: float = INTERVAL_S,
-               token: str | None = TOKEN, server_extra: Sequence[str] = ()) -> Host:
+               token: str | None = TOKEN, server_extra: Sequence[str] = (),
+               admin_extra: Sequence[str] = ()) -> Host:
     """A server (instance of instances) and its admin on ``url``, peered with ``peers``."""
     extra = [*server_extra, "--fenced"] if fenced else list(server_extra)
     server = cluster.server(instance, instances, data=data, extra=extra)
     witness = cluster.root / f"witness-{url.rsplit(':', 1)[1]}.db"
-    args = ["--witness-interval", str(interval_s), "--witness-file", str(witness)]
+    args = ["--witness-interval", str(interval_s), "--witness-file", str(witness), *admin_extra]
     for peer in peers:
         args += ["--peer", peer]
     admin = start_admin(cluster, server.control, token=token, extra=args, url=url)
