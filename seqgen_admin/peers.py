@@ -252,6 +252,9 @@ class PeerPoller:
         """This admin process as a consumer of the peer's change feed."""
         self._epoch: str | None = None
         self._ack = 0
+        self._drained_at: float | None = None
+        """When the last poll that drained every change was sent: whatever changed since
+        changed after it (the span over which rates are measured)."""
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -331,6 +334,7 @@ class PeerPoller:
             await self._store(page.instance, [], confirmed_at=sent_at)
         self._epoch = page.epoch
         self._ack = page.seq
+        self._drained_at = sent_at
 
     async def _record(self, page: _ChangesWire, sent_at: float) -> None:
         sample = not page.fenced
@@ -339,17 +343,21 @@ class PeerPoller:
         if page.fenced:
             await self._store(page.instance, seen, lost_at=sent_at)
         else:
+            span_s = sent_at - self._drained_at if self._drained_at is not None else None
             below = await self._store(page.instance, seen,
-                                      confirmed_at=None if page.more else sent_at)
+                                      confirmed_at=None if page.more else sent_at, span_s=span_s)
             self._note_behind(seen, below)
+            if not page.more:
+                self._drained_at = sent_at
 
     async def _store(self, instance: int, seen: list[Seen], *, confirmed_at: float | None = None,
-                     lost_at: float | None = None) -> dict[str, int]:
+                     lost_at: float | None = None, span_s: float | None = None,
+                     ) -> dict[str, int]:
         """Record ``seen``; the names below the record (name -> the recorded value)."""
         if self._witness is None:
             return {}
         return await asyncio.to_thread(self._witness.record, instance, seen, self._clock(),
-                                       confirmed_at=confirmed_at, lost_at=lost_at)
+                                       confirmed_at=confirmed_at, lost_at=lost_at, span_s=span_s)
 
     def _note_behind(self, seen: list[Seen], below: dict[str, int]) -> None:
         """Keep the names of the unfenced peer that went below the record (a conflict)."""

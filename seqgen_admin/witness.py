@@ -12,7 +12,10 @@ restarted, or was fenced). Between the two lies the time in which the server
 may have issued numbers that the record lacks: ``stale_s``.
 
 The rate is a peak that fades: each new value gives the sample
-(value - previous) / (seen_at - previous seen_at), and the rate becomes the
+(value - previous) / min(seen_at - previous seen_at, span), where span is the
+time since the poll that last drained the peer's changes (a name quiet for an
+hour that then bursts is measured over the poll interval in which it moved,
+not over the quiet hour), and the rate becomes the
 larger of the sample and the previous rate x 60 / (60 + seconds between them).
 Changes that are not issues (a resync, a floor raised, a fenced server) update
 the value without a sample, and so does a jump faster than any server issues
@@ -61,8 +64,8 @@ INSERT INTO witnessed (instance, name, value, seen_at, rate) VALUES (?1, ?2, ?3,
 ON CONFLICT (instance, name) DO UPDATE SET
     rate = CASE WHEN ?5 AND excluded.seen_at > witnessed.seen_at
             AND excluded.value - witnessed.value
-                <= {MAX_RATE_PER_S} * (excluded.seen_at - witnessed.seen_at)
-        THEN max((excluded.value - witnessed.value) / (excluded.seen_at - witnessed.seen_at),
+                <= {MAX_RATE_PER_S} * min(excluded.seen_at - witnessed.seen_at, ?6)
+        THEN max((excluded.value - witnessed.value) / min(excluded.seen_at - witnessed.seen_at, ?6),
                  witnessed.rate * {FADE_S} / ({FADE_S} + excluded.seen_at - witnessed.seen_at))
         ELSE witnessed.rate END,
     value = excluded.value,
@@ -80,6 +83,9 @@ _LOSE: Final = (
 )
 
 
+_MIN_SPAN_S: Final = 0.001
+_NO_SPAN_S: Final = 1e18
+"""The span of a change when unknown: the time since the name's last value counts."""
 _BEHIND_BATCH: Final = 500
 """Names per query when looking for values below the record."""
 
@@ -189,13 +195,16 @@ class WitnessStore:
 
     def record(self, instance: int, seen: Iterable[Seen], now: float, *,
                confirmed_at: float | None = None, lost_at: float | None = None,
-               ) -> dict[str, int]:
+               span_s: float | None = None) -> dict[str, int]:
         """Record values seen at ``now`` (values only go up), and the instance's state, in
-        one durable transaction. Answers the names seen below the record: name -> the
-        recorded value."""
+        one durable transaction. ``span_s``: the values moved within that many seconds
+        before ``now`` (since the previous poll drained every change), so a rate is measured
+        over at most that. Answers the names seen below the record: name -> the recorded
+        value."""
         seen = list(seen)
+        span = max(span_s, _MIN_SPAN_S) if span_s is not None else _NO_SPAN_S
         statements: list[tuple[str, Iterable[tuple[object, ...]]]] = [
-            (_RECORD, [(instance, s.name, s.value, now, s.sample) for s in seen])]
+            (_RECORD, [(instance, s.name, s.value, now, s.sample, span) for s in seen])]
         if lost_at is not None:
             statements.append((_LOSE, [(instance, lost_at)]))
         elif confirmed_at is not None:

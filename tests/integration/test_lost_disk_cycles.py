@@ -123,3 +123,25 @@ def test_lost_disk_cycles_repeat_only_names_no_survivor_saw(cluster: Cluster) ->
     assert not [name for name in repeated if name.startswith("hot/")], repeated
     # Only names no surviving host saw: first used within a poll (plus slack) of the loss.
     assert all(age <= INTERVAL_S * 2 + 0.5 for age in ages), repeated
+
+
+def test_a_burst_after_quiet_is_measured_over_the_poll_it_moved_in(cluster: Cluster) -> None:
+    """A name quiet for seconds, then 20,000 numbers at once: the witness's rate is that
+    burst over one poll interval, not over the quiet seconds before it."""
+    a, b = pair(cluster)
+    first = ask(a.server.bind, "bursty", 0, 1)
+    assert first is not None
+    wait_witnessed(b, 1, "bursty", first[0])
+    quiet_s = 5.0
+    time.sleep(quiet_s)  # the quiet time of the scenario, not a wait for anything
+    last = first[0]
+    for _ in range(20):
+        got = ask(a.server.bind, "bursty", last, 1000)
+        assert got is not None
+        last = got[-1]
+    wait_witnessed(b, 1, "bursty", last)
+    with b.http() as http:
+        (item,) = http.get("/witness/1", params={"prefix": "bursty"}).json()["items"]
+    # Over the quiet seconds it would be at most (last - first) / quiet_s; over a poll of
+    # INTERVAL_S (a slow machine may stretch it fourfold) it is far more.
+    assert item["rate"] > (last - first[0]) / (INTERVAL_S * 4) > 2 * (last - first[0]) / quiet_s

@@ -102,3 +102,14 @@ def test_values_below_the_record_are_answered(tmp_path: Path) -> None:
     many = [Seen(f"n{i}", 10, False) for i in range(1200)]
     store.record(1, many, 4.0)
     assert len(store.record(1, [Seen(f"n{i}", 9, False) for i in range(1200)], 5.0)) == 1200
+
+
+def test_a_burst_after_a_quiet_hour_is_measured_over_the_poll_it_moved_in(tmp_path: Path) -> None:
+    store = WitnessStore.open(tmp_path / "w.db")
+    store.record(1, [Seen("quiet", 100, True), Seen("old", 100, True)], 1000.0)
+    # An hour later the name moves by 20,000 between two polls 1 s apart.
+    store.record(1, [Seen("quiet", 20_100, True)], 4600.0, span_s=1.0)
+    store.record(1, [Seen("old", 20_100, True)], 4600.0)  # no span known: over the hour
+    rates = {i.name: i.rate for i in store.page(1, "", None, 10)[0]}
+    assert rates["quiet"] == pytest.approx(20_000.0)
+    assert rates["old"] == pytest.approx(20_000 / 3600)
