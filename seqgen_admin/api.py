@@ -35,6 +35,7 @@ from seqgen_admin.auth import bearer, check_write_access
 from seqgen_admin.config import AdminConfig
 from seqgen_admin.control_client import ControlClient
 from seqgen_admin.models import (
+    BackwardsReport,
     Changes,
     ClusterView,
     FenceResult,
@@ -366,7 +367,9 @@ async def get_changes(
     """Names whose value changed since the consumer's last acknowledged page, with their
     current values. `resync` asks the consumer to read every sequence first. A page that is
     not acknowledged is sent again."""
-    return changes_out(await state.client.watch_changes(consumer, epoch or None, ack, limit))
+    page = await state.client.watch_changes(consumer, epoch or None, ack, limit)
+    return changes_out(page, [BackwardsReport(instance=instance, conflict=conflict)
+                              for instance, conflict in state.plane.backwards_seen()])
 
 
 @router.post("/fence", tags=["cluster"], dependencies=[Depends(require_writer)],

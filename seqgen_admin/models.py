@@ -28,6 +28,7 @@ from seqgen_common.protocol import NAME_PATTERN, name_problem
 
 __all__ = [
     "NAME_PATTERN",
+    "BackwardsReport",
     "Changes",
     "ClusterView",
     "FenceResult",
@@ -193,6 +194,11 @@ class ChangeItem(_Model):
                          "to this consumer: the change is not a rate of issue.")
 
 
+class BackwardsReport(_Model):
+    instance: int = Field(description="The instance that went backwards.")
+    conflict: str = Field(description="The conflict, as this admin's `/cluster` shows it.")
+
+
 class Changes(_Model):
     """A page of the change feed (what a peer's witness polls)."""
 
@@ -206,6 +212,9 @@ class Changes(_Model):
                          "is new to the server, or the server restarted.")
     more: bool = Field(description="More changed names wait: ask again at once.")
     items: list[ChangeItem] = Field(description="Names whose value changed, with their current value.")
+    backwards: list[BackwardsReport] = Field(
+        default_factory=list, description="Servers this admin saw go backwards (values below "
+        "what it witnessed them issue): the polling admin of that instance shows it too.")
 
 
 class PeerState(_Model):
@@ -323,8 +332,9 @@ def page_out(page: SequencePage) -> SequenceList:
 
 
 
-def changes_out(page: ChangePage) -> Changes:
+def changes_out(page: ChangePage, backwards: list[BackwardsReport] | None = None) -> Changes:
     return Changes(
+        backwards=backwards or [],
         version=page.version, instance=page.instance, instances=page.instances, epoch=page.epoch,
         fenced=page.fenced, seq=page.seq, resync=page.resync, more=page.more,
         items=[ChangeItem(name=c.name, current=str(c.current), jumped=c.jumped) for c in page.items],

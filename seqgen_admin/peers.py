@@ -76,6 +76,11 @@ class _ChangeWire(_Wire):
     jumped: bool = False
 
 
+class _BackwardsWire(_Wire):
+    instance: int
+    conflict: str
+
+
 class _ChangesWire(_Wire):
     version: str
     instance: int
@@ -86,6 +91,7 @@ class _ChangesWire(_Wire):
     resync: bool
     more: bool
     items: list[_ChangeWire]
+    backwards: list[_BackwardsWire] = []
 
 
 class _SequenceWire(_Wire):
@@ -190,6 +196,8 @@ class PeerView:
     """Unix time of the peer's last answer."""
     error: str | None = None
     """Why the last poll failed (None after a success)."""
+    reports: list[tuple[int, str]] = field(default_factory=list)
+    """Servers the peer's admin saw go backwards (instance, its conflict), as of the last poll."""
     behind: dict[str, tuple[int, int]] = field(default_factory=dict)
     """Names the peer's server holds below what this host witnessed it issue: name ->
     (its value, the witnessed value); at most ``MAX_BEHIND`` of them."""
@@ -317,6 +325,7 @@ class PeerPoller:
         view.version = page.version
         view.fenced = page.fenced
         view.last_seen = self._clock()
+        view.reports = [(report.instance, report.conflict[:1000]) for report in page.backwards[:100]]
 
     async def _resync(self, page: _ChangesWire, sent_at: float) -> None:
         """Read every sequence of the peer (the feed carries what changes meanwhile)."""

@@ -99,6 +99,11 @@ class Plane:
         except SeqgenError:
             self._own_reachable = False
 
+    def backwards_seen(self) -> list[tuple[int, str]]:
+        """The peers this admin saw go backwards: (instance, conflict), for ``/changes``."""
+        return [(view.instance, problem) for view in (poller.view for poller in self.pollers)
+                if view.instance is not None and (problem := backwards(view)) is not None]
+
     def state(self) -> ClusterState:
         own = self._own
         own_node = Node(THIS_SERVER, own.instance, own.instances) if own is not None else None
@@ -106,6 +111,9 @@ class Plane:
         nodes = [node for node in (view.node() for view in peers) if node is not None]
         found = conflicts(own_node, nodes) + [problem for problem in map(backwards, peers)
                                               if problem is not None]
+        if own is not None:  # what the peers' admins saw of this server
+            found += [f"{view.url} reports: {conflict}" for view in peers if view.reachable
+                      for instance, conflict in view.reports if instance == own.instance]
         return ClusterState(own, self._own_reachable, peers, found,
                             sum(len(view.behind) for view in peers if view.fenced is False))
 

@@ -2,7 +2,8 @@
 
 Server 1 is restored from a backup and unfenced as it is (the mistake the runbook warns
 against): its peer's admin shows a conflict, logs it and exports it as a metric, at once
-and before any repeated number is asked for; a recovery clears it.
+and before any repeated number is asked for, and server 1's own admin shows what its peer
+reports; a recovery clears it.
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ def test_a_server_unfenced_on_a_stale_backup_is_a_conflict(cluster: Cluster) -> 
     assert a.admin.url in conflict and "'bk'" in conflict and str(later[-1]) in conflict
     assert backwards_metric(b) == 1
     assert "went BACKWARDS" in b.admin.proc.log()
+    # Its own admin shows what its peer reports of it (through the peer's /changes).
+    wait_until(lambda: backwards_conflicts(a) != [], 15, "the conflict on the server's own admin")
+    (reported,) = backwards_conflicts(a)
+    assert reported.startswith(f"{b.admin.url} reports: ") and "'bk'" in reported
     # The way out: fence, recover. The floors go above the record; the conflict clears.
     with a.http() as http:
         assert http.post("/fence").status_code == 200
@@ -61,4 +66,5 @@ def test_a_server_unfenced_on_a_stale_backup_is_a_conflict(cluster: Cluster) -> 
         assert response.status_code == 200, response.text
     wait_until(lambda: backwards_conflicts(b) == [], 15, "the conflict clears")
     assert backwards_metric(b) == 0
+    wait_until(lambda: backwards_conflicts(a) == [], 15, "the conflict clears on its own admin")
     assert numbers(new.bind, "bk", last=0)[0] > later[-1]
