@@ -16,23 +16,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Cluster, ServerProc, numbers, wait_until
-from tests.integration.admin_support import Admin, bearer, start_admin
+from tests.conftest import Cluster, numbers, wait_until
 from tests.integration.fake_peer import Behaviour, fake_peer
-from tests.integration.operator_support import TOKEN
+from tests.integration.operator_support import Host, free_admin_url, start_host
 
 PEER_TIMEOUT_S = 5.0
 """seqgen_admin.peers.PEER_TIMEOUT_S: the most one call to a peer may take."""
 
 
 @dataclass
-class Fenced:
-    server: ServerProc
-    admin: Admin
+class Fenced(Host):
     peer: Behaviour
-
-    def http(self, timeout_s: float = 60.0) -> httpx.Client:
-        return httpx.Client(base_url=self.admin.url, timeout=timeout_s, headers=bearer(TOKEN))
 
     def fenced(self) -> bool:
         with self.http() as http:
@@ -48,11 +42,8 @@ def peer() -> Iterator[tuple[Behaviour, str]]:
 
 def start(cluster: Cluster, peer: tuple[Behaviour, str], extra: Sequence[str] = ()) -> Fenced:
     behaviour, url = peer
-    server = cluster.server(1, 2, extra=["--fenced"])
-    admin = start_admin(cluster, server.control, token=TOKEN, extra=[
-        "--peer", url, "--witness-interval", "0.2",
-        "--witness-file", str(cluster.root / "witness.db"), *extra])
-    return Fenced(server, admin, behaviour)
+    host = start_host(cluster, 1, 2, free_admin_url(), [url], fenced=True, admin_extra=extra)
+    return Fenced(host.server, host.admin, host.witness, behaviour)
 
 
 def refused(host: Fenced, body: dict[str, object], status: int, *words: str) -> str:
