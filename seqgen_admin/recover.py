@@ -162,15 +162,12 @@ async def recover(control: ControlClient, http: httpx.AsyncClient, peers: Iterab
     try:
         async with asyncio.timeout(deadline_s):
             floors = await _raise(control, http, peers, status, margin=margin, force=force,
-                                  outcome=outcome)
+                                  outcome=outcome, still_wanted=still_wanted)
     except TimeoutError as exc:
         raise Unavailable(f"the recovery did not finish within {deadline_s:g} s (--recover-timeout); "
                           "the server stays fenced (floors raised so far are kept: they only move "
                           "forward); POST /recover again") from exc
-    if still_wanted is not None and not await still_wanted():
-        log.warning("recovery: the request was given up before the fence was released; the "
-                    "server stays fenced (%d floor(s) raised)", outcome.raised)
-        raise Unavailable("the request was given up: the server stays fenced")
+    await _check_wanted(still_wanted, outcome)
     await control.unfence()
     log.warning("recovered: %d floor(s) raised (largest jump %d, margin %s), %d kept, %d held "
                 "only by a peer, %d not witnessed; fence released", outcome.raised,
@@ -180,8 +177,18 @@ async def recover(control: ControlClient, http: httpx.AsyncClient, peers: Iterab
     return outcome
 
 
+async def _check_wanted(still_wanted: Callable[[], Awaitable[bool]] | None,
+                        outcome: Outcome) -> None:
+    """Unavailable when the operator's request was given up (nothing more is changed)."""
+    if still_wanted is not None and not await still_wanted():
+        log.warning("recovery: the request was given up; the server stays fenced (%d floor(s) "
+                    "raised)", outcome.raised)
+        raise Unavailable("the request was given up: the server stays fenced")
+
+
 async def _raise(control: ControlClient, http: httpx.AsyncClient, peers: Iterable[str],
-                 status: Status, *, margin: int | None, force: bool, outcome: Outcome) -> Plan:
+                 status: Status, *, margin: int | None, force: bool, outcome: Outcome,
+                 still_wanted: Callable[[], Awaitable[bool]] | None) -> Plan:
     """Collect the peers' parts and raise the floors (the fence stays)."""
     instance, instances, drift = status.instance, status.instances, status.drift
     peers_current: dict[str, int] = {}
@@ -216,6 +223,7 @@ async def _raise(control: ControlClient, http: httpx.AsyncClient, peers: Iterabl
                       margin=margin)
     except Implausible as exc:
         raise Conflict(f"{exc}. Nothing changed: the server stays fenced") from exc
+    await _check_wanted(still_wanted, outcome)  # the peers took long: is anyone still asking?
     for batch in floor_batches(floors.floors.items()):
         done = await control.raise_floors(batch)
         outcome.raised += done.raised

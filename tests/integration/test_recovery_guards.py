@@ -104,12 +104,16 @@ def test_a_trickling_peer_cannot_hold_a_recovery(cluster: Cluster,
     started = time.monotonic()
     detail = refused(host, {}, 503, "no complete answer within")
     assert time.monotonic() - started < PEER_TIMEOUT_S * 2 + 5, detail
-    # An operator who gives up: the recovery must not release the fence afterwards.
+    # An operator who gives up: the recovery must change nothing afterwards.
+    with host.http() as http:
+        assert http.put("/sequences/t/floor", json={"value": "5"}).status_code == 200
     with host.http(timeout_s=1.0) as http, pytest.raises(httpx.ReadTimeout):
         http.post("/recover", json={"force": True, "margin": "7"})
     wait_until(lambda: "was given up" in host.admin.proc.log(), PEER_TIMEOUT_S * 4,
                "the recovery notices its operator left")
     assert host.fenced()
+    with host.http() as http:
+        assert http.get("/sequences/t").json()["current"] == "5"  # not raised by the margin
 
 
 def test_endless_pages_end_at_the_recovery_deadline(cluster: Cluster,
