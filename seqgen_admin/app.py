@@ -130,7 +130,8 @@ def run(config: AdminConfig) -> int:
             limit_concurrency=MAX_CONNECTIONS,  # beyond: 503 at once
             timeout_keep_alive=5,
             http=guarded_protocol(ConnectionLimits(config.header_timeout_s,
-                                                   config.max_connections_per_client)),
+                                                   config.max_connections_per_client,
+                                                   max_idle=MAX_CONNECTIONS // 2)),
         )
     )
     server.run()

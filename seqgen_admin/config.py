@@ -49,7 +49,8 @@ class AdminConfig:
     header_timeout_s: float = 5.0
     """How long a connection may take to send a request's headers (or stay silent at first)."""
     max_connections_per_client: int = 16
-    """Connections one client address may hold open at once; more are closed at once (503)."""
+    """Connections one client address may hold open at once (its longest idle one is closed for
+    a new one; 503 when all are being answered)."""
 
     @property
     def host(self) -> str:
@@ -101,8 +102,9 @@ def _build_parser() -> argparse.ArgumentParser:
                    "after it opened or its last answer (default %(default)s)")
     p.add_argument("--max-connections-per-client", type=int, default=d.max_connections_per_client,
                    metavar="N",
-                   help="connections one client address may hold open; more get 503 and are "
-                   "closed (default %(default)s)")
+                   help="connections one client address may hold open: a new one closes its "
+                   "longest idle one, or gets 503 when all are being answered (default "
+                   "%(default)s)")
     add_daemon_flags(p)
     return p
 
