@@ -28,12 +28,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-__all__ = ["REFUSAL", "ConnectionLimits", "guarded_protocol"]
+__all__ = ["REFUSAL", "ConnectionCollector", "ConnectionLimits", "guarded_protocol"]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +75,32 @@ class ConnectionLimits:
             if address is None or conn.address == address:
                 return conn
         return None
+
+
+class ConnectionCollector(Collector):
+    """The guards' figures as ``seqgen_admin_connections_*`` metrics."""
+
+    def __init__(self, limits: ConnectionLimits) -> None:
+        self._limits = limits
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterable[Metric]:
+        limits = self._limits
+        return [
+            GaugeMetricFamily("seqgen_admin_connections_open", "HTTP connections open now.",
+                              value=sum(list(limits.open.values()))),
+            GaugeMetricFamily("seqgen_admin_connections_idle", "Open HTTP connections with no "
+                              "request being answered.", value=len(limits.idle)),
+            CounterMetricFamily("seqgen_admin_connections_refused", "Connections refused (503): "
+                                "their address held --max-connections-per-client being answered.",
+                                value=limits.refused),
+            CounterMetricFamily("seqgen_admin_connections_evicted", "Idle connections closed to "
+                                "make room for new ones.", value=limits.evicted),
+            CounterMetricFamily("seqgen_admin_connections_timed_out", "Connections closed by "
+                                "--header-timeout.", value=limits.timed_out),
+        ]
 
 
 def guarded_protocol(limits: ConnectionLimits) -> type[H11Protocol]:

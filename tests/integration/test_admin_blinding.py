@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Cluster, numbers, wait_until
 from tests.integration.admin_support import start_admin
@@ -130,6 +131,13 @@ def test_idle_and_slowloris_connections_do_not_blind_the_admin(
 
         wait_until(all_closed, HEADER_TIMEOUT_S + 10, "the header timeout closes the rest")
         assert get(a.admin.url, "/healthz", attackers[0]) == 200
+        with httpx.Client(base_url=a.admin.url, timeout=5) as http:
+            text = http.get("/metrics").text
+        seen = {s.name: s.value for f in text_string_to_metric_families(text) for s in f.samples}
+        assert seen["seqgen_admin_connections_evicted_total"] >= CONNECTIONS - MAX_IDLE
+        assert seen["seqgen_admin_connections_timed_out_total"] >= 1
+        assert seen["seqgen_admin_connections_refused_total"] == 0  # nothing was being answered
+        assert 1 <= seen["seqgen_admin_connections_open"] <= 10  # this scrape, peer polls
     finally:
         for sock in sockets:
             sock.close()
