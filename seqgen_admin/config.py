@@ -44,7 +44,7 @@ class AdminConfig:
     """How often the witness records what each peer has issued (and the cluster view is refreshed)."""
     witness_file: Path = DEFAULT_WITNESS_FILE
     """The SQLite file of the witness record on this host (used only with peers)."""
-    recover_timeout_s: float = 60.0
+    recover_timeout_s: float = 300.0
     """How long POST /recover may take before the fence is released; past it the server stays fenced."""
     header_timeout_s: float = 5.0
     """How long a connection may take to send a request's headers (or stay silent at first)."""

@@ -96,7 +96,7 @@ def test_peers_and_the_witness() -> None:
 
 def test_recovery_and_connection_limits() -> None:
     config = parse_args([], {})
-    assert config.recover_timeout_s == 60.0 and config.header_timeout_s == 5.0
+    assert config.recover_timeout_s == 300.0 and config.header_timeout_s == 5.0
     assert config.max_connections_per_client == 16
     config = parse_args(["--recover-timeout", "2", "--header-timeout", "0.5",
                          "--max-connections-per-client", "4"], {})
