@@ -424,7 +424,7 @@ async def recover(
             state.client, plane.http, state.config.peers,
             margin=int(request.margin) if request.margin is not None else None,
             force=request.force, deadline_s=state.config.recover_timeout_s,
-            still_wanted=lambda: _connected(http_request))
+            still_wanted=lambda: _connected(http_request), known_names=plane.witnessed_names)
     return RecoverResult(
         raised=outcome.raised, largest_jump=str(outcome.largest_jump), margin=str(outcome.margin),
         margin_rule="given" if outcome.margin_given else "default", kept=outcome.kept,

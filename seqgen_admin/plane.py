@@ -99,6 +99,12 @@ class Plane:
         except SeqgenError:
             self._own_reachable = False
 
+    async def witnessed_names(self, instance: int) -> int:
+        """How many names of ``instance`` this host witnessed (0 without a record)."""
+        if self.witness is None:
+            return 0
+        return await asyncio.to_thread(self.witness.count, instance)
+
     def backwards_seen(self) -> list[tuple[int, str]]:
         """The peers this admin saw go backwards: (instance, conflict), for ``/changes``."""
         return [(view.instance, problem) for view in (poller.view for poller in self.pollers)

@@ -97,17 +97,33 @@ class _Implausible(PeerError):
     """A peer answered, but with values or rates no real cluster produces."""
 
 
+KnownNames = Callable[[int], Awaitable[int]]
+"""How many names of an instance this admin's own witness record holds (0: none known)."""
+
+
+def names_slack(known: int) -> int:
+    """How many more names than this admin witnessed a peer may list (names made since the
+    last poll)."""
+    return max(1000, known // 10)
+
+
 async def _ask(http: httpx.AsyncClient, url: str, instance: int, *, check_rate: bool,
+               known_names: KnownNames | None,
                ) -> tuple[Node, dict[str, int], list[tuple[str, Witnessed]]]:
     """What one peer gives: who it is, its own values, its record of ``instance``."""
     reader = PeerReader(http, url)
     node = await reader.node()
+    known = await known_names(node.instance) if known_names is not None else 0
+    most = known + names_slack(known) if known else None
     current: dict[str, int] = {}
     async for items in reader.sequences():
         for name, value in items:
             if (problem := value_problem(value)) is not None:
                 raise _Implausible(f"{url} gave an implausible value for {name!r}: {problem}")
             current[name] = value
+        if most is not None and len(current) > most:
+            raise _Implausible(f"{url} lists more than {most} names, but this host witnessed "
+                               f"{known} of its server (instance {node.instance}): made-up names?")
     seen: list[tuple[str, Witnessed]] = []
     async for page in reader.witnessed(instance):
         if page.stale_s is None:
@@ -148,12 +164,14 @@ def _blind(outcome: Outcome) -> Conflict:
 
 async def recover(control: ControlClient, http: httpx.AsyncClient, peers: Iterable[str], *,
                   margin: int | None, force: bool, deadline_s: float,
-                  still_wanted: Callable[[], Awaitable[bool]] | None = None) -> Outcome:
+                  still_wanted: Callable[[], Awaitable[bool]] | None = None,
+                  known_names: KnownNames | None = None) -> Outcome:
     """Run the recovery; Conflict (409) or Unavailable (503) when it must not go on.
 
     Everything before the release of the fence happens within ``deadline_s``; the fence
     is released only then, and only while ``still_wanted()`` (the operator's request is
-    still there)."""
+    still there). ``known_names``: what this admin witnessed of each peer, to catch a peer
+    that lists names its server never had."""
     status = await control.status()
     if not status.fenced:
         raise Conflict("this server is not fenced: recovery raises floors of a server that issues "
@@ -162,7 +180,8 @@ async def recover(control: ControlClient, http: httpx.AsyncClient, peers: Iterab
     try:
         async with asyncio.timeout(deadline_s):
             floors = await _raise(control, http, peers, status, margin=margin, force=force,
-                                  outcome=outcome, still_wanted=still_wanted)
+                                  outcome=outcome, still_wanted=still_wanted,
+                                  known_names=known_names)
     except TimeoutError as exc:
         raise Unavailable(f"the recovery did not finish within {deadline_s:g} s (--recover-timeout); "
                           "the server stays fenced (floors raised so far are kept: they only move "
@@ -188,7 +207,8 @@ async def _check_wanted(still_wanted: Callable[[], Awaitable[bool]] | None,
 
 async def _raise(control: ControlClient, http: httpx.AsyncClient, peers: Iterable[str],
                  status: Status, *, margin: int | None, force: bool, outcome: Outcome,
-                 still_wanted: Callable[[], Awaitable[bool]] | None) -> Plan:
+                 still_wanted: Callable[[], Awaitable[bool]] | None,
+                 known_names: KnownNames | None) -> Plan:
     """Collect the peers' parts and raise the floors (the fence stays)."""
     instance, instances, drift = status.instance, status.instances, status.drift
     peers_current: dict[str, int] = {}
@@ -196,7 +216,8 @@ async def _raise(control: ControlClient, http: httpx.AsyncClient, peers: Iterabl
     nodes: list[Node] = []
     for url in peers:
         try:
-            node, current, seen = await _ask(http, url, instance, check_rate=margin is None)
+            node, current, seen = await _ask(http, url, instance, check_rate=margin is None,
+                                             known_names=known_names)
         except PeerError as exc:
             outcome.peers.append(PeerAnswer(url, False, str(exc)))
             if not force:

@@ -233,6 +233,16 @@ class WitnessStore:
                  for name, value, seen_at, rate in rows[:limit]]
         return items, items[-1].name if len(rows) > limit else None
 
+    def count(self, instance: int) -> int:
+        """How many names of ``instance`` the record holds."""
+        with self._lock:
+            try:
+                row = self._conn.execute("SELECT count(*) FROM witnessed WHERE instance = ?",
+                                         (instance,)).fetchone()
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot read the witness record {self.path}: {exc}") from exc
+        return int(row[0])
+
     def state(self, instance: int) -> InstanceState:
         with self._lock:
             try:

@@ -27,6 +27,8 @@ class Behaviour:
     instances: int = 2
     sequences: dict[str, str] = field(default_factory=dict)
     """Its own server's values (strings, as on the wire: they may be out of range)."""
+    made_up: int = 0
+    """Names /sequences lists beyond ``sequences`` (never in /changes)."""
     witnessed: dict[str, tuple[str, float]] = field(default_factory=dict)
     """Its record of the instance asked: name -> (value, rate)."""
     raw_witness_items: str | None = None
@@ -65,8 +67,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(b'{"items": [], "next_cursor": null, "pad": "' + b"x" * b.huge_bytes + b'"}')
             return
         elif parts.path == "/sequences":
+            listed = {**b.sequences, **{f"made-up/{i:06d}": "7" for i in range(b.made_up)}}
             items = [] if cursor and not b.endless else [
-                {"name": n, "current": v, "durable": v} for n, v in b.sequences.items()]
+                {"name": n, "current": v, "durable": v} for n, v in listed.items()]
             body = _page(items, b.endless, cursor)
         elif parts.path.startswith("/witness/"):
             items = [{"name": n, "value": v, "seen_at": "2026-01-01T00:00:00Z", "rate": r}

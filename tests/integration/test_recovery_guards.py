@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import Cluster, numbers, wait_until
 from tests.integration.fake_peer import Behaviour, fake_peer
-from tests.integration.operator_support import Host, free_admin_url, start_host
+from tests.integration.operator_support import Host, free_admin_url, start_host, wait_witnessed
 
 PEER_TIMEOUT_S = 5.0
 """seqgen_admin.peers.PEER_TIMEOUT_S: the most one call to a peer may take."""
@@ -135,3 +135,19 @@ def test_a_huge_answer_is_not_read(cluster: Cluster, peer: tuple[Behaviour, str]
     status = Path(f"/proc/{host.admin.proc.pid}/status").read_text()
     rss_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS")))
     assert rss_kb < 200 * 1024, rss_kb
+
+
+def test_names_this_host_never_saw_the_peer_hold_are_refused(cluster: Cluster,
+                                                              peer: tuple[Behaviour, str]) -> None:
+    host = start(cluster, peer)
+    host.peer.sequences = {"real": "5"}
+    wait_witnessed(host, 2, "real", 5)  # this admin witnesses the fake peer's server
+    host.peer.made_up = 5000
+    refused(host, {}, 503, "made-up names", "this host witnessed 1")
+    with host.http() as http:
+        assert http.get("/sequences/made-up/000001").status_code == 404
+    host.peer.made_up = 500  # within the slack (names made since the last poll)
+    with host.http() as http:
+        response = http.post("/recover", json={"margin": "10"})
+        assert response.status_code == 200, response.text
+        assert http.get("/sequences/real").json()["current"] == "15"
