@@ -270,10 +270,11 @@ class WitnessPage(_Model):
 class RecoverRequest(_Model):
     margin: Annotated[str | None, Field(
         pattern=VALUE_PATTERN, max_length=64, examples=["100000"],
-        description="Decimal digits: add this to every witnessed name instead of the default "
-        "margin (docs/operations.md gives the rule).")] = None
+        description="Decimal digits: add this to every name instead of the default margin "
+        "(docs/operations.md gives the rule). Required when no peer can give its record.")] = None
     force: bool = Field(default=False, strict=True, description="Recover even when a peer "
-                        "cannot give its part or the cluster is misconfigured.")
+                        "cannot give its part (or gives an implausible one) or the cluster is "
+                        "misconfigured; never without any peer's record unless `margin` is given.")
 
 
 class PeerAsked(_Model):
@@ -290,8 +291,9 @@ class RecoverResult(_Model):
                            "default rule gave (at least 10 x drift x instances).")
     margin_rule: Literal["given", "default"] = Field(description="Where the margin came from.")
     kept: int = Field(description="Witnessed names already at or above their floor (unchanged).")
-    unwitnessed: int = Field(description="Names of this server that no peer witnessed: they "
-                             "keep this server's own state.")
+    unwitnessed: int = Field(description="Names only this server holds (no witness saw them, "
+                             "no peer holds them): they keep this server's own state, or are "
+                             "raised by a given margin.")
     forced: bool = Field(description="Whether `force` was given.")
     fenced: bool = Field(description="Whether the server is still fenced (false: serving again).")
     peers: list[PeerAsked] = Field(description="What each peer gave.")

@@ -72,7 +72,7 @@ class Outcome:
     kept: int = 0
     """Witnessed names already at or above their floor."""
     unwitnessed: int = 0
-    """Names of this server that no peer witnessed: kept as they are."""
+    """Names only this server holds: kept as they are (or raised by a given margin)."""
     forced: bool = False
     peers: list[PeerAnswer] = field(default_factory=list)
 
