@@ -75,6 +75,7 @@ def test_values_and_rates_no_cluster_produces_are_refused(cluster: Cluster,
     b.sequences = {}
     b.witnessed = {"y": ("100", 1e308)}
     refused(host, {}, 503, "implausible", "rate", '"margin"')
+    refused(host, {"force": True}, 409, "blind")  # forced: that peer left out, none left
     b.witnessed = {"y": ("100", 0.0)}
     b.raw_witness_items = '[{"name": "y", "value": "100", "seen_at": "2026-01-01T00:00:00Z", ' \
                           '"rate": 1e999}]'  # infinity
