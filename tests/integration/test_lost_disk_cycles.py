@@ -145,3 +145,29 @@ def test_a_burst_after_quiet_is_measured_over_the_poll_it_moved_in(cluster: Clus
     # Over the quiet seconds it would be at most (last - first) / quiet_s; over a poll of
     # INTERVAL_S (a slow machine may stretch it fourfold) it is far more.
     assert item["rate"] > (last - first[0]) / (INTERVAL_S * 4) > 2 * (last - first[0]) / quiet_s
+
+
+def test_a_catch_up_is_not_a_rate_and_a_recovery_stays_low(cluster: Cluster) -> None:
+    """A client sends ``last`` = 10^18 straight to server 1 (a catch-up): the witness keeps
+    no rate of 10^18 a second, and after a lost disk the name is floored just above 10^18,
+    not near the top of the range."""
+    a, b = pair(cluster)
+    first = ask(a.server.bind, "jump", 0, 1)
+    assert first is not None
+    wait_witnessed(b, 1, "jump", first[0])
+    jumped = ask(a.server.bind, "jump", 10**18, 1)
+    assert jumped is not None and jumped[0] > 10**18
+    wait_witnessed(b, 1, "jump", jumped[0])
+    with b.http() as http:
+        (item,) = http.get("/witness/1", params={"prefix": "jump"}).json()["items"]
+    assert item["rate"] <= 1e8, item
+    a.server.kill()
+    shutil.rmtree(a.server.data)
+    new = cluster.server(1, 2, data=a.server.data, bind=a.server.bind, control=a.server.control,
+                         extra=["--fenced"])
+    with a.http() as http:
+        response = http.post("/recover")
+        assert response.status_code == 200, response.text
+    after = ask(new.bind, "jump", 0, 1)
+    assert after is not None
+    assert jumped[0] < after[0] <= jumped[0] + 10**9, (jumped, after)  # far from 2^63
