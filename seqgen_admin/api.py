@@ -36,6 +36,7 @@ from seqgen_admin.config import AdminConfig
 from seqgen_admin.control_client import ControlClient
 from seqgen_admin.guard import MAX_BODY_BYTES
 from seqgen_admin.models import (
+    BackwardsReport,
     Changes,
     ClusterView,
     FenceResult,
@@ -346,15 +347,17 @@ async def get_witness(
     witness = state.plane.witness
     if witness is None:
         raise NotFound("this admin witnesses no peers: start it with --peer")
-    items, next_cursor = await run_in_threadpool(witness.page, instance, prefix, cursor, limit)
     known = await run_in_threadpool(witness.state, instance)
+    now = time.time()
+    at = known.lost_at if known.lost_at is not None else now  # rates as they were at the loss
+    items, next_cursor = await run_in_threadpool(witness.page, instance, prefix, cursor, limit, at)
     return WitnessPage(
         instance=instance,
         items=[WitnessEntry(name=i.name, value=str(i.value), seen_at=datetime.fromtimestamp(
             i.seen_at, UTC), rate=i.rate) for i in items],
         next_cursor=next_cursor, interval_s=state.config.witness_interval_s,
         confirmed_at=when(known.confirmed_at), lost_at=when(known.lost_at),
-        stale_s=known.stale_s(time.time()),
+        stale_s=known.stale_s(now),
     )
 
 
@@ -377,7 +380,8 @@ async def get_changes(
     follower = state.plane.follower
     if follower is not None:  # what this server's own values are, for free
         follower.learn_own((change.name, change.current) for change in page.items)
-    return changes_out(page)
+    return changes_out(page, [BackwardsReport(instance=instance, conflict=conflict)
+                              for instance, conflict in state.plane.backwards_seen()])
 
 
 @router.post("/fence", tags=["cluster"], dependencies=[Depends(require_writer)],
@@ -407,15 +411,17 @@ async def unfence(state: State) -> FenceResult:
         **BODY_ERRORS,
         **AUTH_ERRORS,
         409: _problem("The server is not fenced, the cluster is misconfigured (without "
-                      "`force`), or a recovery is already running."),
+                      "`force`), no peer gave its record and no margin was given, a floor "
+                      "would be implausibly high, or a recovery is already running."),
         502: _problem("The server answered with a failure of its own (for example its store "
                       "cannot persist)."),
-        503: _problem("A peer cannot give its part (without `force`), or the server did not "
-                      "answer."),
+        503: _problem("A peer cannot give its part or gave an implausible one (without "
+                      "`force`), the recovery did not finish within `--recover-timeout`, or "
+                      "the server did not answer. The server stays fenced."),
     },
 )
 async def recover(
-    state: State, body: Annotated[RecoverRequest | None, Body()] = None,
+    state: State, http_request: Request, body: Annotated[RecoverRequest | None, Body()] = None,
 ) -> RecoverResult:
     """For a server started `--fenced` on an empty or restored store: collect every peer's
     own values and its witness record of this instance, raise each witnessed name's floor to
@@ -429,7 +435,8 @@ async def recover(
         outcome = await run_recovery(
             state.client, plane.http, state.config.peers,
             margin=int(request.margin) if request.margin is not None else None,
-            force=request.force)
+            force=request.force, deadline_s=state.config.recover_timeout_s,
+            still_wanted=lambda: _connected(http_request), known_names=plane.witnessed_names)
     return RecoverResult(
         raised=outcome.raised, largest_jump=str(outcome.largest_jump), margin=str(outcome.margin),
         margin_rule="given" if outcome.margin_given else "default", kept=outcome.kept,
@@ -437,6 +444,10 @@ async def recover(
         peers=[PeerAsked(url=p.url, answered=p.answered, error=p.error, witnessed=p.witnessed)
                for p in outcome.peers],
     )
+
+
+async def _connected(request: Request) -> bool:
+    return not await request.is_disconnected()
 
 
 @router.get(

@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry
 from seqgen_admin.api import AdminState, needs_token, on_seqgen_error, router
 from seqgen_admin.auth import check_write_access
 from seqgen_admin.config import AdminConfig
+from seqgen_admin.connguard import ConnectionCollector, ConnectionLimits, guarded_protocol
 from seqgen_admin.control_client import ControlClient
 from seqgen_admin.guard import MAX_BODY_BYTES, WriteGuard
 from seqgen_admin.metrics import (
@@ -43,6 +44,8 @@ __all__ = ["create_app", "run"]
 log = logging.getLogger(__name__)
 
 MAX_CONNECTIONS = 100
+MAX_IDLE_CONNECTIONS = MAX_CONNECTIONS // 2
+"""Idle connections kept at most (no request being answered): a new one closes the longest idle."""
 """Connections (and requests in progress) the admin serves at once; more get 503."""
 
 DESCRIPTION = """\
@@ -99,6 +102,10 @@ def create_app(config: AdminConfig) -> FastAPI:
     registry.register(ServerCollector(state.status_from_thread))
     registry.register(ClusterCollector(plane.state))
     registry.register(WitnessCollector(lambda: plane.witness))
+    app.state.connections = ConnectionLimits(config.header_timeout_s,
+                                             config.max_connections_per_client,
+                                             max_idle=MAX_IDLE_CONNECTIONS)
+    registry.register(ConnectionCollector(app.state.connections))
     app.add_middleware(
         WriteGuard, routes=lambda: router.routes, needs_token=needs_token,
         check=lambda credentials: check_write_access(config.token, credentials),
@@ -127,9 +134,10 @@ class _Server(uvicorn.Server):
 
 def run(config: AdminConfig) -> int:
     """Serve the admin until SIGTERM or SIGINT; the exit status."""
+    app = create_app(config)
     server = _Server(
         uvicorn.Config(
-            create_app(config),
+            app,
             host=config.host,
             port=config.port,
             log_config=None,  # seqgen_common.logs.setup (daemon.start) formats everything
@@ -138,6 +146,7 @@ def run(config: AdminConfig) -> int:
             lifespan="on",
             limit_concurrency=MAX_CONNECTIONS,  # beyond: 503 at once
             timeout_keep_alive=5,
+            http=guarded_protocol(app.state.connections),  # seqgen_admin.connguard
         )
     )
     server.run()

@@ -52,6 +52,13 @@ class AdminConfig:
     (seqgen_admin.follow)."""
     follow_max_names: int = 1000
     """Names read and raised per round of following, at most."""
+    recover_timeout_s: float = 300.0
+    """How long POST /recover may take before the fence is released; past it the server stays fenced."""
+    header_timeout_s: float = 5.0
+    """How long a connection may take to send a request's headers (or stay silent at first)."""
+    max_connections_per_client: int = 16
+    """Connections one client address may hold open at once (its longest idle one is closed for
+    a new one; 503 when all are being answered)."""
 
     @property
     def host(self) -> str:
@@ -101,6 +108,19 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--follow-max-names", type=int, default=d.follow_max_names, metavar="N",
                    help="names read and raised per round (after each poll of a peer) at most; "
                    f"more wait for the next round (1..{MAX_FLOORS}, default %(default)s)")
+    p.add_argument("--recover-timeout", type=float, default=d.recover_timeout_s, metavar="SECONDS",
+                   dest="recover_timeout_s",
+                   help="POST /recover gives up (503, the server stays fenced) when asking the "
+                   "peers and raising the floors take longer (default %(default)s)")
+    p.add_argument("--header-timeout", type=float, default=d.header_timeout_s, metavar="SECONDS",
+                   dest="header_timeout_s",
+                   help="close a connection that has not sent a whole request head this long "
+                   "after it opened or its last answer (default %(default)s)")
+    p.add_argument("--max-connections-per-client", type=int, default=d.max_connections_per_client,
+                   metavar="N",
+                   help="connections one client address may hold open: a new one closes its "
+                   "longest idle one, or gets 503 when all are being answered (default "
+                   "%(default)s)")
     add_daemon_flags(p)
     return p
 
@@ -146,6 +166,13 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None 
         parser.error(f"--witness-interval must be in (0, 3600] seconds, got {ns.witness_interval_s}")
     if not 1 <= ns.follow_max_names <= MAX_FLOORS:
         parser.error(f"--follow-max-names must be in 1..{MAX_FLOORS}, got {ns.follow_max_names}")
+    if not 0 < ns.recover_timeout_s <= 3600:
+        parser.error(f"--recover-timeout must be in (0, 3600] seconds, got {ns.recover_timeout_s}")
+    if not 0 < ns.header_timeout_s <= 300:
+        parser.error(f"--header-timeout must be in (0, 300] seconds, got {ns.header_timeout_s}")
+    if not 1 <= ns.max_connections_per_client <= 10_000:
+        parser.error("--max-connections-per-client must be in 1..10000, got "
+                     f"{ns.max_connections_per_client}")
     raw_peers = ns.peers if ns.peers is not None else parse_peers((environ or {}).get(PEERS_ENV, ""))
     peers: list[str] = []
     for url in raw_peers:
@@ -170,4 +197,7 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None 
         witness_file=Path(ns.witness_file).absolute(),
         follow_peers=ns.follow_peers,
         follow_max_names=ns.follow_max_names,
+        recover_timeout_s=ns.recover_timeout_s,
+        header_timeout_s=ns.header_timeout_s,
+        max_connections_per_client=ns.max_connections_per_client,
     )

@@ -138,8 +138,12 @@ def cluster_metric_families(state: ClusterState) -> list[Metric]:
         _gauge("seqgen_cluster_peers_reachable", "Peers that answered their last poll.",
                sum(1 for peer in state.peers if peer.reachable)),
         _gauge("seqgen_cluster_conflicts", "Misconfigurations seen (two servers with one instance, "
-               "different instance counts, an instance out of range); alert when above 0.",
+               "different instance counts, an instance out of range, a server gone backwards); alert when "
+               "above 0.",
                len(state.conflicts)),
+        _gauge("seqgen_cluster_backwards", "Names that serving peers hold below what this host "
+               "witnessed them issue (they can issue those numbers again); alert when above 0.",
+               state.behind),
         *_follow_families(state.follow),
     ]
 

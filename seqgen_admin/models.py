@@ -28,6 +28,7 @@ from seqgen_common.protocol import NAME_PATTERN, name_problem
 
 __all__ = [
     "NAME_PATTERN",
+    "BackwardsReport",
     "Changes",
     "ClusterView",
     "FenceResult",
@@ -193,6 +194,11 @@ class ChangeItem(_Model):
                          "to this consumer: the change is not a rate of issue.")
 
 
+class BackwardsReport(_Model):
+    instance: int = Field(description="The instance that went backwards.")
+    conflict: str = Field(description="The conflict, as this admin's `/cluster` shows it.")
+
+
 class Changes(_Model):
     """A page of the change feed (what a peer's witness polls)."""
 
@@ -206,6 +212,9 @@ class Changes(_Model):
                          "is new to the server, or the server restarted.")
     more: bool = Field(description="More changed names wait: ask again at once.")
     items: list[ChangeItem] = Field(description="Names whose value changed, with their current value.")
+    backwards: list[BackwardsReport] = Field(
+        default_factory=list, description="Servers this admin saw go backwards (values below "
+        "what it witnessed them issue): the polling admin of that instance shows it too.")
 
 
 class PeerState(_Model):
@@ -238,7 +247,8 @@ class WitnessEntry(_Model):
     value: Digits = Field(description="The highest value this host saw that instance issue.")
     seen_at: datetime = Field(description="When that value was first seen (UTC).")
     rate: float = Field(description="The name's observed rate of issue there, numbers per "
-                        "second (a peak that fades over about a minute).")
+                        "second: a peak that fades over about a minute, shown as it was when "
+                        "the record was last complete (`lost_at`, else now).")
 
 
 class WitnessPage(_Model):
@@ -260,10 +270,11 @@ class WitnessPage(_Model):
 class RecoverRequest(_Model):
     margin: Annotated[str | None, Field(
         pattern=VALUE_PATTERN, max_length=64, examples=["100000"],
-        description="Decimal digits: add this to every witnessed name instead of the default "
-        "margin (docs/operations.md gives the rule).")] = None
+        description="Decimal digits: add this to every name instead of the default margin "
+        "(docs/operations.md gives the rule). Required when no peer can give its record.")] = None
     force: bool = Field(default=False, strict=True, description="Recover even when a peer "
-                        "cannot give its part or the cluster is misconfigured.")
+                        "cannot give its part (or gives an implausible one) or the cluster is "
+                        "misconfigured; never without any peer's record unless `margin` is given.")
 
 
 class PeerAsked(_Model):
@@ -280,8 +291,9 @@ class RecoverResult(_Model):
                            "default rule gave (at least 10 x drift x instances).")
     margin_rule: Literal["given", "default"] = Field(description="Where the margin came from.")
     kept: int = Field(description="Witnessed names already at or above their floor (unchanged).")
-    unwitnessed: int = Field(description="Names of this server that no peer witnessed: they "
-                             "keep this server's own state.")
+    unwitnessed: int = Field(description="Names only this server holds (no witness saw them, "
+                             "no peer holds them): they keep this server's own state, or are "
+                             "raised by a given margin.")
     forced: bool = Field(description="Whether `force` was given.")
     fenced: bool = Field(description="Whether the server is still fenced (false: serving again).")
     peers: list[PeerAsked] = Field(description="What each peer gave.")
@@ -322,8 +334,9 @@ def page_out(page: SequencePage) -> SequenceList:
 
 
 
-def changes_out(page: ChangePage) -> Changes:
+def changes_out(page: ChangePage, backwards: list[BackwardsReport] | None = None) -> Changes:
     return Changes(
+        backwards=backwards or [],
         version=page.version, instance=page.instance, instances=page.instances, epoch=page.epoch,
         fenced=page.fenced, seq=page.seq, resync=page.resync, more=page.more,
         items=[ChangeItem(name=c.name, current=str(c.current), jumped=c.jumped) for c in page.items],

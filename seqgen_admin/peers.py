@@ -20,7 +20,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
 import httpx
@@ -30,15 +30,19 @@ from seqgen_admin.cluster import Node
 from seqgen_admin.follow import Follower
 from seqgen_admin.witness import Seen, WitnessStore
 from seqgen_common.errors import SeqgenError, Unavailable
+from seqgen_common.limits import MAX_VALUE
 
 __all__ = [
+    "MAX_ANSWER_BYTES",
     "PAGE",
+    "PEER_TIMEOUT_S",
     "PeerError",
     "PeerPoller",
     "PeerReader",
     "PeerView",
     "WitnessPageWire",
     "http_client",
+    "peer_value",
 ]
 
 log = logging.getLogger(__name__)
@@ -47,6 +51,13 @@ PAGE: Final = 1000
 """Sequences (and witnessed names) per page when a peer is read in full."""
 CHANGES_PAGE: Final = 5000
 """Changed names per /changes page."""
+MAX_BEHIND: Final = 10_000
+"""Names below the record kept per peer (the conflict says "at least" beyond)."""
+PEER_TIMEOUT_S: Final = 5.0
+"""How long one call to a peer's admin may take in all, its whole answer read (a peer waits
+up to its own control timeout for its server)."""
+MAX_ANSWER_BYTES: Final = 16 * 1024 * 1024
+"""The largest answer read from a peer (a full page of changes is under 5 MiB)."""
 
 
 class PeerError(Unavailable):
@@ -66,6 +77,11 @@ class _ChangeWire(_Wire):
     jumped: bool = False
 
 
+class _BackwardsWire(_Wire):
+    instance: int
+    conflict: str
+
+
 class _ChangesWire(_Wire):
     version: str
     instance: int
@@ -76,6 +92,7 @@ class _ChangesWire(_Wire):
     resync: bool
     more: bool
     items: list[_ChangeWire]
+    backwards: list[_BackwardsWire] = []
 
 
 class _SequenceWire(_Wire):
@@ -91,6 +108,11 @@ class _PageWire(_Wire):
 
 class _SequencesWire(_PageWire):
     items: list[_SequenceWire]
+
+
+class _ReadyWire(_Wire):
+    instance: int
+    instances: int
 
 
 class _WitnessItemWire(_Wire):
@@ -117,26 +139,47 @@ def http_client(token: str | None, timeout_s: float) -> httpx.AsyncClient:
     return httpx.AsyncClient(headers=headers, timeout=timeout_s, trust_env=False)
 
 
-async def _get(http: httpx.AsyncClient, url: str, params: dict[str, Any], kind: type[_W]) -> _W:
+async def _get(http: httpx.AsyncClient, url: str, params: dict[str, Any], kind: type[_W],
+               timeout_s: float = PEER_TIMEOUT_S) -> _W:
+    """One GET to a peer: its whole answer within ``timeout_s`` and ``MAX_ANSWER_BYTES``."""
     try:
-        response = await http.get(url, params=params)
+        async with asyncio.timeout(timeout_s):
+            status, content = await _read(http, url, params)
+    except TimeoutError as exc:
+        raise PeerError(f"{url}: no complete answer within {timeout_s:g} s") from exc
     except httpx.HTTPError as exc:
         raise PeerError(f"{url}: {type(exc).__name__}: {exc}".rstrip(": ")) from exc
-    if response.status_code != 200:
+    if status != 200:
         try:
-            detail = response.json().get("detail", "")
-        except ValueError:
+            detail = msgspec.json.decode(content, type=dict[str, Any]).get("detail", "")
+        except (msgspec.DecodeError, ValueError):
             detail = ""
-        raise PeerError(f"{url}: HTTP {response.status_code} {detail}".rstrip())
+        raise PeerError(f"{url}: HTTP {status} {str(detail)[:500]}".rstrip())
     try:
-        return msgspec.json.decode(response.content, type=kind)
+        return msgspec.json.decode(content, type=kind)
     except (msgspec.DecodeError, ValueError) as exc:
         raise PeerError(f"{url}: unreadable answer: {exc}") from exc
 
 
-def _value(text: str) -> int:
-    if not text.isascii() or not text.isdigit():
-        raise PeerError(f"not a value: {text!r}")
+async def _read(http: httpx.AsyncClient, url: str, params: dict[str, Any]) -> tuple[int, bytes]:
+    """The status and body of a GET; PeerError when the body is over ``MAX_ANSWER_BYTES``."""
+    too_big = PeerError(f"{url}: the answer is over {MAX_ANSWER_BYTES} bytes")
+    async with http.stream("GET", url, params=params) as response:
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_ANSWER_BYTES:
+            raise too_big
+        body = bytearray()
+        async for chunk in response.aiter_raw():
+            body += chunk
+            if len(body) > MAX_ANSWER_BYTES:
+                raise too_big
+        return response.status_code, bytes(body)
+
+
+def peer_value(text: str) -> int:
+    """A value a peer sent: decimal digits of 0..2**63 - 1, else PeerError."""
+    if not text.isascii() or not text.isdigit() or len(text) > 19 or int(text) > MAX_VALUE:
+        raise PeerError(f"not a value from 0 to {MAX_VALUE}: {text[:40]!r}")
     return int(text)
 
 
@@ -154,6 +197,11 @@ class PeerView:
     """Unix time of the peer's last answer."""
     error: str | None = None
     """Why the last poll failed (None after a success)."""
+    reports: list[tuple[int, str]] = field(default_factory=list)
+    """Servers the peer's admin saw go backwards (instance, its conflict), as of the last poll."""
+    behind: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Names the peer's server holds below what this host witnessed it issue: name ->
+    (its value, the witnessed value); at most ``MAX_BEHIND`` of them."""
 
     def node(self) -> Node | None:
         """The peer as the conflict rule sees it (None unless it answered the last poll)."""
@@ -169,10 +217,15 @@ class PeerReader:
         self._http = http
         self.url = url
 
+    async def node(self) -> Node:
+        """Who the peer's server says it is (``GET /readyz``)."""
+        ready = await _get(self._http, f"{self.url}/readyz", {}, _ReadyWire)
+        return Node(self.url, ready.instance, ready.instances)
+
     async def sequences(self) -> AsyncIterator[list[tuple[str, int]]]:
         """Every sequence of the peer's server with its current value, page by page."""
         async for page in self._pages("sequences", _SequencesWire):
-            yield [(item.name, _value(item.current)) for item in page.items]
+            yield [(item.name, peer_value(item.current)) for item in page.items]
 
     async def witnessed(self, instance: int) -> AsyncIterator[WitnessPageWire]:
         """The peer's witness record of ``instance``, page by page."""
@@ -211,6 +264,9 @@ class PeerPoller:
         """This admin process as a consumer of the peer's change feed."""
         self._epoch: str | None = None
         self._ack = 0
+        self._drained_at: float | None = None
+        """When the last poll that drained every change was sent: whatever changed since
+        changed after it (the span over which rates are measured)."""
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -244,8 +300,10 @@ class PeerPoller:
                 page = await _get(self._http, f"{view.url}/changes", {
                     "consumer": self._consumer, "epoch": self._epoch or "", "ack": self._ack,
                     "limit": CHANGES_PAGE}, _ChangesWire)
+                unfenced = view.fenced is True and not page.fenced
                 self._saw(page)
-                if page.resync or page.epoch != self._epoch:
+                # Unfenced: read it in full, to see at once any name that went backwards.
+                if page.resync or page.epoch != self._epoch or unfenced:
                     await self._resync(page, sent_at)
                     continue
                 await self._record(page, sent_at)
@@ -279,6 +337,7 @@ class PeerPoller:
         view.version = page.version
         view.fenced = page.fenced
         view.last_seen = self._clock()
+        view.reports = [(report.instance, report.conflict[:1000]) for report in page.backwards[:100]]
 
     async def _resync(self, page: _ChangesWire, sent_at: float) -> None:
         """Read every sequence of the peer (the feed carries what changes meanwhile)."""
@@ -286,31 +345,60 @@ class PeerPoller:
             log.info("peer %s restarted (a new epoch): reading it in full", self.view.url)
             await self._lost(page.instance, sent_at)
         async for items in self._reader.sequences():
-            await self._store(page.instance, [Seen(name, value, False) for name, value in items])
+            seen = [Seen(name, value, False) for name, value in items]
+            below = await self._store(page.instance, seen)
+            if not page.fenced:
+                self._note_behind(seen, below)
         if page.fenced:
             await self._lost(page.instance, sent_at)
         else:
             await self._store(page.instance, [], confirmed_at=sent_at)
         self._epoch = page.epoch
         self._ack = page.seq
+        self._drained_at = sent_at
 
     async def _record(self, page: _ChangesWire, sent_at: float) -> None:
         sample = not page.fenced
-        seen = [Seen(item.name, _value(item.current), sample and not item.jumped)
+        seen = [Seen(item.name, peer_value(item.current), sample and not item.jumped)
                 for item in page.items]
         if self._follower is not None:  # the feed only: a resync's full listing is not offered
             self._follower.offer((s.name, s.value) for s in seen)
         if page.fenced:
             await self._store(page.instance, seen, lost_at=sent_at)
         else:
-            await self._store(page.instance, seen, confirmed_at=None if page.more else sent_at)
+            span_s = sent_at - self._drained_at if self._drained_at is not None else None
+            below = await self._store(page.instance, seen,
+                                      confirmed_at=None if page.more else sent_at, span_s=span_s)
+            self._note_behind(seen, below)
+            if not page.more:
+                self._drained_at = sent_at
 
     async def _store(self, instance: int, seen: list[Seen], *, confirmed_at: float | None = None,
-                     lost_at: float | None = None) -> None:
+                     lost_at: float | None = None, span_s: float | None = None,
+                     ) -> dict[str, int]:
+        """Record ``seen``; the names below the record (name -> the recorded value)."""
         if self._witness is None:
-            return
-        await asyncio.to_thread(self._witness.record, instance, seen, self._clock(),
-                                confirmed_at=confirmed_at, lost_at=lost_at)
+            return {}
+        return await asyncio.to_thread(self._witness.record, instance, seen, self._clock(),
+                                       confirmed_at=confirmed_at, lost_at=lost_at, span_s=span_s)
+
+    def _note_behind(self, seen: list[Seen], below: dict[str, int]) -> None:
+        """Keep the names of the unfenced peer that went below the record (a conflict)."""
+        behind = self.view.behind
+        new: list[str] = []
+        for item in seen:
+            if item.name not in below:
+                behind.pop(item.name, None)
+            elif item.name in behind or len(behind) < MAX_BEHIND:
+                if item.name not in behind:
+                    new.append(item.name)
+                behind[item.name] = (item.value, below[item.name])
+        if new:
+            value, recorded = behind[new[0]]
+            log.warning("peer %s went BACKWARDS: %d more name(s) below what this host witnessed "
+                        "it issue (%r at %d, witnessed %d): it may issue those numbers again; "
+                        "POST /fence on it, then POST /recover", self.view.url, len(new), new[0],
+                        value, recorded)
 
     async def _lost(self, instance: int, at: float) -> None:
         if self._witness is not None:

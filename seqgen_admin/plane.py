@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass
-from typing import Final
 
 import httpx
 
@@ -19,19 +18,14 @@ from seqgen_admin.cluster import THIS_SERVER, Node, conflicts
 from seqgen_admin.config import AdminConfig
 from seqgen_admin.control_client import ControlClient
 from seqgen_admin.follow import FollowCounts, Follower
-from seqgen_admin.peers import PeerPoller, PeerView, http_client
+from seqgen_admin.peers import MAX_BEHIND, PEER_TIMEOUT_S, PeerPoller, PeerView, http_client
 from seqgen_admin.witness import WitnessStore
 from seqgen_common.control import Pong
 from seqgen_common.errors import SeqgenError, Unavailable
 
-__all__ = ["PEER_TIMEOUT_S", "ClusterState", "Plane"]
+__all__ = ["PEER_TIMEOUT_S", "ClusterState", "Plane", "backwards"]
 
 log = logging.getLogger(__name__)
-
-PEER_TIMEOUT_S: Final = 5.0
-"""How long a call to a peer's admin may take (a peer waits up to its own control timeout
-for its server)."""
-
 
 @dataclass(frozen=True, slots=True)
 class ClusterState:
@@ -42,6 +36,8 @@ class ClusterState:
     conflicts: list[str]
     follow: FollowCounts | None
     """What following the peers did (None: off, or no peers)."""
+    behind: int = 0
+    """Names that serving peers hold below what this host witnessed them issue."""
 
 
 class Plane:
@@ -110,10 +106,39 @@ class Plane:
         except SeqgenError:
             self._own_reachable = False
 
+    async def witnessed_names(self, instance: int) -> int:
+        """How many names of ``instance`` this host witnessed (0 without a record)."""
+        if self.witness is None:
+            return 0
+        return await asyncio.to_thread(self.witness.count, instance)
+
+    def backwards_seen(self) -> list[tuple[int, str]]:
+        """The peers this admin saw go backwards: (instance, conflict), for ``/changes``."""
+        return [(view.instance, problem) for view in (poller.view for poller in self.pollers)
+                if view.instance is not None and (problem := backwards(view)) is not None]
+
     def state(self) -> ClusterState:
         own = self._own
         own_node = Node(THIS_SERVER, own.instance, own.instances) if own is not None else None
         peers = [poller.view for poller in self.pollers]
         nodes = [node for node in (view.node() for view in peers) if node is not None]
+        found = conflicts(own_node, nodes) + [problem for problem in map(backwards, peers)
+                                              if problem is not None]
+        if own is not None:  # what the peers' admins saw of this server
+            found += [f"{view.url} reports: {conflict}" for view in peers if view.reachable
+                      for instance, conflict in view.reports if instance == own.instance]
         follow = self.follower.counts if self.follower is not None else None
-        return ClusterState(own, self._own_reachable, peers, conflicts(own_node, nodes), follow)
+        return ClusterState(own, self._own_reachable, peers, found, follow,
+                            sum(len(view.behind) for view in peers if view.fenced is False))
+
+
+def backwards(view: PeerView) -> str | None:
+    """The conflict of a serving peer whose server holds names below what was witnessed."""
+    if not view.behind or view.fenced is not False:
+        return None
+    name, (value, recorded) = next(iter(view.behind.items()))
+    more = "at least " if len(view.behind) >= MAX_BEHIND else ""
+    return (f"{view.url} (instance {view.instance}) went backwards: {more}{len(view.behind)} "
+            f"name(s) below what this host witnessed it issue (e.g. {name!r} at {value}, "
+            f"witnessed {recorded}): it can issue those numbers again; POST /fence on it, then "
+            "POST /recover (docs/operations.md)")

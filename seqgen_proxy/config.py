@@ -87,9 +87,10 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="requests forwarded and not yet answered; beyond this requests wait in "
                    "the proxy until replies come back (default %(default)s)")
     p.add_argument("--max-queued", type=int, default=d.max_queued, metavar="N",
-                   help="requests that may wait in the proxy for room in flight; beyond this, and "
-                   "for a request that waited a whole --timeout, the client gets UNAVAILABLE "
-                   "(overloaded) at once, so that it tries elsewhere (default %(default)s)")
+                   help="requests that may wait in the proxy for room in flight, at most half "
+                   "of them for one name; beyond this, and for a request that waited a whole "
+                   "--timeout, the client gets UNAVAILABLE (overloaded) at once, so that it tries "
+                   "elsewhere (default %(default)s)")
     p.add_argument("--coalesce", action=argparse.BooleanOptionalAction, default=d.coalesce,
                    help="while a request for a name is out to a host, further requests for the "
                    "name wait and then go out together as one request, each client getting its "

@@ -53,6 +53,7 @@ from seqgen_proxy.caps import CapTable
 from seqgen_proxy.config import ProxyConfig
 from seqgen_proxy.jobs import Job, Lane, Member, split_values
 from seqgen_proxy.links import Backend, Links
+from seqgen_proxy.shares import Shares
 from seqgen_proxy.stats import ProxyStats
 from seqgen_proxy.wire import highest_issued, judge_error
 
@@ -119,8 +120,8 @@ class Relay:
         """Lanes of the names with a job out (coalescing only)."""
         self._queued: deque[Lane] = deque()
         """Lanes whose next job waits for room in flight, oldest first."""
-        self._waiting = 0
-        """Client requests waiting in lanes (not yet part of a job out)."""
+        self._waiting = Shares(config.max_queued)
+        """Client requests waiting in lanes (not yet part of a job out), in all and per name."""
         self._check_at = self._now
         """No attempt or probe times out, and no probe is due, before this."""
         self.stale_replies = 0
@@ -135,7 +136,7 @@ class Relay:
 
     def load(self) -> tuple[int, int]:
         """(requests waiting on backends, client requests waiting in the proxy)."""
-        return self._in_flight, self._waiting
+        return self._in_flight, self._waiting.total
 
     def request_stop(self) -> None:
         """Ask the loop to stop (safe from a signal handler: it only sets a flag)."""
@@ -183,7 +184,7 @@ class Relay:
 
     def _admit(self, name: str, member: Member) -> None:
         """A valid request: into its lane, from which it leaves as soon as it can."""
-        if self._waiting >= self.config.max_queued:
+        if not self._waiting.room(name):  # the whole queue, or this name's share of it
             self._shed(member)
             return
         if self.config.coalesce:
@@ -200,7 +201,7 @@ class Relay:
                 self._forward(job, index)
                 return
         lane.waiting.append(member)
-        self._waiting += 1
+        self._waiting.add(name)
         self._pump(lane)
 
     def _pump(self, lane: Lane) -> None:
@@ -217,12 +218,12 @@ class Relay:
             if index is None:
                 return  # every backend has a job of this name out: wait for one
             while waiting and waiting[0].received_at <= stale_before:
-                self._waiting -= 1
+                self._waiting.remove(lane.name)
                 self._shed(waiting.popleft())  # it waited a whole timeout: its client moved on
             if not waiting:
                 break
             job = lane.take_job()
-            self._waiting -= len(job.members)
+            self._waiting.remove(lane.name, len(job.members))
             if len(job.members) > 1:
                 self.coalesced += len(job.members)
                 self.stats.coalesced_jobs += 1
@@ -499,8 +500,8 @@ class Relay:
                 if stop_at is None:
                     stop_at = now + self._timeout_s
                     log.info("stopping: %d request(s) in flight, %d waiting",
-                             self._in_flight, self._waiting)
-                if not (self._in_flight or self._waiting) or now >= stop_at:
+                             self._in_flight, self._waiting.total)
+                if not (self._in_flight or self._waiting.total) or now >= stop_at:
                     break
             want = not self._stopping and not outbox.full
             if want != reading:

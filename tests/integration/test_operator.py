@@ -209,15 +209,21 @@ def test_recover_refuses_an_unfenced_server_and_a_silent_peer(cluster: Cluster) 
         assert silent.status_code == 503, silent.text
         assert b.admin.url in silent.json()["detail"] and "force" in silent.json()["detail"]
         assert http.get("/status").json()["fenced"] is True  # nothing changed
+        # Forced, without any peer's record and without a margin: never unfenced blind.
+        blind = http.post("/recover", json={"force": True})
+        assert blind.status_code == 409, blind.text
+        assert '"margin"' in blind.json()["detail"] and "blind" in blind.json()["detail"]
+        assert http.get("/status").json()["fenced"] is True
         forced = http.post("/recover", json={"force": True, "margin": "10"})
         assert forced.status_code == 200, forced.text
         body = forced.json()
-        assert body["forced"] is True and body["raised"] == 0 and body["margin"] == "10"
+        # The given margin raises the names only this server holds too.
+        assert body["forced"] is True and body["raised"] == 1 and body["margin"] == "10"
         assert body["margin_rule"] == "given" and body["unwitnessed"] == 1
         assert body["peers"] == [{"url": b.admin.url, "answered": False,
                                   "error": body["peers"][0]["error"], "witnessed": 0}]
         assert http.get("/status").json()["fenced"] is False
-    assert numbers(a.server.bind, "r")[0] > got[-1]  # its own store was intact
+    assert numbers(a.server.bind, "r")[0] > got[-1] + 10  # its own value plus the margin
 
 
 def test_recover_with_a_given_margin(cluster: Cluster) -> None:

@@ -165,3 +165,23 @@ def test_a_stale_backup_is_fenced_and_recovered_without_repeats(cluster: Cluster
     with sqlite3.connect(backup) as db:
         meta = dict(db.execute("SELECT key, value FROM meta"))
     assert meta["fenced"] == "1" and meta["clean"] == "0" and meta["instance"] == "1"
+
+
+def test_a_name_no_witness_saw_is_floored_above_what_a_peer_holds(cluster: Cluster) -> None:
+    """Server 1 issues a name after the witness's last poll, server 2 catches up past it (a
+    client carrying ``last``), then server 1's disk is lost: the recovery floors the name
+    above server 2's value plus the margin, though no record of server 1 has it."""
+    a, b = pair(cluster, interval_s=3600)  # one poll at start, then none during the test
+    wait_until(lambda: b.http().get("/witness/1").json()["stale_s"] is not None, 15,
+               "the witness's first poll")
+    issued = numbers(a.server.bind, "late", count=50)
+    assert "late" not in witnessed(b, 1)
+    held = numbers(b.server.bind, "late", last=issued[-1])[0]  # server 2 catches up
+    new = lose_disk(cluster, a)
+    with a.http() as http:
+        response = http.post("/recover")
+        assert response.status_code == 200, response.text
+        body = response.json()
+    assert body["raised"] >= 1 and int(body["largest_jump"]) >= held + 2000
+    fresh = numbers(new.bind, "late", last=0, count=10)
+    assert fresh[0] > held + 2000 > issued[-1], (fresh, held, issued)

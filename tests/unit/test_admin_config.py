@@ -67,6 +67,11 @@ def test_the_token_never_shows_in_the_config_repr() -> None:
     ["--follow-max-names", "0"],
     ["--follow-max-names", "1001"],
     ["--follow-peers=no"],
+    ["--recover-timeout", "0"],
+    ["--recover-timeout", "nan"],
+    ["--header-timeout", "0"],
+    ["--header-timeout", "301"],
+    ["--max-connections-per-client", "0"],
 ])
 def test_bad_flags_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exited:
@@ -90,6 +95,16 @@ def test_peers_and_the_witness() -> None:
     assert config.peers == ("http://10.0.0.12:6411", "https://h3.example")  # the flags win
     assert config.witness_interval_s == 0.5
     assert config.witness_file == Path("w.db").absolute()
+
+
+def test_recovery_and_connection_limits() -> None:
+    config = parse_args([], {})
+    assert config.recover_timeout_s == 300.0 and config.header_timeout_s == 5.0
+    assert config.max_connections_per_client == 16
+    config = parse_args(["--recover-timeout", "2", "--header-timeout", "0.5",
+                         "--max-connections-per-client", "4"], {})
+    assert config.recover_timeout_s == 2.0 and config.header_timeout_s == 0.5
+    assert config.max_connections_per_client == 4
 
 
 def test_peers_from_the_environment() -> None:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import pytest
 import zmq
 
-from seqgen_admin.app import MAX_CONNECTIONS
+from seqgen_admin.app import MAX_CONNECTIONS, MAX_IDLE_CONNECTIONS
 from seqgen_admin.config import _build_parser as admin_parser
 from seqgen_admin.guard import MAX_BODY_BYTES
 from seqgen_client import AsyncClient, Client, cli
@@ -294,6 +294,7 @@ BOUNDS: dict[str, int] = {
     "control socket, reply size at the admin": MAX_CONTROL_REPLY_BYTES,
     "admin, HTTP request body": MAX_BODY_BYTES,
     "admin, connections at once": MAX_CONNECTIONS,
+    "admin, idle connections (no request being answered)": MAX_IDLE_CONNECTIONS,
 }
 """The bounds of docs/protocol.md's table that are constants of the code, not flags."""
 _UNITS = {"": 1, "KiB": 1024, "MiB": 1024 * 1024}

@@ -4,10 +4,21 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from seqgen_admin.margin import Witnessed, base_margin, default_margin, plan
+from seqgen_admin.margin import (
+    CEILING,
+    MAX_RATE_PER_S,
+    Implausible,
+    Witnessed,
+    base_margin,
+    default_margin,
+    plan,
+    record_problem,
+    value_problem,
+)
 from seqgen_common.limits import MAX_VALUE
 
 
@@ -29,12 +40,18 @@ def test_plan_takes_the_highest_value_plus_the_margin() -> None:
                    "b": [Witnessed(40, 0.0, 1.0)],
                    "kept": [Witnessed(100, 0.0, 1.0)]},
         drift=100, instances=2)
-    assert result.floors == {"a": 3000 + 2000, "b": 40 + 2000}
+    # "never": no witness saw it, but a peer holds it: above the peer's value plus the margin.
+    assert result.floors == {"a": 3000 + 2000, "b": 40 + 2000, "never": 99 + 2000}
     assert result.largest_jump == 5000 - 5
     assert result.largest_margin == 2000
     assert result.kept == 1
-    # Names nobody witnessed ("never", "mine") keep the server's own state.
-    assert "never" not in result.floors and "mine" not in result.floors
+    assert result.peer_only == 1
+    assert "mine" not in result.floors  # only this server holds it: its own state
+
+
+def test_a_given_margin_raises_the_names_only_this_server_holds() -> None:
+    result = plan({"mine": 7, "a": 1}, {"a": 50}, {}, drift=100, instances=2, margin=10)
+    assert result.floors == {"mine": 17, "a": 60}
 
 
 def test_a_given_margin_replaces_the_default() -> None:
@@ -43,13 +60,29 @@ def test_a_given_margin_replaces_the_default() -> None:
     assert result.largest_margin == 7
 
 
-def test_floors_stop_at_the_largest_value() -> None:
-    result = plan({}, {}, {"a": [Witnessed(MAX_VALUE - 5, 0.0, 1.0)]}, drift=100, instances=2)
-    assert result.floors == {"a": MAX_VALUE}
+def test_no_floor_in_the_top_quarter_of_the_range() -> None:
+    with pytest.raises(Implausible, match="top quarter"):
+        plan({}, {}, {"a": [Witnessed(CEILING - 5, 0.0, 1.0)]}, drift=100, instances=2)
+    with pytest.raises(Implausible, match="'b'"):
+        plan({}, {"b": CEILING}, {}, drift=100, instances=2, margin=1)
+    assert plan({}, {"b": CEILING - 1}, {}, drift=100, instances=2, margin=1).floors == {
+        "b": CEILING}
+
+
+def test_implausible_values_and_rates() -> None:
+    assert value_problem(10**18) is None
+    assert value_problem(MAX_VALUE) is not None and value_problem(CEILING + 1) is not None
+    fine = Witnessed(10, 1e6, 1.0)
+    assert record_problem(fine) is None
+    for rate in (float("inf"), float("nan"), -1.0, 1e308, MAX_RATE_PER_S * 2):
+        assert "rate" in str(record_problem(Witnessed(10, rate, 1.0))), rate
+        assert record_problem(Witnessed(10, rate, 1.0), check_rate=False) is None
+    assert "window" in str(record_problem(Witnessed(10, 1.0, float("inf"))))
+    assert "top quarter" in str(record_problem(Witnessed(MAX_VALUE, 0.0, 1.0), check_rate=False))
 
 
 @given(
-    own=st.integers(0, 10**12),
+    own=st.integers(0, 10**12),  # far below CEILING: every plan is plausible
     peer=st.integers(0, 10**12),
     values=st.lists(st.tuples(st.integers(0, 10**12), st.floats(0, 1e6), st.floats(0.01, 100)),
                     min_size=1, max_size=4),

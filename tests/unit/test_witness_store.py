@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from seqgen_admin.witness import InstanceState, Seen, WitnessStore
+from seqgen_admin.margin import MAX_RATE_PER_S
+from seqgen_admin.witness import InstanceState, Seen, WitnessStore, faded
 from seqgen_common.errors import StartupError
 
 
@@ -69,3 +70,46 @@ def test_a_file_that_is_not_a_record_is_refused(tmp_path: Path) -> None:
     path.write_bytes(b"not sqlite at all" * 100)
     with pytest.raises(StartupError, match="cannot be used"):
         WitnessStore.open(path)
+
+
+def test_a_jump_faster_than_any_server_is_not_a_rate(tmp_path: Path) -> None:
+    store = WitnessStore.open(tmp_path / "w.db")
+    store.record(1, [Seen("a", 100, True)], 1000.0)
+    store.record(1, [Seen("a", 300, True)], 1001.0)
+    store.record(1, [Seen("a", 10**18, True)], 1002.0)  # a catch-up to a client's last
+    (item,), _ = store.page(1, "", None, 10)
+    assert item.value == 10**18
+    assert item.rate == pytest.approx(200.0)  # the jump is no sample: the peak before it stays
+    assert item.rate <= MAX_RATE_PER_S
+
+
+def test_rates_fade_while_no_new_value_arrives(tmp_path: Path) -> None:
+    store = WitnessStore.open(tmp_path / "w.db")
+    store.record(1, [Seen("a", 0, True)], 1000.0)
+    store.record(1, [Seen("a", 1000, True)], 1001.0)
+    assert store.page(1, "", None, 10, at=1001.0)[0][0].rate == pytest.approx(1000.0)
+    assert store.page(1, "", None, 10, at=1061.0)[0][0].rate == pytest.approx(500.0)
+    assert store.page(1, "", None, 10, at=1001.0 + 3600)[0][0].rate < 20
+    assert faded(10.0, 5.0, 4.0) == 10.0  # never above the peak
+
+
+def test_values_below_the_record_are_answered(tmp_path: Path) -> None:
+    store = WitnessStore.open(tmp_path / "w.db")
+    assert store.record(1, [Seen("a", 100, True), Seen("b", 5, True)], 1.0) == {}
+    below = store.record(1, [Seen("a", 40, False), Seen("b", 6, True), Seen("new", 1, True)], 2.0)
+    assert below == {"a": 100}
+    assert store.record(2, [Seen("a", 1, True)], 3.0) == {}  # another instance's record
+    many = [Seen(f"n{i}", 10, False) for i in range(1200)]
+    store.record(1, many, 4.0)
+    assert len(store.record(1, [Seen(f"n{i}", 9, False) for i in range(1200)], 5.0)) == 1200
+
+
+def test_a_burst_after_a_quiet_hour_is_measured_over_the_poll_it_moved_in(tmp_path: Path) -> None:
+    store = WitnessStore.open(tmp_path / "w.db")
+    store.record(1, [Seen("quiet", 100, True), Seen("old", 100, True)], 1000.0)
+    # An hour later the name moves by 20,000 between two polls 1 s apart.
+    store.record(1, [Seen("quiet", 20_100, True)], 4600.0, span_s=1.0)
+    store.record(1, [Seen("old", 20_100, True)], 4600.0)  # no span known: over the hour
+    rates = {i.name: i.rate for i in store.page(1, "", None, 10)[0]}
+    assert rates["quiet"] == pytest.approx(20_000.0)
+    assert rates["old"] == pytest.approx(20_000 / 3600)
