@@ -28,6 +28,7 @@ from seqgen_admin.guard import MAX_BODY_BYTES, WriteGuard
 from seqgen_admin.metrics import ClusterCollector, HttpMetrics, HttpMetricsMiddleware, ServerCollector
 from seqgen_admin.page import page_router
 from seqgen_admin.plane import Plane
+from seqgen_admin.tls import uvicorn_options
 from seqgen_common import __version__
 from seqgen_common.errors import SeqgenError
 
@@ -128,6 +129,7 @@ def run(config: AdminConfig) -> int:
             lifespan="on",
             limit_concurrency=MAX_CONNECTIONS,  # beyond: 503 at once
             timeout_keep_alive=5,
+            **uvicorn_options(config.tls),  # HTTPS (and mutual TLS) with --tls-*
         )
     )
     server.run()

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from seqgen_admin.tls import TlsFiles, check_files
+from seqgen_common import __version__
 from seqgen_common.daemon import add_daemon_flags, check_daemon_flags
 from seqgen_common.endpoints import parse_http, validate_zmq
 from seqgen_common.limits import DEFAULT_ADMIN_PORT, DEFAULT_CONTROL_PORT
@@ -28,7 +30,7 @@ _TOKEN = re.compile(r"[\x21-\x7e]+")
 @dataclass(frozen=True, slots=True)
 class AdminConfig:
     admin: str = f"http://0.0.0.0:{DEFAULT_ADMIN_PORT}"
-    """Where the HTTP server listens (http://HOST:PORT)."""
+    """Where the HTTP server listens (http://HOST:PORT, or https://HOST:PORT with TLS)."""
     control: str = f"tcp://127.0.0.1:{DEFAULT_CONTROL_PORT}"
     """The server's control socket."""
     token: str | None = field(default=None, repr=False)
@@ -44,6 +46,8 @@ class AdminConfig:
     """How often the witness records what each peer has issued (and the cluster view is refreshed)."""
     witness_file: Path = DEFAULT_WITNESS_FILE
     """The SQLite file of the witness record on this host (used only with peers)."""
+    tls: TlsFiles = field(default_factory=TlsFiles)
+    """The certificates of HTTPS and of mutual TLS between admins (none: plain HTTP)."""
 
     @property
     def host(self) -> str:
@@ -62,7 +66,8 @@ def _build_parser() -> argparse.ArgumentParser:
         "talking to it over its private control socket.",
     )
     p.add_argument("--admin", default=d.admin, metavar="URL",
-                   help="HTTP address to listen on (default %(default)s)")
+                   help="address to listen on: http://HOST:PORT, or https://HOST:PORT with "
+                   "--tls-cert and --tls-key (default %(default)s)")
     p.add_argument("--control", default=d.control, metavar="URI",
                    help="the server's control socket (default %(default)s)")
     p.add_argument("--token", default=None,
@@ -85,6 +90,20 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--witness-file", type=Path, default=d.witness_file, metavar="PATH",
                    help="the SQLite file that keeps the witness record on this host (created if "
                    "missing, only with --peer; default %(default)s)")
+    p.add_argument("--tls-cert", type=Path, metavar="FILE",
+                   help="serve HTTPS (and only HTTPS) with this certificate (PEM, chain after it); "
+                   "also presented to peers when polling them. Needs --tls-key and an https:// "
+                   "--admin. Default: none (plain HTTP)")
+    p.add_argument("--tls-key", type=Path, metavar="FILE",
+                   help="the private key of --tls-cert (PEM, unencrypted; default none)")
+    p.add_argument("--tls-ca", type=Path, metavar="FILE",
+                   help="the CA bundle (PEM) that https:// peers' certificates must be signed by; "
+                   "host names are checked. Default: the system's CAs")
+    p.add_argument("--tls-client-ca", type=Path, metavar="FILE",
+                   help="require on every connection a client certificate signed by this CA "
+                   "bundle (PEM): mutual TLS. Needs --tls-cert. Default: none (no client "
+                   "certificate asked)")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     add_daemon_flags(p)
     return p
 
@@ -117,9 +136,19 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None 
     ns = parser.parse_args(argv)
     check_daemon_flags(parser, ns)
     try:
-        parse_http(ns.admin)
+        address = parse_http(ns.admin)
     except ValueError as exc:
         parser.error(f"--admin: {exc}")
+    tls = TlsFiles(*(None if path is None else Path(path).absolute()
+                     for path in (ns.tls_cert, ns.tls_key, ns.tls_ca, ns.tls_client_ca)))
+    try:
+        check_files(tls)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if address.tls and not tls.serving:
+        parser.error("--admin https://... needs --tls-cert and --tls-key")
+    if tls.serving and not address.tls:
+        parser.error(f"--tls-cert serves HTTPS: write --admin https://{ns.admin.partition('://')[2]}")
     try:
         validate_zmq(ns.control)
     except ValueError as exc:
@@ -135,6 +164,9 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None 
             peer = _normal_url(url)
         except ValueError as exc:
             parser.error(f"--peer {url}: {exc}")
+        if tls.serving and not peer.startswith("https://"):
+            parser.error(f"--peer {url}: this admin serves HTTPS, so its peers are https:// too "
+                         "(the token would cross the network in clear text)")
         if peer not in peers:
             peers.append(peer)
     token = ns.token if ns.token is not None else (environ or {}).get(TOKEN_ENV)
@@ -150,4 +182,5 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None 
         peers=tuple(peers),
         witness_interval_s=ns.witness_interval_s,
         witness_file=Path(ns.witness_file).absolute(),
+        tls=tls,
     )

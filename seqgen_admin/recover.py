@@ -28,7 +28,7 @@ import msgspec
 from seqgen_admin.cluster import THIS_SERVER, Node, conflicts
 from seqgen_admin.control_client import ControlClient
 from seqgen_admin.margin import Witnessed, base_margin, plan
-from seqgen_admin.peers import PeerError, PeerReader
+from seqgen_admin.peers import PeerError, PeerReader, failure
 from seqgen_common.control import MAX_FLOORS, MAX_PAGE
 from seqgen_common.errors import Conflict, Unavailable
 
@@ -87,7 +87,9 @@ async def _readyz(http: httpx.AsyncClient, url: str) -> Node:
         if response.status_code != 200:
             raise PeerError(f"{url}/readyz: HTTP {response.status_code} {body.get('detail', '')}")
         return Node(url, int(body["instance"]), int(body["instances"]))
-    except (httpx.HTTPError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except httpx.HTTPError as exc:
+        raise PeerError(failure(f"{url}/readyz", exc)) from exc
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise PeerError(f"{url}/readyz: {type(exc).__name__}: {exc}") from exc
 
 

@@ -19,6 +19,7 @@ It runs in a client host's namespace because the suite's addresses exist only th
 
 from __future__ import annotations
 
+import ssl
 import sys
 import time
 
@@ -34,7 +35,9 @@ class AgentConfig(msgspec.Struct, frozen=True):
     publics: dict[str, str]
     """label -> ZeroMQ endpoint of a server or proxy"""
     admins: dict[str, str]
-    """label -> base URL of an admin"""
+    """label -> base URL of an admin (https://, mutual TLS)"""
+    tls: dict[str, str]
+    """ca, cert, key: the files the agent verifies the admins with and presents to them"""
     probe_name: str = "probe"
 
 
@@ -69,7 +72,9 @@ class Agent:
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
         self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-        self.http = httpx.Client(timeout=ATTEMPT_TIMEOUT_S)
+        tls = ssl.create_default_context(cafile=config.tls["ca"])
+        tls.load_cert_chain(config.tls["cert"], config.tls["key"])
+        self.http = httpx.Client(timeout=ATTEMPT_TIMEOUT_S, verify=tls)
 
     def _admin_ready(self, base: str) -> bool:
         try:
