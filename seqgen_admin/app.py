@@ -132,5 +132,8 @@ def run(config: AdminConfig) -> int:
             **uvicorn_options(config.tls),  # HTTPS (and mutual TLS) with --tls-*
         )
     )
-    server.run()
+    try:
+        server.run()
+    except SystemExit as exc:  # uvicorn exits 3 when it cannot start (a port in use...): 1, as
+        return 1 if exc.code else 0  # every seqgen daemon whose start fails (it logged why)
     return 0 if server.started else 1

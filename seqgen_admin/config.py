@@ -10,7 +10,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from seqgen_admin.tls import TlsFiles, check_files
-from seqgen_common import __version__
 from seqgen_common.daemon import add_daemon_flags, check_daemon_flags
 from seqgen_common.endpoints import parse_http, validate_zmq
 from seqgen_common.limits import DEFAULT_ADMIN_PORT, DEFAULT_CONTROL_PORT
@@ -103,7 +102,6 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="require on every connection a client certificate signed by this CA "
                    "bundle (PEM): mutual TLS. Needs --tls-cert. Default: none (no client "
                    "certificate asked)")
-    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     add_daemon_flags(p)
     return p
 

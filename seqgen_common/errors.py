@@ -143,7 +143,11 @@ class Conflict(SeqgenError):
 
 
 class StartupError(SeqgenError):
-    """A daemon refuses to start; the message says why and what to do."""
+    """A daemon refuses to start; the message says why and what to do (exit status 1)."""
+
+
+class ConfigError(StartupError):
+    """A daemon refuses to start because of what it was given (exit status 2, as a bad flag)."""
 
 
 _BY_CODE: Final[dict[str, type[SeqgenError]]] = {
