@@ -73,6 +73,10 @@ def _build_parser() -> argparse.ArgumentParser:
                    help=f"bearer token required for writes; prefer the {TOKEN_ENV} environment "
                    "variable (a command line is visible to other users). Without a token every "
                    "write is refused with 403")
+    p.add_argument("--token-file", type=Path, default=None, metavar="FILE",
+                   help="read the bearer token from FILE (its first line) at start, instead of "
+                   f"--token or {TOKEN_ENV}: a new token is applied by restarting the admin, "
+                   "without touching its supervisor's environment (default: none)")
     p.add_argument("--control-timeout", type=float, default=d.control_timeout_s,
                    metavar="SECONDS", dest="control_timeout_s",
                    help="answer 503 when the server does not reply within this time "
@@ -125,6 +129,18 @@ def _normal_url(url: str) -> str:
     return url.rstrip("/")
 
 
+def _read_token(parser: argparse.ArgumentParser, path: Path) -> str:
+    """The first line of ``path``; an error (exit 2) when it is missing or empty."""
+    try:
+        text = path.read_text(encoding="ascii", errors="replace")
+    except OSError as exc:
+        parser.error(f"--token-file {path}: {exc.strerror or exc}")
+    token = text.splitlines()[0].strip() if text.strip() else ""
+    if not token:
+        parser.error(f"--token-file {path} is empty: put the token on its first line")
+    return token
+
+
 def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> AdminConfig:
     """Parse and check the flags; ``environ`` supplies SEQGEN_ADMIN_TOKEN when --token is absent.
 
@@ -167,9 +183,15 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None 
                          "(the token would cross the network in clear text)")
         if peer not in peers:
             peers.append(peer)
-    token = ns.token if ns.token is not None else (environ or {}).get(TOKEN_ENV)
+    if ns.token is not None and ns.token_file is not None:
+        parser.error("give the token with --token or --token-file, not both")
+    if ns.token_file is not None:
+        token = _read_token(parser, ns.token_file)
+    else:
+        token = ns.token if ns.token is not None else (environ or {}).get(TOKEN_ENV)
     if token and not _TOKEN.fullmatch(token):
-        parser.error(f"the token (--token or {TOKEN_ENV}) must be printable ASCII without spaces")
+        parser.error(f"the token (--token, --token-file or {TOKEN_ENV}) must be printable ASCII "
+                     "without spaces")
     return AdminConfig(
         admin=ns.admin,
         control=ns.control,

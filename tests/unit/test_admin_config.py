@@ -141,3 +141,16 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
         parse_args(["--version"], {})
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.startswith("seqgen-admin 0.")
+
+
+def test_token_from_a_file_wins_over_the_environment(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "token"
+    path.write_text("from-file\n")
+    assert parse_args(["--token-file", str(path)], {TOKEN_ENV: "from-env"}).token == "from-file"
+    assert "not both" in _refused(["--token-file", str(path), "--token", "x"], capsys)
+    assert "No such file" in _refused(["--token-file", str(tmp_path / "none")], capsys)
+    path.write_text("\n")
+    assert "is empty" in _refused(["--token-file", str(path)], capsys)
+    path.write_text("two words\n")
+    assert "printable ASCII" in _refused(["--token-file", str(path)], capsys)
