@@ -188,7 +188,7 @@ def _problem(description: str) -> dict[str, Any]:
 
 AUTH_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
     401: _problem("The Authorization header is missing or the token is wrong."),
-    403: _problem("Writes are disabled: seqgen-admin runs without a token."),
+    403: _problem("seqgen-admin runs without a token: it refuses everything that needs one."),
 }
 
 SERVER_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
@@ -258,7 +258,7 @@ async def list_sequences(
     responses={
         400: _problem("The body could not be read as JSON (for example, not UTF-8)."),
         401: _problem("The Authorization header is missing or the token is wrong."),
-        403: _problem("Writes are disabled: seqgen-admin runs without a token."),
+        403: _problem("seqgen-admin runs without a token: it refuses everything that needs one."),
         409: _problem("Numbers above the value were already issued; nothing changed."),
         **SERVER_ERRORS,
     },

@@ -20,6 +20,7 @@ from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry
 
+from seqgen_admin import problems
 from seqgen_admin.api import AdminState, needs_token, on_seqgen_error, router
 from seqgen_admin.auth import check_write_access
 from seqgen_admin.config import AdminConfig
@@ -96,6 +97,7 @@ def create_app(config: AdminConfig) -> FastAPI:
     )
     app.add_middleware(HttpMetricsMiddleware, metrics=HttpMetrics(registry))  # outermost
     app.add_exception_handler(SeqgenError, on_seqgen_error)
+    problems.install(app)  # 422: a sentence, not pydantic's list
     app.include_router(router)
     app.include_router(page_router())
     return app

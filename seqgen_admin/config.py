@@ -185,6 +185,7 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None 
             peers.append(peer)
     if ns.token is not None and ns.token_file is not None:
         parser.error("give the token with --token or --token-file, not both")
+    token: str | None
     if ns.token_file is not None:
         token = _read_token(parser, ns.token_file)
     else:
