@@ -27,9 +27,10 @@ from seqgen_client.options import DEFAULT_DEADLINE_S, DEFAULT_ENDPOINT, DEFAULT_
 from seqgen_common import __version__
 from seqgen_common.curve import client_keys
 from seqgen_common.endpoints import validate_zmq
-from seqgen_common.errors import SeqgenError, Unavailable
+from seqgen_common.errors import AuthError, SeqgenError, Unavailable
 
 __all__ = [
+    "EXIT_AUTH",
     "EXIT_FAILED",
     "EXIT_OK",
     "EXIT_REFUSED",
@@ -55,6 +56,8 @@ EXIT_REFUSED: Final = 3
 server's codes), EXHAUSTED, INTERNAL or any other error reply; CODE: message on stderr."""
 EXIT_UNAVAILABLE: Final = 4
 """No endpoint answered within the deadline."""
+EXIT_AUTH: Final = 5
+"""The endpoints refused the CURVE handshake (AUTH: wrong or missing keys); nothing was issued."""
 
 ENDPOINTS_ENV: Final = "SEQGEN_ENDPOINTS"
 DEFAULT_KEY_NAME: Final = "seqgen"
@@ -74,6 +77,8 @@ exit status:
   {EXIT_REFUSED}  the request was refused: BAD_NAME, BAD_COUNT, EXHAUSTED, INTERNAL, ...
      ("seqgen: CODE: message" on stderr)
   {EXIT_UNAVAILABLE}  unavailable: no endpoint answered within the deadline
+  {EXIT_AUTH}  AUTH: the endpoints refused the CURVE handshake (check --server-key and
+     --client-key, and the server's --curve-clients)
 """
 
 
@@ -215,6 +220,9 @@ def run_next(command: NextCommand, out: TextIO, err: TextIO) -> int:
         except Unavailable as exc:
             err.write(f"seqgen: {exc}\n")
             return EXIT_UNAVAILABLE
+        except AuthError as exc:
+            err.write(f"seqgen: {exc}\n")
+            return EXIT_AUTH
         except SeqgenError as exc:
             err.write(f"seqgen: {exc}\n")
             return EXIT_REFUSED
