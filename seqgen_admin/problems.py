@@ -1,10 +1,11 @@
-"""422 answers an operator can read: one sentence per request instead of pydantic's list.
+"""4xx answers an operator can read: one sentence per request instead of pydantic's list.
 
 FastAPI answers a request its models refuse with ``{"detail": [{loc, msg, ctx...}]}``, in
 which a malformed floor value shows the 1,300-character regular expression of
 ``VALUE_PATTERN``. Here the same refusal is ``{"detail": "<sentence>", "fields": [...]}``:
 which part of the request is wrong, what it must be, and what was sent. The OpenAPI
-schema is changed to match (every 422 documents ``InvalidRequest``).
+schema is changed to match (every 422 documents ``InvalidRequest``). Starlette's bare "Not
+Found" and "Method Not Allowed" become sentences that name the request too.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from seqgen_admin.models import DIGITS_PATTERN, VALUE_PATTERN, Problem
 from seqgen_common.limits import MAX_VALUE
@@ -90,6 +92,20 @@ def describe(errors: Sequence[Mapping[str, Any]]) -> InvalidRequest:
     return InvalidRequest(detail=detail, fields=fields)
 
 
+async def _on_http(request: Request, exc: Exception) -> Response:
+    """Starlette's bare "Not Found" and "Method Not Allowed" as sentences; others unchanged."""
+    assert isinstance(exc, StarletteHTTPException)
+    detail, path = exc.detail, request.url.path
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"No such endpoint: {request.method} {path} (the endpoints are listed at /docs)."
+    elif exc.status_code == 405 and detail == "Method Not Allowed":
+        allowed = (exc.headers or {}).get("Allow")
+        detail = f"{request.method} is not allowed on {path}" + (f": use {allowed}." if allowed else ".")
+    if exc.status_code in (204, 304):
+        return Response(status_code=exc.status_code, headers=exc.headers)
+    return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+
+
 async def _on_invalid(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     return JSONResponse(describe(exc.errors()).model_dump(), status_code=422)
@@ -123,4 +139,5 @@ def _documented(openapi: Callable[[], dict[str, Any]]) -> Callable[[], dict[str,
 def install(app: FastAPI) -> None:
     """Readable 422 answers, and the schema that documents them."""
     app.add_exception_handler(RequestValidationError, _on_invalid)
+    app.add_exception_handler(StarletteHTTPException, _on_http)
     app.openapi = _documented(app.openapi)  # type: ignore[method-assign]

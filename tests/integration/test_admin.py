@@ -222,6 +222,16 @@ def test_a_negative_floor_is_refused_with_a_sentence(env: Env) -> None:
         headers={**bearer(TOKEN), "Content-Type": "application/json"}).json()["detail"]
 
 
+def test_unknown_endpoints_and_methods_are_answered_with_sentences(env: Env) -> None:
+    missing = env.http.get("/nothing/here")
+    assert missing.status_code == 404
+    assert missing.json() == {"detail": "No such endpoint: GET /nothing/here (the endpoints are "
+                                        "listed at /docs)."}
+    wrong = env.http.delete("/status")
+    assert wrong.status_code == 405 and wrong.headers["allow"] == "GET"
+    assert wrong.json() == {"detail": "DELETE is not allowed on /status: use GET."}
+
+
 def test_malformed_floor_bodies(env: Env) -> None:
     url = f"{path_of('floor/body')}/floor"
     for body in (b"", b"not json", b"[]", b'{"value": "1", "other": 2}', b"{}"):
