@@ -112,6 +112,9 @@ def test_cluster_witness_and_recover_between_peers_over_mutual_tls(cluster: Clus
     assert cluster_view(a)["conflicts"] == []
     got = numbers(a.server.bind, "t", count=3)
     wait_witnessed(b, 1, "t", got[-1])
+    # A client certificate is no token: writes still need it.
+    with a.admin.client() as no_token:
+        assert no_token.post("/fence").status_code == 401
     with a.http() as http:
         assert http.post("/fence").status_code == 200
         response = http.post("/recover", json={"margin": "1000"})
