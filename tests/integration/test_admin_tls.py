@@ -74,7 +74,7 @@ def test_https_with_the_right_ca_and_each_refusal(cluster: Cluster, pki: Pki, tm
         admin = start_admin(cluster, server.control, token=TOKEN, url=https_url(),
                             extra=cert.flags(pki.ca, client_ca=False), verify=False)
         bad_urls[admin.url] = name
-    peers = [*bad_urls, tls.url, mutual.url]
+    peers = [*bad_urls, tls.url, mutual.url, plain]  # plain: http:// to the TLS port
     args = ["--tls-ca", str(pki.ca), "--witness-file", str(tmp_path / "w.db"),
             "--witness-interval", "0.2"]
     for url in peers:
@@ -91,7 +91,8 @@ def test_https_with_the_right_ca_and_each_refusal(cluster: Cluster, pki: Pki, tm
         views = {view["url"]: view for view in http.get("/cluster").json()["peers"]}
     assert views[tls.url]["reachable"] is True
     errors = {bad_urls.get(url, url): view["error"] for url, view in views.items() if not view["reachable"]}
-    assert set(errors) == {"expired", "elsewhere", "other-ca", mutual.url}, errors
+    assert set(errors) == {"expired", "elsewhere", "other-ca", mutual.url, plain}, errors
+    assert "does the peer serve https://?" in errors[plain]
     assert "certificate has expired" in errors["expired"]
     assert "Hostname mismatch" in errors["elsewhere"] or "IP address mismatch" in errors["elsewhere"]
     assert "unable to get local issuer certificate" in errors["other-ca"]
