@@ -165,10 +165,12 @@ def test_local_cluster_end_to_end(supervised: Supervised) -> None:
     raised = httpx.put(floor_url, json={"value": "5000"}, timeout=10,
                        headers={"Authorization": "Bearer cluster-secret"})
     assert raised.status_code == 200, raised.text
-    # A new token (SEQGEN_ADMIN_TOKEN=... scripts/cluster) applies on the admins' restart.
+    # A new token (SEQGEN_ADMIN_TOKEN=... scripts/cluster) applies when scripts/cluster
+    # restarts the running cluster, as it does: update, then restart all.
     admin_token(sup.root, "new-secret")
-    done = sup.ctl("restart", "seqgen:admin-1", "seqgen:admin-2")
-    assert done.returncode == 0, done.stdout + done.stderr
+    for step in (("update",), ("restart", "all")):
+        done = sup.ctl(*step)
+        assert done.returncode == 0, done.stdout + done.stderr
     wait_until(sup.ready, 60, "admins restarted")
     for admin in sup.admins():
         url = f"{admin}/sequences/ticket/floor"
