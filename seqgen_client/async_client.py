@@ -36,8 +36,8 @@ from seqgen_client.forksafe import keep_from_parent
 from seqgen_client.lanes import Batch
 from seqgen_common.channel import Channel, Pending, Unsent
 from seqgen_common.errors import AuthError, SeqgenError, Unavailable
-from seqgen_common.handshake import HandshakeWatch
-from seqgen_common.sockets import CLIENT_DEALER, open_socket
+from seqgen_common.handshake import open_watched
+from seqgen_common.sockets import CLIENT_DEALER
 
 __all__ = ["AsyncClient"]
 
@@ -238,8 +238,9 @@ class AsyncClient(ClientBase):
             channel.close()
         if self._ctx is None:
             self._ctx = zmq.Context(io_threads=1)
-        sock = open_socket(self._ctx, CLIENT_DEALER, self._endpoints[index], curve=self.options.curve)
-        channel = self._channels[index] = Channel(sock, watch=HandshakeWatch(sock))
+        sock, watch = open_watched(self._ctx, CLIENT_DEALER, self._endpoints[index],
+                                   curve=self.options.curve)
+        channel = self._channels[index] = Channel(sock, watch=watch)
         return channel
 
     # ---- requests -----------------------------------------------------------------------

@@ -31,8 +31,8 @@ from seqgen_client.forksafe import keep_from_parent
 from seqgen_client.lanes import Batch
 from seqgen_client.wakeups import ThreadWaiter, WakeQueue, own_lock
 from seqgen_common.errors import AuthError, InternalError, SeqgenError, Unavailable
-from seqgen_common.handshake import HandshakeWatch
-from seqgen_common.sockets import CLIENT_REQ, open_socket
+from seqgen_common.handshake import HandshakeWatch, open_watched
+from seqgen_common.sockets import CLIENT_REQ
 
 __all__ = ["Client"]
 
@@ -45,10 +45,10 @@ class _Conn:
 
     __slots__ = ("sock", "timeout_s", "watch")
 
-    def __init__(self, sock: zmq.Socket[bytes]) -> None:
+    def __init__(self, sock: zmq.Socket[bytes], watch: HandshakeWatch) -> None:
         self.sock = sock
         self.timeout_s = -1.0
-        self.watch = HandshakeWatch(sock)
+        self.watch = watch
 
     def close(self) -> None:
         self.watch.close()
@@ -365,6 +365,5 @@ class Client(ClientBase):
             ctx = self._ctx
             if ctx is None:
                 ctx = self._ctx = zmq.Context(io_threads=1)
-        sock: zmq.Socket[bytes] = open_socket(ctx, CLIENT_REQ, self._endpoints[index],
-                                              curve=self.options.curve)
-        return _Conn(sock)
+        sock, watch = open_watched(ctx, CLIENT_REQ, self._endpoints[index], curve=self.options.curve)
+        return _Conn(sock, watch)

@@ -18,7 +18,9 @@ from typing import Any, Final
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
-__all__ = ["EVENTS", "HandshakeWatch", "describe_failure"]
+from seqgen_common.sockets import Spec, open_socket
+
+__all__ = ["EVENTS", "HandshakeWatch", "describe_failure", "open_watched"]
 
 EVENTS: Final = (zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
                  | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
@@ -70,3 +72,18 @@ class HandshakeWatch:
         with contextlib.suppress(zmq.ZMQError):
             self._sock.disable_monitor()
         self._monitor.close(linger=0)
+
+
+def open_watched(ctx: zmq.Context[Any], spec: Spec, endpoint: str,
+                 **options: Any) -> tuple[Any, HandshakeWatch]:
+    """``open_socket`` for a connecting socket, its handshakes watched from before the connect
+    (the watch is closed too when the socket cannot be opened)."""
+    watches: list[HandshakeWatch] = []
+    try:
+        sock = open_socket(ctx, spec, endpoint,
+                           before_connect=lambda s: watches.append(HandshakeWatch(s)), **options)
+    except BaseException:
+        for watch in watches:
+            watch.close()
+        raise
+    return sock, watches[0]

@@ -20,7 +20,7 @@ import zmq
 
 from seqgen_common.curve import CurveClient, CurveServer, Gatekeeper
 from seqgen_common.errors import StartupError
-from seqgen_common.handshake import HandshakeWatch
+from seqgen_common.handshake import HandshakeWatch, open_watched
 from seqgen_common.sockets import BACKEND, PUBLIC, open_socket
 from seqgen_proxy.inflight import InFlight
 
@@ -81,11 +81,12 @@ class Links:
     def backend(self, host: str) -> zmq.Socket[bytes]:
         """A DEALER connected (asynchronously) to ``host``."""
         try:
-            sock: zmq.Socket[bytes] = open_socket(self._ctx, BACKEND, host, curve=self._backend_curve,
-                                                  hwm=self._backend_hwm)
+            sock: zmq.Socket[bytes]
+            sock, watch = open_watched(self._ctx, BACKEND, host, curve=self._backend_curve,
+                                       hwm=self._backend_hwm)
         except zmq.ZMQError as exc:
             raise StartupError(f"cannot connect to {host}: {exc}") from exc
-        self._watches[sock] = HandshakeWatch(sock)
+        self._watches[sock] = watch
         return sock
 
     def refusal(self, sock: zmq.Socket[bytes]) -> str | None:
