@@ -182,8 +182,10 @@ class Cluster:
             shutil.copy(pki.ca, tls / "ca.crt")
             shutil.copy(cert.cert, tls / "host.crt")
             shutil.copy(cert.key, tls / "host.key")
+            # The admins peer as deployed: each polls the others over mutual TLS.
+            peers = " ".join(f"https://{self.address(h)}:{ADMIN_PORT}" for h in SERVER_HOSTS if h != host)
             env = base_env | {"SEQGEN_INSTANCE": str(k), "SEQGEN_INSTANCES": str(INSTANCES),
-                              "SEQGEN_ADMIN_TOKEN": ADMIN_TOKEN}
+                              "SEQGEN_ADMIN_TOKEN": ADMIN_TOKEN, "SEQGEN_PEERS": peers}
             self.servers[host] = SupervisedHost(self.net, host, root,
                                                 render_host(VENV, data, user, tls), env)
         servers = [self.address(h) for h in SERVER_HOSTS]
@@ -201,7 +203,7 @@ class Cluster:
         self.agent = Agent(self.net.exec_argv("c2", [sys.executable, "-m", "tests.nemesis.agent",
                                                      msgspec.json.encode(config).decode()]),
                            self.root / "agent.log")
-        self.wait_ready("cluster start")
+        self.wait_ready("cluster start", peered=True)  # the admins poll each other over mTLS
         for spec in WORKERS:
             self._start_worker(spec)
         self._wait_workers_serving()
@@ -232,10 +234,11 @@ class Cluster:
                 raise AssertionError(f"clients without numbers after {timeout_s} s: {sorted(waiting)}")
             time.sleep(0.1)  # between reads of their real results
 
-    def wait_ready(self, what: str, timeout_s: float = READY_TIMEOUT_S) -> float:
-        """Every server and proxy hands out a number, every admin is ready; the seconds it took."""
+    def wait_ready(self, what: str, timeout_s: float = READY_TIMEOUT_S, *, peered: bool = False) -> float:
+        """Every server and proxy hands out a number, every admin is ready (with ``peered``, and
+        sees every other admin over mutual TLS); the seconds it took."""
         assert self.agent is not None
-        answer = self.agent.ask({"op": "ready", "timeout_s": timeout_s}, timeout_s + 30)
+        answer = self.agent.ask({"op": "ready", "timeout_s": timeout_s, "peered": peered}, timeout_s + 30)
         if not answer["ok"]:
             raise AssertionError(f"{what}: not ready after {timeout_s} s: {answer['failing']}\n"
                                  + self.logs())
