@@ -190,7 +190,7 @@ def _problem(description: str) -> dict[str, Any]:
 
 AUTH_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
     401: _problem("The Authorization header is missing or the token is wrong."),
-    403: _problem("Writes are disabled: seqgen-admin runs without a token."),
+    403: _problem("seqgen-admin runs without a token: it refuses everything that needs one."),
 }
 
 BODY_ERRORS: Final[dict[int | str, dict[str, Any]]] = {

@@ -20,6 +20,7 @@ from fastapi.routing import APIRoute
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CollectorRegistry
 
+from seqgen_admin import problems
 from seqgen_admin.api import AdminState, needs_token, on_seqgen_error, router
 from seqgen_admin.auth import check_write_access
 from seqgen_admin.config import AdminConfig
@@ -35,6 +36,7 @@ from seqgen_admin.metrics import (
 )
 from seqgen_admin.page import page_router
 from seqgen_admin.plane import Plane
+from seqgen_admin.tls import uvicorn_options
 from seqgen_common import __version__
 from seqgen_common.errors import SeqgenError
 from seqgen_common.logs import describe_settings, settings
@@ -112,6 +114,7 @@ def create_app(config: AdminConfig) -> FastAPI:
     )
     app.add_middleware(HttpMetricsMiddleware, metrics=HttpMetrics(registry))  # outermost
     app.add_exception_handler(SeqgenError, on_seqgen_error)
+    problems.install(app)  # 422: a sentence, not pydantic's list
     app.include_router(router)
     app.include_router(page_router())
     return app
@@ -147,7 +150,11 @@ def run(config: AdminConfig) -> int:
             limit_concurrency=MAX_CONNECTIONS,  # beyond: 503 at once
             timeout_keep_alive=5,
             http=guarded_protocol(app.state.connections),  # seqgen_admin.connguard
+            **uvicorn_options(config.tls),  # HTTPS (and mutual TLS) with --tls-*
         )
     )
-    server.run()
+    try:
+        server.run()
+    except SystemExit as exc:  # uvicorn exits 3 when it cannot start (a port in use...): 1, as
+        return 1 if exc.code else 0  # every seqgen daemon whose start fails (it logged why)
     return 0 if server.started else 1

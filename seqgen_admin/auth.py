@@ -30,7 +30,8 @@ def check_write_access(
     if configured is None:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
-            "writes are disabled: start seqgen-admin with SEQGEN_ADMIN_TOKEN (or --token)",
+            "this seqgen-admin has no token, so it refuses everything that needs one (writes "
+            "and GET /backup): start it with SEQGEN_ADMIN_TOKEN, --token-file or --token",
         )
     if credentials is None:
         raise HTTPException(

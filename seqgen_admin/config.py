@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from seqgen_admin.tls import TlsFiles, check_files
 from seqgen_common.control import MAX_FLOORS
 from seqgen_common.daemon import add_daemon_flags, check_daemon_flags
 from seqgen_common.endpoints import parse_http, validate_zmq
@@ -29,7 +30,7 @@ _TOKEN = re.compile(r"[\x21-\x7e]+")
 @dataclass(frozen=True, slots=True)
 class AdminConfig:
     admin: str = f"http://0.0.0.0:{DEFAULT_ADMIN_PORT}"
-    """Where the HTTP server listens (http://HOST:PORT)."""
+    """Where the HTTP server listens (http://HOST:PORT, or https://HOST:PORT with TLS)."""
     control: str = f"tcp://127.0.0.1:{DEFAULT_CONTROL_PORT}"
     """The server's control socket."""
     token: str | None = field(default=None, repr=False)
@@ -59,6 +60,8 @@ class AdminConfig:
     max_connections_per_client: int = 16
     """Connections one client address may hold open at once (its longest idle one is closed for
     a new one; 503 when all are being answered)."""
+    tls: TlsFiles = field(default_factory=TlsFiles)
+    """The certificates of HTTPS and of mutual TLS between admins (none: plain HTTP)."""
 
     @property
     def host(self) -> str:
@@ -77,13 +80,18 @@ def _build_parser() -> argparse.ArgumentParser:
         "talking to it over its private control socket.",
     )
     p.add_argument("--admin", default=d.admin, metavar="URL",
-                   help="HTTP address to listen on (default %(default)s)")
+                   help="address to listen on: http://HOST:PORT, or https://HOST:PORT with "
+                   "--tls-cert and --tls-key (default %(default)s)")
     p.add_argument("--control", default=d.control, metavar="URI",
                    help="the server's control socket (default %(default)s)")
     p.add_argument("--token", default=None,
                    help=f"bearer token required for writes; prefer the {TOKEN_ENV} environment "
                    "variable (a command line is visible to other users). Without a token every "
                    "write is refused with 403")
+    p.add_argument("--token-file", type=Path, default=None, metavar="FILE",
+                   help="read the bearer token from FILE (its first line) at start, instead of "
+                   f"--token or {TOKEN_ENV}: a new token is applied by restarting the admin, "
+                   "without touching its supervisor's environment (default: none)")
     p.add_argument("--control-timeout", type=float, default=d.control_timeout_s,
                    metavar="SECONDS", dest="control_timeout_s",
                    help="answer 503 when the server does not reply within this time "
@@ -121,6 +129,19 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="connections one client address may hold open: a new one closes its "
                    "longest idle one, or gets 503 when all are being answered (default "
                    "%(default)s)")
+    p.add_argument("--tls-cert", type=Path, metavar="FILE",
+                   help="serve HTTPS (and only HTTPS) with this certificate (PEM, chain after it); "
+                   "also presented to peers when polling them. Needs --tls-key and an https:// "
+                   "--admin. Default: none (plain HTTP)")
+    p.add_argument("--tls-key", type=Path, metavar="FILE",
+                   help="the private key of --tls-cert (PEM, unencrypted; default none)")
+    p.add_argument("--tls-ca", type=Path, metavar="FILE",
+                   help="the CA bundle (PEM) that https:// peers' certificates must be signed by; "
+                   "host names are checked. Default: the system's CAs")
+    p.add_argument("--tls-client-ca", type=Path, metavar="FILE",
+                   help="require on every connection a client certificate signed by this CA "
+                   "bundle (PEM): mutual TLS. Needs --tls-cert. Default: none (no client "
+                   "certificate asked)")
     add_daemon_flags(p)
     return p
 
@@ -144,6 +165,18 @@ def _normal_url(url: str) -> str:
     return url.rstrip("/")
 
 
+def _read_token(parser: argparse.ArgumentParser, path: Path) -> str:
+    """The first line of ``path``; an error (exit 2) when it is missing or empty."""
+    try:
+        text = path.read_text(encoding="ascii", errors="replace")
+    except OSError as exc:
+        parser.error(f"--token-file {path}: {exc.strerror or exc}")
+    token = text.splitlines()[0].strip() if text.strip() else ""
+    if not token:
+        parser.error(f"--token-file {path} is empty: put the token on its first line")
+    return token
+
+
 def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None = None) -> AdminConfig:
     """Parse and check the flags; ``environ`` supplies SEQGEN_ADMIN_TOKEN when --token is absent.
 
@@ -153,9 +186,19 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None 
     ns = parser.parse_args(argv)
     check_daemon_flags(parser, ns)
     try:
-        parse_http(ns.admin)
+        address = parse_http(ns.admin)
     except ValueError as exc:
         parser.error(f"--admin: {exc}")
+    tls = TlsFiles(*(None if path is None else Path(path).absolute()
+                     for path in (ns.tls_cert, ns.tls_key, ns.tls_ca, ns.tls_client_ca)))
+    try:
+        check_files(tls)
+    except ValueError as exc:
+        parser.error(str(exc))
+    if address.tls and not tls.serving:
+        parser.error("--admin https://... needs --tls-cert and --tls-key")
+    if tls.serving and not address.tls:
+        parser.error(f"--tls-cert serves HTTPS: write --admin https://{ns.admin.partition('://')[2]}")
     try:
         validate_zmq(ns.control)
     except ValueError as exc:
@@ -180,11 +223,21 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None 
             peer = _normal_url(url)
         except ValueError as exc:
             parser.error(f"--peer {url}: {exc}")
+        if tls.serving and not peer.startswith("https://"):
+            parser.error(f"--peer {url}: this admin serves HTTPS, so its peers are https:// too "
+                         "(the token would cross the network in clear text)")
         if peer not in peers:
             peers.append(peer)
-    token = ns.token if ns.token is not None else (environ or {}).get(TOKEN_ENV)
+    if ns.token is not None and ns.token_file is not None:
+        parser.error("give the token with --token or --token-file, not both")
+    token: str | None
+    if ns.token_file is not None:
+        token = _read_token(parser, ns.token_file)
+    else:
+        token = ns.token if ns.token is not None else (environ or {}).get(TOKEN_ENV)
     if token and not _TOKEN.fullmatch(token):
-        parser.error(f"the token (--token or {TOKEN_ENV}) must be printable ASCII without spaces")
+        parser.error(f"the token (--token, --token-file or {TOKEN_ENV}) must be printable ASCII "
+                     "without spaces")
     return AdminConfig(
         admin=ns.admin,
         control=ns.control,
@@ -200,4 +253,5 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None 
         recover_timeout_s=ns.recover_timeout_s,
         header_timeout_s=ns.header_timeout_s,
         max_connections_per_client=ns.max_connections_per_client,
+        tls=tls,
     )

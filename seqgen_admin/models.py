@@ -148,6 +148,10 @@ class ServerStatus(_Model):
         description="True while the server is fenced: its public socket answers every request "
         "UNAVAILABLE \"fenced\" and issues nothing (POST /recover or /unfence releases it)."
     )
+    restored: bool = Field(
+        default=False,
+        description="True when this run started on a restored backup (GET /backup), not after a "
+        "crash: it starts fenced, and POST /recover brings it back.")
 
 
 class Sequence(_Model):

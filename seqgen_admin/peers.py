@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import ssl
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ import msgspec
 
 from seqgen_admin.cluster import Node
 from seqgen_admin.follow import Follower
+from seqgen_admin.tls import describe_error
 from seqgen_admin.witness import Seen, WitnessStore
 from seqgen_common.errors import SeqgenError, Unavailable
 from seqgen_common.limits import MAX_VALUE
@@ -41,6 +43,7 @@ __all__ = [
     "PeerReader",
     "PeerView",
     "WitnessPageWire",
+    "failure",
     "http_client",
     "peer_value",
 ]
@@ -132,11 +135,25 @@ _W = TypeVar("_W", bound=_Wire)
 _Paged = TypeVar("_Paged", bound=_PageWire)
 
 
-def http_client(token: str | None, timeout_s: float) -> httpx.AsyncClient:
-    """The client for every call to peers: the admin token when one is set, no proxies from
-    the environment."""
+def http_client(token: str | None, timeout_s: float, tls: ssl.SSLContext) -> httpx.AsyncClient:
+    """The client for every call to peers: the admin token when one is set, https:// peers
+    verified with ``tls`` (seqgen_admin.tls.client_context), no proxies from the environment."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.AsyncClient(headers=headers, timeout=timeout_s, trust_env=False)
+    return httpx.AsyncClient(headers=headers, timeout=timeout_s, trust_env=False, verify=tls)
+
+
+CLOSED_TLS: Final = (
+    "(an admin with --tls-client-ca closes the connection this way when the client certificate "
+    "is missing, expired or signed by a CA other than its --tls-client-ca)")
+CLOSED_PLAIN: Final = "(does the peer serve https://? Then its URL is https://...)"
+
+
+def failure(url: str, exc: httpx.HTTPError) -> str:
+    """Why a call to a peer got no answer, in words (TLS failures explained)."""
+    reason = describe_error(exc)
+    if reason is None and isinstance(exc, httpx.RemoteProtocolError):
+        reason = f"{exc} " + (CLOSED_TLS if url.startswith("https://") else CLOSED_PLAIN)
+    return f"{url}: {reason or f'{type(exc).__name__}: {exc}'.rstrip(': ')}"
 
 
 async def _get(http: httpx.AsyncClient, url: str, params: dict[str, Any], kind: type[_W],
@@ -148,7 +165,7 @@ async def _get(http: httpx.AsyncClient, url: str, params: dict[str, Any], kind: 
     except TimeoutError as exc:
         raise PeerError(f"{url}: no complete answer within {timeout_s:g} s") from exc
     except httpx.HTTPError as exc:
-        raise PeerError(f"{url}: {type(exc).__name__}: {exc}".rstrip(": ")) from exc
+        raise PeerError(failure(url, exc)) from exc
     if status != 200:
         try:
             detail = msgspec.json.decode(content, type=dict[str, Any]).get("detail", "")

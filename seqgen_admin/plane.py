@@ -19,6 +19,7 @@ from seqgen_admin.config import AdminConfig
 from seqgen_admin.control_client import ControlClient
 from seqgen_admin.follow import FollowCounts, Follower
 from seqgen_admin.peers import MAX_BEHIND, PEER_TIMEOUT_S, PeerPoller, PeerView, http_client
+from seqgen_admin.tls import client_context
 from seqgen_admin.witness import WitnessStore
 from seqgen_common.control import Pong
 from seqgen_common.errors import SeqgenError, Unavailable
@@ -64,7 +65,7 @@ class Plane:
     async def start(self, control: ControlClient) -> None:
         """Open the witness record (StartupError when it cannot be used) and start polling."""
         self._control = control
-        self._http = http_client(self.config.token, PEER_TIMEOUT_S)
+        self._http = http_client(self.config.token, PEER_TIMEOUT_S, client_context(self.config.tls))
         if self.config.peers:
             self.witness = await asyncio.to_thread(WitnessStore.open, self.config.witness_file)
             log.info("witness record %s; peers %s every %gs", self.config.witness_file,

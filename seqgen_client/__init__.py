@@ -19,6 +19,7 @@ from seqgen_client.async_client import AsyncClient
 from seqgen_client.client import Client
 from seqgen_common import __version__
 from seqgen_common.errors import (
+    AuthError,
     ErrorCode,
     ExhaustedError,
     InternalError,
@@ -29,6 +30,7 @@ from seqgen_common.errors import (
 
 __all__ = [
     "AsyncClient",
+    "AuthError",
     "Client",
     "ErrorCode",
     "ExhaustedError",

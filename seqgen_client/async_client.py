@@ -35,8 +35,9 @@ from seqgen_client.failover import UNSENT, Reply
 from seqgen_client.forksafe import keep_from_parent
 from seqgen_client.lanes import Batch
 from seqgen_common.channel import Channel, Pending, Unsent
-from seqgen_common.errors import SeqgenError, Unavailable
-from seqgen_common.sockets import CLIENT_DEALER, open_socket
+from seqgen_common.errors import AuthError, SeqgenError, Unavailable
+from seqgen_common.handshake import open_watched
+from seqgen_common.sockets import CLIENT_DEALER
 
 __all__ = ["AsyncClient"]
 
@@ -237,8 +238,9 @@ class AsyncClient(ClientBase):
             channel.close()
         if self._ctx is None:
             self._ctx = zmq.Context(io_threads=1)
-        sock = open_socket(self._ctx, CLIENT_DEALER, self._endpoints[index], curve=self.options.curve)
-        channel = self._channels[index] = Channel(sock)
+        sock, watch = open_watched(self._ctx, CLIENT_DEALER, self._endpoints[index],
+                                   curve=self.options.curve)
+        channel = self._channels[index] = Channel(sock, watch=watch)
         return channel
 
     # ---- requests -----------------------------------------------------------------------
@@ -357,10 +359,13 @@ class AsyncClient(ClientBase):
         # Shielded: a cancelled caller leaves the reply to come for _carry_on.
         reply = await asyncio.shield(pending.reply)
         channel.drop(pending)
+        refusal = channel.watch.check() if reply is None and channel.watch is not None else None
         if reply is None and self._channels[index] is channel and not self._closed:
             # No reply in time: start over on a new socket, as Client does (Lazy Pirate).
             # What this one still holds (requests queued during a partition) dies with it,
             # and the new one connects afresh instead of waiting for TCP's retransmissions.
             self._channels[index] = None
             channel.close()
+        if refusal is not None:  # no reply because the handshake was refused
+            return AuthError(f"{self._endpoints[index]}: {refusal}")
         return reply

@@ -29,11 +29,12 @@ from seqgen_client.options import DEFAULT_DEADLINE_S, DEFAULT_ENDPOINT, DEFAULT_
 from seqgen_common import __version__
 from seqgen_common.curve import client_keys
 from seqgen_common.endpoints import validate_zmq
-from seqgen_common.errors import RequestError, SeqgenError, Unavailable
+from seqgen_common.errors import AuthError, RequestError, SeqgenError, Unavailable
 from seqgen_common.limits import MAX_COUNT
 from seqgen_common.protocol import validate_count, validate_last, validate_name
 
 __all__ = [
+    "EXIT_AUTH",
     "EXIT_FAILED",
     "EXIT_OK",
     "EXIT_REFUSED",
@@ -61,6 +62,8 @@ EXIT_REFUSED: Final = 3
 CODE: message on stderr."""
 EXIT_UNAVAILABLE: Final = 4
 """No endpoint answered within the deadline."""
+EXIT_AUTH: Final = 5
+"""The endpoints refused the CURVE handshake (AUTH: wrong or missing keys); nothing was issued."""
 
 ENDPOINTS_ENV: Final = "SEQGEN_ENDPOINTS"
 DEFAULT_KEY_NAME: Final = "seqgen"
@@ -82,6 +85,8 @@ exit status:
   {EXIT_REFUSED}  the request was refused: EXHAUSTED, INTERNAL, ...
      ("seqgen: CODE: message" on stderr)
   {EXIT_UNAVAILABLE}  unavailable: no endpoint answered within the deadline
+  {EXIT_AUTH}  AUTH: the endpoints refused the CURVE handshake (check --server-key and
+     --client-key, and the server's --curve-clients)
 """
 
 
@@ -274,6 +279,9 @@ def run_next(command: NextCommand, out: TextIO, err: TextIO) -> int:
         except Unavailable as exc:
             err.write(f"seqgen: {exc}\n")
             return EXIT_UNAVAILABLE
+        except AuthError as exc:
+            err.write(f"seqgen: {exc}\n")
+            return EXIT_AUTH
         except SeqgenError as exc:
             err.write(f"seqgen: {exc}\n")
             return EXIT_REFUSED

@@ -30,8 +30,9 @@ from seqgen_client.failover import NO_ANSWER, Reply
 from seqgen_client.forksafe import keep_from_parent
 from seqgen_client.lanes import Batch
 from seqgen_client.wakeups import ThreadWaiter, WakeQueue, own_lock
-from seqgen_common.errors import InternalError, SeqgenError, Unavailable
-from seqgen_common.sockets import CLIENT_REQ, open_socket
+from seqgen_common.errors import AuthError, InternalError, SeqgenError, Unavailable
+from seqgen_common.handshake import HandshakeWatch, open_watched
+from seqgen_common.sockets import CLIENT_REQ
 
 __all__ = ["Client"]
 
@@ -40,13 +41,18 @@ _recv = _BackendSocket.recv
 
 
 class _Conn:
-    """A pooled REQ socket and the timeout it is set to."""
+    """A pooled REQ socket, the timeout it is set to and its handshakes."""
 
-    __slots__ = ("sock", "timeout_s")
+    __slots__ = ("sock", "timeout_s", "watch")
 
-    def __init__(self, sock: zmq.Socket[bytes]) -> None:
+    def __init__(self, sock: zmq.Socket[bytes], watch: HandshakeWatch) -> None:
         self.sock = sock
         self.timeout_s = -1.0
+        self.watch = watch
+
+    def close(self) -> None:
+        self.watch.close()
+        self.sock.close(linger=0)
 
 
 class _Sent:
@@ -239,7 +245,7 @@ class Client(ClientBase):
             self._idle = [[] for _ in self._endpoints]
             ctx = self._ctx if self._in_use == 0 else None
         for conn in idle:
-            conn.sock.close(linger=0)
+            conn.close()
         if ctx is not None:
             ctx.term()
 
@@ -311,7 +317,7 @@ class Client(ClientBase):
             if keep and not self._closed:
                 self._idle[index].append(conn)
             else:
-                conn.sock.close(linger=0)
+                conn.close()
         if self._closed and self._in_use == 0 and self._ctx is not None:
             self._ctx.term()
             self._ctx = None
@@ -340,7 +346,10 @@ class Client(ClientBase):
         try:
             return _recv(conn.sock, 0)
         except zmq.Again:
-            return None  # no reply in time: the socket is closed with the late reply
+            refusal = conn.watch.check()  # no reply in time: was the handshake refused?
+            if refusal is not None:
+                return AuthError(f"{self._endpoints[attempt[0]]}: {refusal}")
+            return None  # the socket is closed with the late reply
         except zmq.ZMQError as exc:
             self._failed(conn, attempt[0], exc)
 
@@ -356,6 +365,5 @@ class Client(ClientBase):
             ctx = self._ctx
             if ctx is None:
                 ctx = self._ctx = zmq.Context(io_threads=1)
-        sock: zmq.Socket[bytes] = open_socket(ctx, CLIENT_REQ, self._endpoints[index],
-                                              curve=self.options.curve)
-        return _Conn(sock)
+        sock, watch = open_watched(ctx, CLIENT_REQ, self._endpoints[index], curve=self.options.curve)
+        return _Conn(sock, watch)

@@ -32,8 +32,9 @@ UNSENT: Final = "unsent"
 
 Failure = SeqgenError | Literal["no answer", "unsent"]
 """Why an attempt failed: no answer, unsent, or an error reply in RETRY_ELSEWHERE."""
-Reply = bytes | Literal["no answer", "unsent"] | None
-"""What an attempt brought back: the reply, or why there is none (None: no answer)."""
+Reply = bytes | Literal["no answer", "unsent"] | SeqgenError | None
+"""What an attempt brought back: the reply, or why there is none (None: no answer; an
+AuthError: the endpoint refused the security handshake)."""
 
 _HEALTHY = -math.inf
 _MAX_DOUBLINGS = 32
@@ -167,10 +168,13 @@ class Call:
         """Judge what the attempt on ``index`` (started at ``started``) brought back by ``now``.
 
         The ``count`` numbers of a success reply; None to try elsewhere (no
-        answer, not sent, INTERNAL or UNAVAILABLE); any other error reply is
-        raised, since every endpoint would answer it alike.
+        answer, not sent, a refused handshake, INTERNAL or UNAVAILABLE); any
+        other error reply is raised, since every endpoint would answer it alike.
         """
         self._tried.add(index)  # also an attempt this plan did not make (the first)
+        if isinstance(reply, SeqgenError):  # refused before any request was read
+            self.failed(index, started, now, reply)
+            return None
         if isinstance(reply, bytes):
             try:
                 values = decode_reply(reply, count)

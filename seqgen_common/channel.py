@@ -33,6 +33,7 @@ from typing import Any, Final, cast
 
 import zmq
 
+from seqgen_common.handshake import HandshakeWatch
 from seqgen_common.reqids import RequestIds, split_reply
 
 __all__ = ["Channel", "Pending", "Unsent"]
@@ -72,8 +73,11 @@ def _expire(waiter: asyncio.Future[Any]) -> None:
 class Channel:
     """One DEALER socket watched by the running event loop, and the requests waiting on it."""
 
-    def __init__(self, sock: zmq.Socket[bytes], ids: RequestIds | None = None) -> None:
+    def __init__(self, sock: zmq.Socket[bytes], ids: RequestIds | None = None, *,
+                 watch: HandshakeWatch | None = None) -> None:
         self.socket = sock
+        self.watch = watch
+        """The socket's handshakes (closed with the channel), when the owner asked for it."""
         self._ids = ids or RequestIds()
         self._waiting: dict[bytes, _Waiter] = {}
         self._room: list[asyncio.Future[None]] = []
@@ -159,6 +163,8 @@ class Channel:
         """Stop watching the socket, close it, and fail the waiting requests. Idempotent."""
         self._alive = False
         self._loop.remove_reader(self._fd)  # does nothing once the loop is closed
+        if self.watch is not None:
+            self.watch.close()
         self.socket.close(linger=0)
         self._fail_waiting()
 

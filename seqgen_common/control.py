@@ -315,6 +315,8 @@ class Status(_Message, tag="status", frozen=True):
     counters: Counters
     fenced: bool = False
     """True while the public socket answers every request ["UNAVAILABLE", "fenced"]."""
+    restored: bool = False
+    """This run started on a restored backup (GET /backup): not after a crash."""
 
 
 class SequenceInfo(_Message, tag="sequence", frozen=True):

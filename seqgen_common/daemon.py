@@ -22,9 +22,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Final, Protocol, TypeVar
 
-from seqgen_common import logs
+from seqgen_common import __version__, logs
 from seqgen_common.curve import CurveServer, read_allowed_keys, read_key_pair
-from seqgen_common.errors import StartupError
+from seqgen_common.errors import ConfigError, StartupError
 from seqgen_common.logs import LOG_FORMATS
 
 __all__ = [
@@ -49,7 +49,10 @@ class Daemon(Protocol):
 
 
 def add_daemon_flags(parser: argparse.ArgumentParser) -> None:
-    """``--log-level``, ``--log-format`` and ``--memory-limit-mb``, the same on every daemon."""
+    """``--version``, ``--log-level``, ``--log-format`` and ``--memory-limit-mb``, the same on
+    every daemon."""
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
+                        help="print the program's name and version, then exit")
     parser.add_argument("--log-level", default="INFO", choices=LEVELS, type=str.upper,
                         help="logging threshold (default %(default)s)")
     parser.add_argument("--log-format", default="plain", choices=LOG_FORMATS,
@@ -150,10 +153,15 @@ def main(parse_args: Callable[[list[str] | None], _C], run: Callable[[_C], int],
 def serve(make: Callable[[], _D], describe: Callable[[_D], None]) -> int:
     """Make the daemon, log what it is (``describe``), serve until a signal; the exit status.
 
-    A StartupError (bad data directory, address in use...) is logged and gives 1.
+    A ConfigError (what was given cannot work: a new store without instance flags) is
+    logged and gives 2, as a bad flag does; a StartupError (address in use, locked data
+    directory...) is logged and gives 1.
     """
     try:
         daemon = make()
+    except ConfigError as exc:
+        log.error("cannot start: %s", exc.message)
+        return 2
     except StartupError as exc:
         log.error("cannot start: %s", exc.message)
         return 1

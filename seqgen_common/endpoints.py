@@ -55,15 +55,18 @@ def is_loopback(endpoint: str) -> bool:
 class HttpAddress(NamedTuple):
     host: str
     port: int
+    tls: bool = False
+    """https://"""
 
 
 def parse_http(url: str) -> HttpAddress:
-    """``http://HOST:PORT`` as (host, port); raise ValueError otherwise."""
+    """``http://HOST:PORT`` or ``https://HOST:PORT`` as (host, port, tls); raise ValueError otherwise."""
     parts = urlsplit(url)
-    if parts.scheme != "http" or not parts.hostname:
-        raise ValueError(f"{url!r} is not an http://HOST:PORT address")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url!r} is not an http://HOST:PORT or https://HOST:PORT address")
     try:
         port = parts.port
     except ValueError as exc:
         raise ValueError(f"{url!r} has an invalid port") from exc
-    return HttpAddress(parts.hostname, port or 80)
+    tls = parts.scheme == "https"
+    return HttpAddress(parts.hostname, port or (443 if tls else 80), tls)

@@ -39,7 +39,10 @@ from enum import StrEnum
 from typing import Final
 
 __all__ = [
+    "AUTH",
     "RETRY_ELSEWHERE",
+    "AuthError",
+    "ConfigError",
     "Conflict",
     "ControlCode",
     "ErrorCode",
@@ -65,6 +68,11 @@ class ErrorCode(StrEnum):
     EXHAUSTED = "EXHAUSTED"
     UNAVAILABLE = "UNAVAILABLE"
     INTERNAL = "INTERNAL"
+
+
+AUTH: Final = "AUTH"
+"""The code of AuthError: raised by the clients, never sent by a server (a server that refuses
+a CURVE handshake sends nothing)."""
 
 
 class ControlCode(StrEnum):
@@ -115,6 +123,14 @@ class Unavailable(SeqgenError):
     default_code = ErrorCode.UNAVAILABLE
 
 
+class AuthError(SeqgenError):
+    """Every endpoint asked refused the client's CURVE handshake (code ``AUTH``): wrong keys,
+    a plain client at a CURVE server or the reverse. Nothing was issued; retrying will not
+    help until the keys change."""
+
+    default_code = AUTH
+
+
 class InternalError(SeqgenError):
     """The server failed for a reason of its own; nothing was issued."""
 
@@ -143,7 +159,11 @@ class Conflict(SeqgenError):
 
 
 class StartupError(SeqgenError):
-    """A daemon refuses to start; the message says why and what to do."""
+    """A daemon refuses to start; the message says why and what to do (exit status 1)."""
+
+
+class ConfigError(StartupError):
+    """A daemon refuses to start because of what it was given (exit status 2, as a bad flag)."""
 
 
 _BY_CODE: Final[dict[str, type[SeqgenError]]] = {
@@ -151,6 +171,7 @@ _BY_CODE: Final[dict[str, type[SeqgenError]]] = {
     ErrorCode.EXHAUSTED: ExhaustedError,
     ErrorCode.UNAVAILABLE: Unavailable,
     ErrorCode.INTERNAL: InternalError,
+    AUTH: AuthError,
     ControlCode.NOT_FOUND: NotFound,
     ControlCode.CONFLICT: Conflict,
 }

@@ -20,6 +20,7 @@ from seqgen_common.errors import ErrorCode, RequestError, SeqgenError, error_for
 from seqgen_common.limits import MAX_COUNT, MAX_NAME_BYTES, MAX_VALUE
 
 __all__ = [
+    "CONTROL_SOCKET_MISTAKE",
     "NAME_PATTERN",
     "Request",
     "decode_reply",
@@ -27,6 +28,7 @@ __all__ = [
     "encode_error",
     "encode_request",
     "encode_values",
+    "is_control_reply",
     "name_problem",
     "validate_count",
     "validate_name",
@@ -204,6 +206,24 @@ _OK_TAIL: Final = b'"]'
 _OK_SEP: Final = b'","'
 
 
+CONTROL_SOCKET_MISTAKE: Final = (
+    "this endpoint is a seqgen-server's control socket (the one its seqgen-admin uses, "
+    "--control, port 6412 by default), not a public socket: point the client at the "
+    "server's --bind address (port 6410 by default) or at a proxy")
+"""What a client says when the reply is the control protocol's (a JSON object with a type)."""
+
+
+def is_control_reply(frame: bytes) -> bool:
+    """True for a frame of the control protocol (``{"type": ...}``), which never answers a client."""
+    if not frame.startswith(b"{"):
+        return False
+    try:
+        decoded = msgspec.json.decode(frame)
+    except (msgspec.DecodeError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(decoded, dict) and isinstance(decoded.get("type"), str)
+
+
 def decode_reply(frame: bytes, count: int | None = None) -> list[int]:
     """Values of a success reply; raises the matching SeqgenError for an error reply.
 
@@ -222,6 +242,8 @@ def decode_reply(frame: bytes, count: int | None = None) -> list[int]:
     try:
         items = _reply_decoder.decode(frame)
     except (msgspec.DecodeError, UnicodeDecodeError, ValueError) as exc:
+        if is_control_reply(frame):
+            raise SeqgenError(CONTROL_SOCKET_MISTAKE, ErrorCode.INTERNAL) from exc
         raise SeqgenError("malformed reply from server", ErrorCode.INTERNAL) from exc
     if not items:
         raise SeqgenError("empty reply from server", ErrorCode.INTERNAL)

@@ -39,7 +39,7 @@ accepts IPv6.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -139,11 +139,14 @@ def open_socket(
     *,
     curve: CurveServer | CurveClient | None = None,
     hwm: int | None = None,
+    before_connect: Callable[[Any], None] | None = None,
 ) -> Any:
     """A socket of kind ``spec``, bound or connected to ``endpoint``.
 
     ``hwm`` overrides both queue bounds (the proxy sizes its backends by its
-    in-flight bound). A bind that fails raises StartupError (only daemons
+    in-flight bound). ``before_connect`` sees the socket just before it
+    connects (seqgen_common.handshake starts watching there, so that no
+    handshake goes unseen). A bind that fails raises StartupError (only daemons
     bind); a connect that fails re-raises the zmq.ZMQError. Either way the
     socket is closed first.
     """
@@ -164,6 +167,8 @@ def open_socket(
             except zmq.ZMQError as exc:
                 raise StartupError(f"cannot bind {endpoint}: {exc}") from exc
         else:
+            if before_connect is not None:
+                before_connect(sock)
             sock.connect(endpoint)
     except BaseException:
         sock.close(linger=0)

@@ -142,7 +142,9 @@ def parse_args(argv: list[str] | None = None) -> ProxyConfig:
         parser.error(f"--max-queued must be between 0 and {MAX_QUEUED_LIMIT}")
     if ns.metrics is not None:
         try:
-            parse_http(ns.metrics)
+            if parse_http(ns.metrics).tls:
+                raise ValueError(f"{ns.metrics!r}: the proxy serves its metrics in plain HTTP "
+                                 "(http://HOST:PORT); keep them on a private address")
         except ValueError as exc:
             parser.error(f"--metrics: {exc}")
     try:

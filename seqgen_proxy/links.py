@@ -7,6 +7,8 @@ CURVE towards the hosts, and the DEALER queues sized above the in-flight
 bound, so that a healthy host never refuses a send for being full: twice the
 bound, because a ZeroMQ pipe learns what its reader took only every half queue,
 so a sender may count up to half a queue of messages that are long gone.
+Each host's socket has a ``HandshakeWatch``, so a host that refuses the proxy's
+CURVE handshake is logged as such, with the reason, when it is marked down.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import zmq
 
 from seqgen_common.curve import CurveClient, CurveServer, Gatekeeper
 from seqgen_common.errors import StartupError
+from seqgen_common.handshake import HandshakeWatch, open_watched
 from seqgen_common.sockets import BACKEND, PUBLIC, open_socket
 from seqgen_proxy.inflight import InFlight
 
@@ -55,6 +58,7 @@ class Links:
         self._frontend_curve = frontend_curve
         self._backend_curve = backend_curve
         self._gatekeeper: Gatekeeper | None = None
+        self._watches: dict[zmq.Socket[bytes], HandshakeWatch] = {}
         if backend_curve is not None:
             log.info("hosts: CURVE with host public key %s, %s client key %s",
                      backend_curve.server_key.decode(),
@@ -77,13 +81,30 @@ class Links:
     def backend(self, host: str) -> zmq.Socket[bytes]:
         """A DEALER connected (asynchronously) to ``host``."""
         try:
-            sock: zmq.Socket[bytes] = open_socket(self._ctx, BACKEND, host, curve=self._backend_curve,
-                                                  hwm=self._backend_hwm)
+            sock: zmq.Socket[bytes]
+            sock, watch = open_watched(self._ctx, BACKEND, host, curve=self._backend_curve,
+                                       hwm=self._backend_hwm)
         except zmq.ZMQError as exc:
             raise StartupError(f"cannot connect to {host}: {exc}") from exc
+        self._watches[sock] = watch
         return sock
 
+    def refusal(self, sock: zmq.Socket[bytes]) -> str | None:
+        """Why the host of this backend socket refuses its security handshake, if it does."""
+        watch = self._watches.get(sock)
+        return watch.check() if watch is not None else None
+
+    def close_backend(self, sock: zmq.Socket[bytes]) -> None:
+        """Close a backend socket (and its handshake watch)."""
+        watch = self._watches.pop(sock, None)
+        if watch is not None:
+            watch.close()
+        sock.close(linger=0)
+
     def close(self) -> None:
+        for watch in self._watches.values():
+            watch.close()
+        self._watches.clear()
         if self._gatekeeper is not None:
             self._gatekeeper.stop()
             self._gatekeeper = None

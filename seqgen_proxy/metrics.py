@@ -195,7 +195,7 @@ class Exporter:
 
     def listen(self) -> None:
         """Start serving; StartupError when the address cannot be listened on."""
-        host, port = parse_http(self.address)
+        host, port, _ = parse_http(self.address)  # http:// only (seqgen_proxy.config)
         try:
             self._server, _ = start_http_server(port, host, registry=self.registry)
         except OSError as exc:

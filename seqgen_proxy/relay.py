@@ -359,6 +359,9 @@ class Relay:
         self._check_at = self._now  # a probe is due later: look again at the timers
         if self.pool.failed(backend.index, self._now):
             self.stats.marked_down[backend.index] += 1
+            refusal = self._links.refusal(backend.socket)
+            if refusal is not None:
+                why = f"refused the proxy's security handshake: {refusal}"
             log.warning("backend %s %s: marked down, probing it every %gs", backend.host, why,
                         self.pool.probe_interval_s,
                         extra={"backend": backend.host, "up": False, "reason": why})
@@ -368,7 +371,7 @@ class Relay:
         old = backend.socket
         self._poller.unregister(old)
         del self._by_socket[old]
-        old.close(linger=0)
+        self._links.close_backend(old)
         backend.socket = self._links.backend(backend.host)
         if backend.probe_id is not None:
             backend.probe_id = None

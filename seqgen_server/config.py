@@ -28,8 +28,9 @@ DEFAULT_MAX_DISK_WAITS = 100_000
 class ServerConfig:
     bind: str = f"tcp://0.0.0.0:{DEFAULT_PUBLIC_PORT}"
     control: str = f"tcp://127.0.0.1:{DEFAULT_CONTROL_PORT}"
-    instance: int = 1
-    instances: int = 1
+    instance: int | None = None
+    """None: read from the store (which must exist: a new store needs both numbers)."""
+    instances: int | None = None
     drift: int = 100
     data: Path = Path("/var/lib/seqgen")
     reserve: int = DEFAULT_RESERVE
@@ -62,10 +63,11 @@ def _build_parser() -> argparse.ArgumentParser:
                    "unless --allow-remote-control (default %(default)s)")
     p.add_argument("--instance", type=int, default=d.instance, metavar="K",
                    help="this server's number, 1..INSTANCES; it issues numbers v with "
-                   "v %% INSTANCES == K %% INSTANCES; fixed forever (default %(default)s)")
+                   "v %% INSTANCES == K %% INSTANCES; fixed forever. Needed with --instances to "
+                   "create a store; an existing store records both (default: the store's)")
     p.add_argument("--instances", type=int, default=d.instances, metavar="N",
                    help="how many servers the cluster has, the same on all; fixed forever "
-                   "(default %(default)s)")
+                   "(default: the store's)")
     p.add_argument("--drift", type=int, default=d.drift, metavar="D",
                    help="skip ahead when a client's last number is more than D above this "
                    "server's (default %(default)s)")
@@ -101,9 +103,11 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
     parser = _build_parser()
     ns = parser.parse_args(argv)
     check_daemon_flags(parser, ns)
-    if ns.instances < 1:
+    if ns.instances is not None and ns.instances < 1:
         parser.error(f"--instances must be at least 1, got {ns.instances}")
-    if not 1 <= ns.instance <= ns.instances:
+    if ns.instance is not None and ns.instance < 1:
+        parser.error(f"--instance must be at least 1, got {ns.instance}")
+    if ns.instance is not None and ns.instances is not None and ns.instance > ns.instances:
         parser.error(f"--instance must be between 1 and --instances ({ns.instances}), got {ns.instance}")
     if ns.drift < 0:
         parser.error(f"--drift must be 0 or more, got {ns.drift}")

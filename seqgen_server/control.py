@@ -94,6 +94,7 @@ class ControlHandler:
         page_names: Callable[[str, str | None, int], list[str]],
         clock: Callable[[], float],
         clean_start: bool,
+        restored: bool,
         store_ok: Callable[[], bool],
         fencing: Fencing,
         feed: ChangeFeed,
@@ -110,6 +111,7 @@ class ControlHandler:
         self._clock = clock
         self._started = clock()
         self._clean_start = clean_start
+        self._restored = restored
         self._store_ok = store_ok
         self._fencing = fencing
         self._fence_changes = 0
@@ -143,6 +145,7 @@ class ControlHandler:
                     data_dir=str(self._data_dir),
                     sequences=len(self._ledger),
                     clean_start=self._clean_start,
+                    restored=self._restored,
                     store_ok=self._store_ok(),
                     counters=self._counters,
                     fenced=self._fencing.get(),

@@ -96,27 +96,41 @@ class Server:
     def __init__(self, config: ServerConfig, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
         self._stopping = False
-        self.store = Store.open(config.data, config.instance, config.instances)
+        self._ctx = zmq.Context()
+        self._gatekeeper: Gatekeeper | None = None
+        self._sockets: list[zmq.Socket[bytes]] = []
+        try:  # bound first: a server that cannot bind stops before it creates a store
+            if config.curve is not None:  # the ZAP handler must be there before clients come
+                self._gatekeeper = Gatekeeper(self._ctx, config.curve)
+            self._sockets.append(open_socket(self._ctx, PUBLIC, config.bind, curve=config.curve))
+            self._sockets.append(open_socket(self._ctx, CONTROL, config.control))
+            self.store = Store.open(config.data, config.instance, config.instances)
+        except StartupError:
+            self._close_sockets()
+            raise
         try:
             marks = self.store.load()
-            self.store.write_marks([], clean=False)
+            self.store.write_marks([], clean=False, started=True)
             if config.fenced and not self.store.fenced:
                 self.store.set_fenced(True)
         except SeqgenError as exc:
+            self._close_sockets()
             self.store.close()
             raise StartupError(str(exc)) from exc
+        self.instance, self.instances = self.store.instance, self.store.instances
+        """From the store: the flags, when given, were checked against it."""
         self.fenced = self.store.fenced
         """While True the public socket answers every request UNAVAILABLE "fenced"."""
         self.epoch = secrets.token_hex(8)
         """Random per start: a witness that sees another epoch resyncs."""
         skipped = 0 if self.store.clean_start else len(marks) * config.reserve
         self.counters = started_with(skipped)
-        self.allocator = Allocator(config.instance, config.instances, config.drift)
+        self.allocator = Allocator(self.instance, self.instances, config.drift)
         self.ledger = Ledger(self.allocator, config.reserve, marks, config.max_sequences, clock)
         self.store_ok = True
         self.control = ControlHandler(
-            instance=config.instance,
-            instances=config.instances,
+            instance=self.instance,
+            instances=self.instances,
             drift=config.drift,
             reserve=config.reserve,
             data_dir=config.data,
@@ -125,6 +139,7 @@ class Server:
             page_names=self.store.page,
             clock=clock,
             clean_start=self.store.clean_start,
+            restored=self.store.restored,
             store_ok=lambda: self.store_ok,
             fencing=Fencing(get=lambda: self.fenced, set=self._set_fenced,
                             persist=self.store.set_fenced),
@@ -137,24 +152,16 @@ class Server:
         self._may_wait_now = self._may_wait  # bound once: the hot path passes it on
         self._writing_since: float | None = None
         """When the store write in progress was handed to the writer (None: none is)."""
-        self._ctx = zmq.Context()
-        self._gatekeeper: Gatekeeper | None = None
-        self._sockets: list[zmq.Socket[bytes]] = []
-        try:
-            if config.curve is not None:  # the ZAP handler must be there before clients come
-                self._gatekeeper = Gatekeeper(self._ctx, config.curve)
-            self._sockets.append(open_socket(self._ctx, PUBLIC, config.bind, curve=config.curve))
-            self._sockets.append(open_socket(self._ctx, CONTROL, config.control))
-        except StartupError:
-            self._close_sockets()
-            self.store.close()
-            raise
         self.public, self.control_socket = self._sockets
         self.outbox = Outbox(self.public)
         self.control_outbox = Outbox(self.control_socket)
         self.writer = StoreWriter(self.store)
         self.tasks = Tasks()
-        if not self.store.clean_start:
+        if self.store.restored:
+            log.warning("started on a restored backup (GET /backup): fenced until POST /recover "
+                        "on the admin raises its floors above what the peers witnessed; up to %d "
+                        "own numbers per name skipped", config.reserve)
+        elif not self.store.clean_start:
             log.warning(
                 "the previous run did not stop cleanly; up to %d own numbers per name were skipped",
                 config.reserve,
@@ -415,10 +422,14 @@ def run(config: ServerConfig) -> int:
     """Start a server with ``config`` and serve until SIGTERM or SIGINT; the exit status."""
 
     def describe(server: Server) -> None:
-        log.info("seqgen-server %s: %d sequence(s)%s; %s", __version__, len(server.ledger),
+        log.info("seqgen-server %s: instance %d of %d (from %s), %d sequence(s)%s; %s",
+                 __version__, server.instance, server.instances,
+                 "the flags" if config.instance is not None else "the store",
+                 len(server.ledger),
                  ", FENCED (the public socket answers UNAVAILABLE until the admin recovers or "
                  "unfences)" if server.fenced else "", describe_settings(config),
                  extra={"version": __version__, "sequences": len(server.ledger),
+                        "instance": server.instance, "instances": server.instances,
                         "fenced": server.fenced, "config": settings(config)})
         if config.curve is not None and config.curve.allowed is None:
             log.warning("public socket: %s (no --curve-clients)", config.curve.describe())

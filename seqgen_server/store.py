@@ -18,7 +18,9 @@ journal, fsync'd) and renamed into place, so a crash during the very first
 start leaves either no store or a complete one. A database that exists but
 lacks its meta, cannot be read, belongs to another instance, or may only be
 opened by a newer seqgen (its ``oldest_version``, seqgen_server.versions)
-stops the server with a StartupError: never a silent reset.
+stops the server with a StartupError: never a silent reset. A store is created
+only when the instance and the instance count are both given (ConfigError
+otherwise); an existing store needs neither: they are read from it.
 
 The write-ahead log is bounded: it is checkpointed every WAL_PAGES pages and
 cut back to WAL_LIMIT_BYTES, and after a failed write (a full disk) the next
@@ -39,7 +41,7 @@ from pathlib import Path
 from typing import Final
 
 from seqgen_common import __version__
-from seqgen_common.errors import StartupError, StoreError
+from seqgen_common.errors import ConfigError, StartupError, StoreError
 from seqgen_common.prefix import name_range
 from seqgen_server.versions import FIRST_VERSION, FORMATS, OLDEST_VERSION_KEY, newer, store_meta
 
@@ -116,6 +118,17 @@ def _create(data_dir: Path, instance: int, instances: int) -> None:
     _fsync(data_dir)
 
 
+def _need_instance_flags(data_dir: Path, instance: int | None,
+                         instances: int | None) -> tuple[int, int]:
+    """Both numbers, given for a new store; ConfigError when one is missing."""
+    if instance is None or instances is None:
+        raise ConfigError(
+            f"{data_dir} holds no store yet, and a new store records its instance for ever: "
+            "start it once with --instance K --instances N (this server's number and the "
+            "number of servers, e.g. --instance 1 --instances 2); later starts read them from it")
+    return instance, instances
+
+
 class Store:
     """The state of one server in its data directory; not thread-safe by itself.
 
@@ -132,14 +145,24 @@ class Store:
         self._side: sqlite3.Connection | None = None
         """For the fence, from one thread at a time (before serving, then the tasks thread)."""
         self.clean_start = True
+        self.restored = False
+        """The store is a backup from GET /backup, started on for the first time."""
+        self.instance = 0
+        self.instances = 0
+        """This store's place in the cluster, read from its meta (fixed forever)."""
         self.fenced = False
         """The fence recorded in the store (meta ``fenced``)."""
 
     # ---- opening --------------------------------------------------------------
 
     @classmethod
-    def open(cls, data_dir: Path, instance: int, instances: int) -> Store:
-        """Lock ``data_dir``, create or check the database; raises StartupError."""
+    def open(cls, data_dir: Path, instance: int | None, instances: int | None) -> Store:
+        """Lock ``data_dir``, create or check the database; raises StartupError.
+
+        ``instance``/``instances`` None: whatever the store says (it must exist then).
+        """
+        if not (data_dir / DB_NAME).exists():
+            _need_instance_flags(data_dir, instance, instances)
         try:
             data_dir.mkdir(parents=True, exist_ok=True)
             lock_fd = os.open(data_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
@@ -160,10 +183,12 @@ class Store:
             raise
 
     @classmethod
-    def _open_locked(cls, data_dir: Path, lock_fd: int, instance: int, instances: int) -> Store:
+    def _open_locked(cls, data_dir: Path, lock_fd: int, instance: int | None,
+                     instances: int | None) -> Store:
         path = data_dir / DB_NAME
         try:
             if not path.exists():
+                instance, instances = _need_instance_flags(data_dir, instance, instances)
                 _create(data_dir, instance, instances)
                 log.info("created a new store in %s", path)
             else:
@@ -179,7 +204,9 @@ class Store:
             raise StartupError(f"cannot create or open the store {path}: {exc}") from exc
         store = cls(data_dir, lock_fd, conn)
         store.clean_start = meta.get("clean") == "1"
+        store.restored = meta.get("restored") == "1"
         store.fenced = meta.get("fenced") == "1"
+        store.instance, store.instances = int(meta["instance"]), int(meta["instances"])
         store._record_versions(conn, meta)
         return store
 
@@ -198,7 +225,8 @@ class Store:
         log.info("store %s: %s", self.path, ", ".join(f"{key} {value}" for key, value in wanted))
 
     @staticmethod
-    def _check(conn: sqlite3.Connection, path: Path, instance: int, instances: int) -> dict[str, str]:
+    def _check(conn: sqlite3.Connection, path: Path, instance: int | None,
+               instances: int | None) -> dict[str, str]:
         integrity = conn.execute("PRAGMA quick_check").fetchone()
         if integrity is None or integrity[0] != "ok":
             raise StartupError(f"store {path} failed its integrity check: {integrity}")
@@ -230,7 +258,10 @@ class Store:
                 f"seqgen-server {__version__}: a newer version used it and wrote what this one "
                 f"would misread. Run seqgen {oldest} or later on it (docs/upgrading.md)"
             )
-        if (meta["instance"], meta["instances"]) != (str(instance), str(instances)):
+        given = (meta["instance"] if instance is None else str(instance),
+                 meta["instances"] if instances is None else str(instances))
+        if (meta["instance"], meta["instances"]) != given:
+            instance, instances = int(given[0]), int(given[1])
             raise StartupError(
                 f"data directory {path.parent} belongs to instance {meta['instance']} of "
                 f"{meta['instances']}, but this server was started as instance {instance} of "
@@ -262,8 +293,12 @@ class Store:
 
     # ---- writing ----------------------------------------------------------------
 
-    def write_marks(self, marks: Iterable[tuple[str, int]], *, clean: bool | None = None) -> None:
-        """Durably set these marks (and the clean flag) in one transaction; StoreError if not."""
+    def write_marks(self, marks: Iterable[tuple[str, int]], *, clean: bool | None = None,
+                    started: bool = False) -> None:
+        """Durably set these marks (and the clean flag) in one transaction; StoreError if not.
+
+        ``started``: a server starts on the store (it is a restored backup no longer).
+        """
         try:
             conn = self._require()
             conn.execute("BEGIN IMMEDIATE")
@@ -273,6 +308,8 @@ class Store:
                     conn.execute(
                         "UPDATE meta SET value = ? WHERE key = 'clean'", ("1" if clean else "0",)
                     )
+                if started:
+                    conn.execute("DELETE FROM meta WHERE key = 'restored'")
                 conn.execute("COMMIT")
             except BaseException:
                 self._rollback(conn)
@@ -312,9 +349,10 @@ class Store:
 
         SQLite's online backup copies every page in one step under one read
         transaction, so the copy is consistent while the writer goes on (WAL).
-        The copy is then marked fenced and not clean (a server started on it
-        stays fenced until it is recovered), switched to a rollback journal (one
-        self-contained file), fsync'd and renamed into place. Each call opens
+        The copy is then marked fenced, not clean and restored (a server started
+        on it stays fenced until it is recovered, and says it runs on a backup),
+        switched to a rollback journal (one self-contained file), fsync'd and
+        renamed into place. Each call opens
         connections of its own: call it from one thread at a time.
         """
         tmp = target.with_name(target.name + ".tmp")
@@ -329,7 +367,7 @@ class Store:
                     copy.execute("PRAGMA journal_mode=DELETE")
                     copy.execute("PRAGMA synchronous=FULL")
                     copy.execute("BEGIN IMMEDIATE")
-                    copy.executemany(_META_UPSERT, [("fenced", "1"), ("clean", "0"),
+                    copy.executemany(_META_UPSERT, [("fenced", "1"), ("clean", "0"), ("restored", "1"),
                                                     *store_meta(fenced=True)])
                     copy.execute("COMMIT")
                 finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,14 +19,16 @@ CONTROL_TIMEOUT_S = 1.0
 class Admin:
     proc: Proc
     url: str
+    verify: ssl.SSLContext | bool = True
+    """How a test's client trusts (and presents certificates to) an https:// admin."""
 
     def client(self, timeout_s: float = 10.0) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=timeout_s)
+        return httpx.Client(base_url=self.url, timeout=timeout_s, verify=self.verify)
 
 
-def _healthy(url: str) -> bool:
+def _healthy(url: str, verify: ssl.SSLContext | bool) -> bool:
     try:
-        return httpx.get(f"{url}/healthz", timeout=0.5).status_code == 200
+        return httpx.get(f"{url}/healthz", timeout=0.5, verify=verify).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -46,6 +49,7 @@ def start_admin(
     control_timeout_s: float = CONTROL_TIMEOUT_S,
     extra: Sequence[str] = (),
     url: str | None = None,
+    verify: ssl.SSLContext | bool = True,
 ) -> Admin:
     """seqgen-admin for the server at ``control`` (on ``url``, else a free port); ready when
     /healthz answers."""
@@ -55,8 +59,8 @@ def start_admin(
     if token is not None:
         args += ["--token", token]
     proc = cluster.command([*args, *extra], "admin")
-    wait_until(lambda: _healthy(url), READY_TIMEOUT_S, "seqgen-admin", proc)
-    return Admin(proc, url)
+    wait_until(lambda: _healthy(url, verify), READY_TIMEOUT_S, "seqgen-admin", proc)
+    return Admin(proc, url, verify)
 
 
 def bearer(token: str) -> dict[str, str]:

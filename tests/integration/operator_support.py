@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +27,8 @@ class Host:
     witness: Path
 
     def http(self, timeout_s: float = 30.0) -> httpx.Client:
-        return httpx.Client(base_url=self.admin.url, timeout=timeout_s, headers=bearer(TOKEN))
+        return httpx.Client(base_url=self.admin.url, timeout=timeout_s, headers=bearer(TOKEN),
+                            verify=self.admin.verify)
 
 
 def free_admin_url() -> str:
@@ -36,7 +38,7 @@ def free_admin_url() -> str:
 def start_host(cluster: Cluster, instance: int, instances: int, url: str, peers: Sequence[str], *,
                data: Path | None = None, fenced: bool = False, interval_s: float = INTERVAL_S,
                token: str | None = TOKEN, server_extra: Sequence[str] = (),
-               admin_extra: Sequence[str] = ()) -> Host:
+               admin_extra: Sequence[str] = (), verify: ssl.SSLContext | bool = True) -> Host:
     """A server (instance of instances) and its admin on ``url``, peered with ``peers``."""
     extra = [*server_extra, "--fenced"] if fenced else list(server_extra)
     server = cluster.server(instance, instances, data=data, extra=extra)
@@ -44,7 +46,8 @@ def start_host(cluster: Cluster, instance: int, instances: int, url: str, peers:
     args = ["--witness-interval", str(interval_s), "--witness-file", str(witness), *admin_extra]
     for peer in peers:
         args += ["--peer", peer]
-    admin = start_admin(cluster, server.control, token=token, extra=args, url=url)
+    admin = start_admin(cluster, server.control, token=token, extra=[*args, *admin_extra], url=url,
+                        verify=verify)
     return Host(server, admin, witness)
 
 

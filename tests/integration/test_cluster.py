@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -83,8 +84,12 @@ def supervised(cluster: Cluster, short_tmp: Path) -> Iterator[Supervised]:
     for old, new in ports.items():
         text = text.replace(f"127.0.0.1:{old}", f"127.0.0.1:{new}")
     (root / "etc" / "supervisord.conf").write_text(text)
+    (root / "scripts").mkdir()
+    shutil.copy(REPO / "scripts" / "admin-token", root / "scripts" / "admin-token")
+    assert admin_token(root, "cluster-secret") == root / "var" / "admin-token"
+    # supervisord's environment plays no part: the admins read var/admin-token.
     env = {k: v for k, v in os.environ.items() if k != "SEQGEN_ADMIN_TOKEN"}
-    env["SEQGEN_ADMIN_TOKEN"] = "cluster-secret"
+    env["SEQGEN_ADMIN_TOKEN"] = "not-the-token"
     proc = cluster.command(
         [str(Path(sys.prefix) / "bin" / "supervisord"), "-n", "-c", str(root / "etc" / "supervisord.conf")],
         "supervisord",
@@ -96,6 +101,34 @@ def supervised(cluster: Cluster, short_tmp: Path) -> Iterator[Supervised]:
     if proc.alive():
         sup.ctl("shutdown")
         proc.wait(30)
+
+
+def admin_token(root: Path, token: str | None = None) -> Path:
+    """scripts/admin-token of the checkout at ``root`` (with SEQGEN_ADMIN_TOKEN=token if given)."""
+    env = {k: v for k, v in os.environ.items() if k != "SEQGEN_ADMIN_TOKEN"}
+    if token is not None:
+        env["SEQGEN_ADMIN_TOKEN"] = token
+    done = subprocess.run([str(root / "scripts" / "admin-token")], env=env, capture_output=True,
+                          text=True, timeout=30, check=False)
+    assert done.returncode == 0, done.stderr
+    return Path(done.stdout.strip())
+
+
+def test_the_local_cluster_token_is_made_once_and_replaced_when_given(tmp_path: Path) -> None:
+    (tmp_path / "scripts").mkdir()
+    shutil.copy(REPO / "scripts" / "admin-token", tmp_path / "scripts" / "admin-token")
+    path = admin_token(tmp_path)
+    assert path == tmp_path / "var" / "admin-token"
+    made = path.read_text()
+    assert len(made.strip()) == 48 and made.endswith("\n")
+    assert path.stat().st_mode & 0o777 == 0o600  # only its owner reads it
+    assert admin_token(tmp_path).read_text() == made  # kept across runs
+    assert admin_token(tmp_path, "given-token").read_text() == "given-token\n"
+    assert admin_token(tmp_path).read_text() == "given-token\n"  # kept, not made again
+    env = {k: v for k, v in os.environ.items() if k != "SEQGEN_ADMIN_TOKEN"}
+    bad = subprocess.run([str(tmp_path / "scripts" / "admin-token")], capture_output=True, text=True,
+                         env={**env, "SEQGEN_ADMIN_TOKEN": "two words"}, timeout=30, check=False)
+    assert bad.returncode == 2 and "printable ASCII" in bad.stderr
 
 
 def _from_proxy(sup: Supervised, name: str, calls: int, seen: list[int]) -> list[int]:
@@ -131,12 +164,37 @@ def test_local_cluster_end_to_end(supervised: Supervised) -> None:
     metrics = samples_of(httpx.get(f"http://127.0.0.1:{sup.ports[6419]}/metrics", timeout=10).text)
     assert list(metrics["seqgen_proxy_backend_up"].values()) == [1, 1]
     assert metrics["seqgen_proxy_numbers_relayed_total"][()] >= len(seen)
-    # The admins took their token from supervisord's environment.
+    # The admins took their token from var/admin-token, not from supervisord's environment.
     floor_url = f"{sup.admin}/sequences/ticket/floor"
     assert httpx.put(floor_url, json={"value": "5000"}, timeout=10).status_code == 401
     raised = httpx.put(floor_url, json={"value": "5000"}, timeout=10,
                        headers={"Authorization": "Bearer cluster-secret"})
     assert raised.status_code == 200, raised.text
+    # A new token (SEQGEN_ADMIN_TOKEN=... scripts/cluster) applies when scripts/cluster
+    # restarts the running cluster, as it does: update, then restart all.
+    admin_token(sup.root, "new-secret")
+    for step in (("update",), ("restart", "all")):
+        done = sup.ctl(*step)
+        assert done.returncode == 0, done.stdout + done.stderr
+    wait_until(sup.ready, 60, "admins restarted")
+    for admin in sup.admins():
+        url = f"{admin}/sequences/ticket/floor"
+        old = httpx.put(url, json={"value": "6000"}, timeout=10,
+                        headers={"Authorization": "Bearer cluster-secret"})
+        assert old.status_code == 401
+        new = httpx.put(url, json={"value": "6000"}, timeout=10,
+                        headers={"Authorization": "Bearer new-secret"})
+        assert new.status_code == 200, new.text
+    # The curl line scripts/cluster prints works as printed (with this test's port).
+    if shutil.which("curl"):
+        printed = next(line for line in (REPO / "scripts" / "cluster").read_text().splitlines()
+                       if "raise a floor: curl" in line)
+        command = (printed.split("raise a floor: ", 1)[1].replace("\\$", "$")
+                   .replace("$TOKEN_FILE", str(sup.root / "var" / "admin-token"))
+                   .replace("127.0.0.1:6411", f"127.0.0.1:{sup.ports[6411]}"))
+        done = subprocess.run(["bash", "-c", command], capture_output=True, text=True, timeout=30,
+                              check=False)
+        assert done.returncode == 0 and '"current":"1000"' in done.stdout, done
 
     # The admins are peers: each sees the other, without conflicts, and witnesses it.
     def peers_ok() -> bool:

@@ -15,6 +15,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,8 +24,9 @@ import pytest
 import zmq
 import zmq.auth
 
-from seqgen_client import AsyncClient, Client, Unavailable
+from seqgen_client import AsyncClient, Client
 from seqgen_common.curve import KeyPair
+from seqgen_common.errors import AUTH, AuthError
 from tests.conftest import READY_TIMEOUT_S, Cluster, Proc, ServerProc, request, tcp, wait_until
 
 SILENT_TIMEOUT_S = 0.3
@@ -147,13 +149,14 @@ def test_only_allowed_clients_get_numbers_from_a_curve_server(cluster: Cluster) 
         assert ok.next("inv") == 1
         # A plain client: no reply at all (the handshake fails), not even an error.
         assert request(server.bind, b'["inv", "0"]', timeout_s=1.0) is None
-        # A CURVE client whose key is not in --curve-clients: nothing either.
+        # A CURVE client whose key is not in --curve-clients: no reply, and the client says
+        # why (the socket monitor saw the refusal) after one attempt, not the deadline.
         with silent_client(server.bind, server_public, stranger_secret) as stranger, \
-                pytest.raises(Unavailable):
+                pytest.raises(AuthError, match="refused this client's CURVE public key"):
             stranger.next("inv")
         # An ephemeral key is a stranger too.
         with silent_client(server.bind, server_public) as anonymous, \
-                pytest.raises(Unavailable):
+                pytest.raises(AuthError, match="not in the server's --curve-clients"):
             anonymous.next("inv")
         # Meanwhile the allowed client is served, and nothing was issued to the others.
         assert ok.next_many("inv", 3) == [2, 3, 4]
@@ -174,7 +177,7 @@ def test_a_client_that_trusts_another_server_key_gets_nothing(cluster: Cluster) 
     impostor_public, _ = keygen(keys, "impostor")
     server = curve_server(cluster, 1, 1, server_secret)
     with silent_client(server.bind, impostor_public) as fooled, \
-            pytest.raises(Unavailable):
+            pytest.raises(AuthError, match="CURVE settings do not match"):
         fooled.next("x")
     with Client(server.bind, server_public_key=server_public) as right:
         assert right.next("x") == 1
@@ -233,11 +236,11 @@ def test_a_proxy_relays_between_curve_clients_and_curve_servers(cluster: Cluster
         # Plain and unknown clients get nothing from the proxy...
         assert request(bind, b'["relayed", "0"]', timeout_s=1.0) is None
         with silent_client(bind, front_public) as stranger, \
-                pytest.raises(Unavailable):
+                pytest.raises(AuthError, match="ZAP status 400"):
             stranger.next("relayed")
         # ...and the app's key does not open the servers themselves.
         with silent_client(odd.bind, server_public, app_secret) as direct, \
-                pytest.raises(Unavailable):
+                pytest.raises(AuthError, match="ZAP status 400"):
             direct.next("relayed")
 
         # A frozen server: the proxy times out, closes and reopens its socket and
@@ -266,6 +269,10 @@ def test_a_proxy_without_an_allowed_key_gets_unavailable_from_curve_servers(
     assert reply is not None
     assert msgspec.json.decode(reply[0])[0] == "UNAVAILABLE"
     assert "ephemeral" in proxy.log()
+    # The proxy says which backend refused it, and why (issue 21).
+    wait_until(lambda: f"backend {server.bind} refused the proxy's security handshake" in proxy.log(),
+               10, "the proxy's log of the refusal", proxy)
+    assert "ZAP status 400" in proxy.log()
 
 
 # ---- refusals at start ---------------------------------------------------------------------
@@ -318,8 +325,8 @@ def test_seqgen_next_with_keys_end_to_end(cluster: Cluster) -> None:
     for refused in ([], ["--server-key", str(server_public), "--client-key", str(other_secret)]):
         silent = seqgen("next", "cli", "-e", server.bind, "--timeout", "0.3", "--deadline", "0.8",
                         *refused)
-        assert silent.returncode == 4, silent.stderr
-        assert "UNAVAILABLE" in silent.stderr
+        assert silent.returncode == 5, silent.stderr  # AUTH: refused, told why
+        assert "seqgen: AUTH: " in silent.stderr
     usage = seqgen("next", "cli", "-e", server.bind, "--client-key", str(cli_secret))
     assert usage.returncode == 2
     assert "--client-key needs --server-key" in usage.stderr
@@ -343,3 +350,48 @@ def test_key_pairs_from_z85_text_work_like_files(cluster: Cluster) -> None:
     with Client(server.bind, server_public_key=server_key,
                 client_secret_key=pair.secret.decode()) as client:
         assert client.next("z85") == 1
+
+
+# ---- refusals reported as such (issue 21) ---------------------------------------------------
+
+
+def test_a_refused_handshake_is_an_auth_error_within_one_attempt(cluster: Cluster) -> None:
+    keys = cluster.root / "keys"
+    server_public, server_secret = keygen(keys, "server")
+    app_public, app_secret = keygen(keys, "app")
+    _, stranger_secret = keygen(keys, "stranger")
+    server = curve_server(cluster, 1, 1, server_secret, allow(cluster.root / "allowed", app_public))
+    plain = cluster.server()
+    timeout_s, deadline_s = 0.5, 20.0
+    cases = {
+        "unknown key": ({"endpoints": server.bind, "server_public_key": server_public,
+                         "client_secret_key": stranger_secret}, "ZAP status 400"),
+        "plain client": ({"endpoints": server.bind}, "do not match"),
+        "CURVE client, plain server": ({"endpoints": plain.bind, "server_public_key": server_public,
+                                        "client_secret_key": app_secret}, "do not match"),
+    }
+    for label, (options, reason) in cases.items():
+        started = time.monotonic()
+        with Client(**options, timeout_s=timeout_s, deadline_s=deadline_s) as client, \
+                pytest.raises(AuthError) as raised:
+            client.next("refused")
+        elapsed = time.monotonic() - started
+        assert raised.value.code == AUTH == "AUTH", label
+        assert reason in raised.value.message and raised.value.message.startswith("tcp://"), label
+        assert elapsed < 2 * timeout_s + 1.0 < deadline_s, (label, elapsed)  # not the deadline
+
+    async def refused_async() -> AuthError:
+        async with AsyncClient([server.bind], server_public_key=server_public,
+                               client_secret_key=stranger_secret, timeout_s=timeout_s,
+                               deadline_s=deadline_s) as client:
+            with pytest.raises(AuthError) as raised:
+                await client.next("refused")
+            return raised.value
+
+    started = time.monotonic()
+    assert "ZAP status 400" in asyncio.run(refused_async()).message
+    assert time.monotonic() - started < deadline_s / 2
+    # Another endpoint that accepts the client still serves it: a refusal only skips that one.
+    with Client([plain.bind, server.bind], timeout_s=timeout_s, deadline_s=deadline_s) as mixed:
+        assert all(mixed.next("mixed") > 0 for _ in range(4))
+    assert server.ping()  # the server is fine

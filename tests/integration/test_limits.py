@@ -169,7 +169,7 @@ def test_2000_idle_connections_under_a_soft_limit_of_1024(cluster: Cluster, many
     bind, control = tcp(), tcp()
     args = ["/bin/sh", "-c", 'ulimit -Sn 1024 && exec "$0" "$@"',  # supervisord's default
             sys.executable, "-m", "seqgen_server", "--bind", bind, "--control", control,
-            "--data", str(cluster.root / "data")]
+            "--instance", "1", "--instances", "1", "--data", str(cluster.root / "data")]
     popen_log = cluster.root / "fds-server.log"
     with open(popen_log, "wb") as log:
         server = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)

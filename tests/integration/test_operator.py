@@ -311,7 +311,9 @@ def test_every_new_endpoint_enforces_its_auth(cluster: Cluster, tmp_path: Path) 
             for headers in ({}, bearer(TOKEN)):
                 response = http.request(method, path, headers=headers)
                 assert response.status_code == 403, (method, path)
-                assert "SEQGEN_ADMIN_TOKEN" in response.json()["detail"]
+                detail = response.json()["detail"]
+                assert "SEQGEN_ADMIN_TOKEN" in detail and "GET /backup" in detail
+                assert "writes are disabled" not in detail
         for path in READS:
             assert http.get(path).status_code == 200, path
         assert http.get("/status").json()["fenced"] is True

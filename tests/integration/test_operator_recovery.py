@@ -152,7 +152,12 @@ def test_a_stale_backup_is_fenced_and_recovered_without_repeats(cluster: Cluster
             shutil.copy(backup, a.server.data / "seqgen.db")
             # Started as it is, without --fenced: the snapshot carries its own fence.
             new = cluster.restart(a.server)
-            assert http_a.get("/status").json()["fenced"] is True
+            status = http_a.get("/status").json()
+            assert status["fenced"] is True
+            # It says it runs on a restored backup, not "after a crash" (issue 21).
+            assert status["restored"] is True
+            assert "started on a restored backup" in new.log()
+            assert "did not stop cleanly" not in new.log()
             stale = int(http_a.get(f"/sequences/{NAME}").json()["current"])
             issued = witnessed(b, 1)[NAME]
             assert stale < issued  # served as it is, it would repeat numbers
@@ -165,6 +170,10 @@ def test_a_stale_backup_is_fenced_and_recovered_without_repeats(cluster: Cluster
     with sqlite3.connect(backup) as db:
         meta = dict(db.execute("SELECT key, value FROM meta"))
     assert meta["fenced"] == "1" and meta["clean"] == "0" and meta["instance"] == "1"
+    assert meta["restored"] == "1"
+    # Once started on, the store is a restored backup no longer: the next start is a restart.
+    with sqlite3.connect(new.data / "seqgen.db") as db:
+        assert "restored" not in dict(db.execute("SELECT key, value FROM meta"))
 
 
 def test_a_name_no_witness_saw_is_floored_above_what_a_peer_holds(cluster: Cluster) -> None:

@@ -15,7 +15,7 @@ import pytest
 import zmq
 
 from seqgen_common.limits import MAX_VALUE
-from tests.conftest import Cluster, ask, numbers, request, tcp, wait_until
+from tests.conftest import Cluster, ServerProc, ask, numbers, request, tcp, wait_until
 
 
 def test_two_servers_issue_odd_and_even(cluster: Cluster) -> None:
@@ -251,3 +251,47 @@ def test_control_socket_answers_and_survives_garbage(cluster: Cluster) -> None:
         assert reply is not None
         assert msgspec.json.decode(reply[0])["type"] == "error"
     assert s.ping()
+
+
+# ---- defaults that cannot hurt (issue 21) ------------------------------------------------
+
+
+def _server(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "seqgen_server", *args],
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_a_new_store_needs_both_instance_flags(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    for flags in ([], ["--instances", "2"], ["--instance", "1"]):
+        done = _server("--data", str(data), "--bind", tcp(), "--control", tcp(), *flags)
+        assert done.returncode == 2, done.stderr
+        assert "start it once with --instance K --instances N" in done.stderr
+        assert not (data / "seqgen.db").exists()
+
+
+def test_an_existing_store_needs_no_instance_flags(cluster: Cluster) -> None:
+    first = cluster.server(2, 3)
+    assert first.term() == 0
+    again = ServerProc([sys.executable, "-m", "seqgen_server", "--bind", first.bind, "--control",
+                        first.control, "--data", str(first.data)],
+                       cluster.root / "again.log", first.bind, first.control, first.data)
+    cluster.procs.append(again)
+    wait_until(again.ping, 15, "seqgen-server on its store, without instance flags", again)
+    assert "instance 2 of 3" in again.log()
+    assert numbers(again.bind, "x")[0] % 3 == 2
+    assert again.term() == 0
+    # A flag that contradicts the store is refused, as before (a failed start: 1).
+    done = _server("--data", str(first.data), "--bind", tcp(), "--control", tcp(), "--instances", "2")
+    assert done.returncode == 1 and "belongs to instance 2 of 3" in done.stderr
+
+
+def test_a_server_that_cannot_bind_exits_1_before_it_creates_a_store(cluster: Cluster,
+                                                                     tmp_path: Path) -> None:
+    busy = cluster.server()
+    data = tmp_path / "fresh"
+    done = _server("--data", str(data), "--bind", busy.bind, "--control", tcp(),
+                   "--instance", "1", "--instances", "1")
+    assert done.returncode == 1, done.stderr
+    assert "cannot start" in done.stderr
+    assert not (data / "seqgen.db").exists()

@@ -5,9 +5,10 @@
 reads one JSON command per line on standard input and answers each with one
 JSON line on standard output:
 
-- ``{"op": "ready", "timeout_s": 60}``: until every public endpoint (servers
-  and proxies) has handed out a number and every admin answered ``/readyz``
-  with 200. Answer: ``{"ok", "elapsed_s", "failing"}``.
+- ``{"op": "ready", "timeout_s": 60, "peered": false}``: until every public
+  endpoint (servers and proxies) has handed out a number and every admin
+  answered ``/readyz`` with 200 (with ``peered``, also until its ``/cluster``
+  shows every other admin reachable). Answer: ``{"ok", "elapsed_s", "failing"}``.
 - ``{"op": "converge", "name": "busy", "drift": 100, "timeout_s": 30}``: poll
   each admin's ``GET /sequences/{name}`` until all answer and their current
   values lie within ``drift`` of each other. Answer: ``{"ok", "t_all_up",
@@ -27,6 +28,7 @@ It runs in a client host's namespace because the suite's addresses exist only th
 
 from __future__ import annotations
 
+import ssl
 import sys
 import time
 
@@ -45,13 +47,17 @@ class AgentConfig(msgspec.Struct, frozen=True):
     publics: dict[str, str]
     """label -> ZeroMQ endpoint of a server or proxy"""
     admins: dict[str, str]
-    """label -> base URL of an admin"""
+    """label -> base URL of an admin (https://, mutual TLS)"""
+    tls: dict[str, str]
+    """ca, cert, key: the files the agent verifies the admins with and presents to them"""
     probe_name: str = "probe"
 
 
 class Ready(msgspec.Struct):
     op: str
     timeout_s: float = 60.0
+    peered: bool = False
+    """Also wait until every admin's /cluster shows every peer reachable (over mutual TLS)."""
 
 
 class Converge(msgspec.Struct):
@@ -103,12 +109,19 @@ class Agent:
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
         self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-        self.http = httpx.Client(timeout=ATTEMPT_TIMEOUT_S)
+        tls = ssl.create_default_context(cafile=config.tls["ca"])
+        tls.load_cert_chain(config.tls["cert"], config.tls["key"])
+        self.http = httpx.Client(timeout=ATTEMPT_TIMEOUT_S, verify=tls)
 
-    def _admin_ready(self, base: str) -> bool:
+    def _admin_ready(self, base: str, peered: bool) -> bool:
         try:
-            return self.http.get(f"{base}/readyz").status_code == 200
-        except httpx.HTTPError:
+            if self.http.get(f"{base}/readyz").status_code != 200:
+                return False
+            if not peered:
+                return True
+            peers = self.http.get(f"{base}/cluster").json()["peers"]
+            return len(peers) == len(self.config.admins) - 1 and all(p["reachable"] for p in peers)
+        except (httpx.HTTPError, ValueError, KeyError, TypeError):
             return False
 
     def ready(self, cmd: Ready) -> dict[str, object]:
@@ -119,7 +132,7 @@ class Agent:
                 if label in self.config.publics:
                     ok = one_number(self.ctx, self.config.publics[label], self.config.probe_name)
                 else:
-                    ok = self._admin_ready(self.config.admins[label])
+                    ok = self._admin_ready(self.config.admins[label], cmd.peered)
                 if ok:
                     failing.discard(label)
             if not failing or time.monotonic() - started > cmd.timeout_s:

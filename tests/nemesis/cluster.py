@@ -35,6 +35,7 @@ from tests.nemesis.hosts import VENV, SupervisedHost
 from tests.nemesis.netns import SUBNET, Network
 from tests.nemesis.records import CallRecord, WorkerConfig, read_calls
 from tests.nemesis.render import REPO, render_host, render_proxy
+from tests.tls_support import Pki
 
 log = logging.getLogger(__name__)
 
@@ -210,14 +211,23 @@ class Cluster:
         self.net.build(SERVER_HOSTS | CLIENT_HOSTS)
         user = getpass.getuser()
         base_env = {k: v for k, v in os.environ.items() if not k.startswith("SEQGEN_")}
+        pki = Pki(self.root / "pki")  # the admin plane runs over mutual TLS, as deployed
         for k, host in enumerate(SERVER_HOSTS, start=1):
             root = self.root / host
             data = root / "data"
             data.mkdir(parents=True)
+            tls = root / "tls"
+            tls.mkdir()
+            cert = pki.host(host, alt_names=f"IP:{self.address(host)}")
+            shutil.copy(pki.ca, tls / "ca.crt")
+            shutil.copy(cert.cert, tls / "host.crt")
+            shutil.copy(cert.key, tls / "host.key")
+            # The admins peer as deployed: each polls the others over mutual TLS.
+            peers = " ".join(f"https://{self.address(h)}:{ADMIN_PORT}" for h in SERVER_HOSTS if h != host)
             env = base_env | {"SEQGEN_INSTANCE": str(k), "SEQGEN_INSTANCES": str(INSTANCES),
-                              "SEQGEN_ADMIN_TOKEN": ADMIN_TOKEN}
+                              "SEQGEN_ADMIN_TOKEN": ADMIN_TOKEN, "SEQGEN_PEERS": peers}
             self.servers[host] = SupervisedHost(self.net, host, root,
-                                                render_host(VENV, data, user), env)
+                                                render_host(VENV, data, user, tls), env)
         servers = [self.address(h) for h in SERVER_HOSTS]
         for host in CLIENT_HOSTS:
             self.proxies[host] = SupervisedHost(self.net, host, self.root / host,
@@ -226,12 +236,14 @@ class Cluster:
             supervised.start()
         publics = {h: public(self.address(h)) for h in SERVER_HOSTS}
         publics |= {PROXY_OF[h]: public(self.address(h)) for h in CLIENT_HOSTS}
-        admins = {f"admin-{h}": f"http://{self.address(h)}:{ADMIN_PORT}" for h in SERVER_HOSTS}
-        config = AgentConfig(publics=publics, admins=admins)
+        admins = {f"admin-{h}": f"https://{self.address(h)}:{ADMIN_PORT}" for h in SERVER_HOSTS}
+        observer = pki.host("observer")
+        config = AgentConfig(publics=publics, admins=admins, tls={
+            "ca": str(pki.ca), "cert": str(observer.cert), "key": str(observer.key)})
         self.agent = Agent(self.net.exec_argv("c2", [sys.executable, "-m", "tests.nemesis.agent",
                                                      msgspec.json.encode(config).decode()]),
                            self.root / "agent.log")
-        self.wait_ready("cluster start")
+        self.wait_ready("cluster start", peered=True)  # the admins poll each other over mTLS
         for spec in workers():
             self._start_worker(spec)
         self._wait_workers_serving()
@@ -261,10 +273,11 @@ class Cluster:
                 raise AssertionError(f"clients without numbers after {timeout_s} s: {sorted(waiting)}")
             time.sleep(0.1)  # between reads of their real results
 
-    def wait_ready(self, what: str, timeout_s: float = READY_TIMEOUT_S) -> float:
-        """Every server and proxy hands out a number, every admin is ready; the seconds it took."""
+    def wait_ready(self, what: str, timeout_s: float = READY_TIMEOUT_S, *, peered: bool = False) -> float:
+        """Every server and proxy hands out a number, every admin is ready (with ``peered``, and
+        sees every other admin over mutual TLS); the seconds it took."""
         assert self.agent is not None
-        answer = self.agent.ask({"op": "ready", "timeout_s": timeout_s}, timeout_s + 30)
+        answer = self.agent.ask({"op": "ready", "timeout_s": timeout_s, "peered": peered}, timeout_s + 30)
         if not answer["ok"]:
             raise AssertionError(f"{what}: not ready after {timeout_s} s: {answer['failing']}\n"
                                  + self.logs())

@@ -19,6 +19,7 @@ PROXY_TEMPLATE = DEPLOY / "seqgen-proxy.conf"
 
 INSTALL_PATH = "/opt/seqgen/.venv"
 DATA_PATH = "/var/lib/seqgen"
+TLS_PATH = "/etc/seqgen/tls"
 USER_LINE = "user = seqgen"
 SERVER_NAME = "seqgen-{k}.internal"
 PROXY_LOOPBACK_BIND = "--bind tcp://127.0.0.1:6410"
@@ -31,11 +32,13 @@ def substitute(text: str, old: str, new: str) -> str:
     return text.replace(old, new)
 
 
-def render_host(venv: Path, data: Path, user: str) -> str:
-    """seqgen-host.conf for one server host (its instance comes from supervisord's environment)."""
+def render_host(venv: Path, data: Path, user: str, tls: Path) -> str:
+    """seqgen-host.conf for one server host (its instance comes from supervisord's environment),
+    its admin's certificates in ``tls`` (ca.crt, host.crt, host.key)."""
     text = HOST_TEMPLATE.read_text()
     text = substitute(text, INSTALL_PATH, str(venv))
     text = substitute(text, DATA_PATH, str(data))
+    text = substitute(text, TLS_PATH, str(tls))
     return substitute(text, USER_LINE, f"user = {user}")
 
 

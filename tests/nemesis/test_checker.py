@@ -102,8 +102,9 @@ def test_rendering_fails_loudly_when_a_template_changes_shape() -> None:
 
 
 def test_rendered_templates_keep_the_programs_and_change_only_the_values() -> None:
-    host = render.render_host(Path("/venv"), Path("/data/s1"), "root")
-    assert "/opt/seqgen" not in host and "/var/lib/seqgen" not in host
+    host = render.render_host(Path("/venv"), Path("/data/s1"), "root", Path("/tls/s1"))
+    assert "/opt/seqgen" not in host and "/var/lib/seqgen" not in host and "/etc/seqgen" not in host
+    assert "--admin https://0.0.0.0:6411" in host and "--tls-client-ca /tls/s1/ca.crt" in host
     assert "command = /venv/bin/seqgen-server" in host and "--data /data/s1" in host
     assert "user = root" in host and "%(ENV_SEQGEN_INSTANCE)s" in host
     proxy = render.render_proxy(Path("/venv"), "root", ["10.231.0.11", "10.231.0.12", "10.231.0.13"])

@@ -89,7 +89,8 @@ def recovery() -> Iterator[Recovery]:
         with open(root / "server.log", "wb") as out:
             procs.append(subprocess.Popen(
                 net.exec_argv("srv", [sys.executable, "-m", "seqgen_server", "--bind",
-                                      f"tcp://0.0.0.0:{PORT}", "--data", str(root / "data")]),
+                                      f"tcp://0.0.0.0:{PORT}", "--instance", "1", "--instances", "1",
+                                      "--data", str(root / "data")]),
                 stdout=out, stderr=subprocess.STDOUT, cwd=REPO))
         with open(root / "proxy.log", "wb") as out:
             procs.append(subprocess.Popen(

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from seqgen_admin.config import PEERS_ENV, TOKEN_ENV, AdminConfig, parse_args
+from tests.tls_support import Pki
 
 
 def test_defaults_follow_the_design() -> None:
@@ -120,3 +121,62 @@ def test_following_the_peers_is_on_by_default_and_can_be_turned_off() -> None:
     config = parse_args(["--no-follow-peers", "--follow-max-names", "7"], {})
     assert config.follow_peers is False and config.follow_max_names == 7
     assert parse_args(["--no-follow-peers", "--follow-peers"], {}).follow_peers is True
+
+
+# ---- TLS (issue 21) ------------------------------------------------------------------
+
+
+def _refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(argv, {})
+    assert exit_info.value.code == 2
+    return capsys.readouterr().err
+
+
+def test_tls_flags_are_checked_at_start(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pki = Pki(tmp_path)
+    host = pki.host("host1")
+    files = ["--tls-cert", str(host.cert), "--tls-key", str(host.key)]
+    config = parse_args(["--admin", "https://127.0.0.1:6411", *files, "--tls-ca", str(pki.ca),
+                         "--tls-client-ca", str(pki.ca), "--peer", "https://10.0.0.2:6411"], {})
+    assert (config.host, config.port) == ("127.0.0.1", 6411)
+    assert config.tls.cert == host.cert and config.tls.client_ca == pki.ca
+    assert "needs --tls-cert and --tls-key" in _refused(["--admin", "https://127.0.0.1:6411"], capsys)
+    assert "write --admin https://127.0.0.1:6411" in _refused(
+        ["--admin", "http://127.0.0.1:6411", *files], capsys)
+    assert "--tls-cert and --tls-key go together" in _refused(
+        ["--admin", "https://127.0.0.1:6411", "--tls-cert", str(host.cert)], capsys)
+    assert "--tls-client-ca needs --tls-cert" in _refused(["--tls-client-ca", str(pki.ca)], capsys)
+    assert "clear text" in _refused(
+        ["--admin", "https://127.0.0.1:6411", *files, "--peer", "http://10.0.0.2:6411"], capsys)
+    # A key that is not the certificate's, and a file that is missing, are named.
+    other = pki.host("host2")
+    wrong_key = _refused(["--admin", "https://h:1", "--tls-cert", str(host.cert), "--tls-key",
+                          str(other.key)], capsys)
+    assert f"--tls-cert {host.cert}" in wrong_key and "KEY_VALUES_MISMATCH" in wrong_key.upper()
+    assert "No such file" in _refused(["--tls-ca", str(tmp_path / "nothing.pem")], capsys)
+
+
+def test_https_peers_are_allowed_from_a_plain_admin(tmp_path: Path) -> None:
+    config = parse_args(["--peer", "https://10.0.0.2:6411"], {})
+    assert config.peers == ("https://10.0.0.2:6411",) and config.tls.cert is None
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(["--version"], {})
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.startswith("seqgen-admin 0.")
+
+
+def test_token_from_a_file_wins_over_the_environment(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "token"
+    path.write_text("from-file\n")
+    assert parse_args(["--token-file", str(path)], {TOKEN_ENV: "from-env"}).token == "from-file"
+    assert "not both" in _refused(["--token-file", str(path), "--token", "x"], capsys)
+    assert "No such file" in _refused(["--token-file", str(tmp_path / "none")], capsys)
+    path.write_text("\n")
+    assert "is empty" in _refused(["--token-file", str(path)], capsys)
+    path.write_text("two words\n")
+    assert "printable ASCII" in _refused(["--token-file", str(path)], capsys)

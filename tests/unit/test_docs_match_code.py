@@ -149,6 +149,9 @@ def test_every_flag_of_the_parser_is_documented_with_its_default(program: Progra
         cell = table[action.option_strings[0]]
         if not cell.strip(" -`"):
             problems.append(f"{shown}: the default cell is empty")
+        elif action.default is None and re.fullmatch(r"[\d,.]+", cell.strip(" `")):
+            problems.append(f"{shown}: the default cell says {cell!r}, but the parser has no "
+                            "default value (say what happens without the flag)")
         elif spellings is not None and not says(cell, spellings):
             problems.append(f"{shown}: the default cell says {cell!r}, the parser's default is "
                             f"{action.default!r} (write {' or '.join(spellings)})")
@@ -240,6 +243,9 @@ EXTERNAL_FLAGS = {
     "--test": "node --test (the Node.js client's suite)",
     "--offline": "systemd-analyze security --offline=yes (docs/operations.md, systemd)",
     "--replicas": "kubectl scale --replicas (docs/operations.md, Kubernetes)",
+    "--cacert": "curl --cacert (the admin over TLS)",
+    "--cert": "curl --cert (the admin over mutual TLS)",
+    "--key": "curl --key (the admin over mutual TLS)",
 }
 """Flags of other tools that the documents name in inline code."""
 

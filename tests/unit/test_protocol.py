@@ -17,12 +17,14 @@ from seqgen_common.errors import (
 )
 from seqgen_common.limits import MAX_COUNT, MAX_NAME_BYTES, MAX_VALUE
 from seqgen_common.protocol import (
+    CONTROL_SOCKET_MISTAKE,
     Request,
     decode_reply,
     decode_request,
     encode_error,
     encode_request,
     encode_values,
+    is_control_reply,
 )
 
 CODES = {c.value for c in ErrorCode}
@@ -175,3 +177,15 @@ def test_malformed_replies_are_internal(frame: bytes) -> None:
     with pytest.raises(SeqgenError) as info:
         decode_reply(frame)
     assert info.value.code == "INTERNAL"
+
+
+def test_a_control_protocol_reply_names_the_control_port_mistake() -> None:
+    frame = b'{"type":"error","code":"BAD_REQUEST","message":"not a control request"}'
+    assert is_control_reply(frame)
+    with pytest.raises(SeqgenError) as raised:
+        decode_reply(frame, 1)
+    assert raised.value.code == ErrorCode.INTERNAL and raised.value.message == CONTROL_SOCKET_MISTAKE
+    for other in (b"{}", b'{"type": 1}', b"{nope", b'["x"]', b"[]"):
+        assert not is_control_reply(other), other
+    with pytest.raises(SeqgenError, match="malformed reply"):
+        decode_reply(b"{}", 1)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from seqgen_common.errors import StartupError
+from seqgen_common.errors import ConfigError, StartupError
 from seqgen_server.store import DB_NAME, NEW_DB_NAME, Store
 
 
@@ -94,4 +94,35 @@ def test_an_interrupted_creation_leaves_no_store_and_the_next_start_makes_one(tm
     assert not (tmp_path / NEW_DB_NAME).exists()
     again = Store.open(tmp_path, 2, 3)
     assert again.load() == {"a": 5}
+    again.close()
+
+
+def test_a_store_is_created_only_with_both_numbers_and_read_without_them(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    for instance, instances in ((None, None), (1, None), (None, 2)):
+        with pytest.raises(ConfigError, match="--instance K --instances N"):
+            Store.open(data, instance, instances)
+    assert not data.exists()  # not even the directory
+    Store.open(data, 2, 3).close()
+    for instance, instances in ((None, None), (2, None), (None, 3), (2, 3)):
+        store = Store.open(data, instance, instances)
+        assert (store.instance, store.instances) == (2, 3)
+        store.close()
+    for instance, instances in ((1, None), (None, 2)):
+        with pytest.raises(StartupError, match="belongs to instance 2 of 3"):
+            Store.open(data, instance, instances)
+
+
+def test_a_snapshot_is_marked_restored_until_a_server_starts_on_it(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "a", 1, 2)
+    store.snapshot(tmp_path / "backup.db")
+    store.close()
+    (tmp_path / "b").mkdir()
+    (tmp_path / "backup.db").rename(tmp_path / "b" / "seqgen.db")
+    restored = Store.open(tmp_path / "b", None, None)
+    assert restored.restored and restored.fenced and not restored.clean_start
+    restored.write_marks([], clean=False, started=True)
+    restored.close()
+    again = Store.open(tmp_path / "b", 1, 2)
+    assert not again.restored and again.fenced
     again.close()

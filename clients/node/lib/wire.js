@@ -21,6 +21,11 @@ function encodeRequest(name, last, count) {
   return Buffer.from(JSON.stringify(items), 'utf8');
 }
 
+/** What a client says when the reply is the control protocol's (a JSON object with a type). */
+const CONTROL_SOCKET_MISTAKE = "this endpoint is a seqgen-server's control socket (the one its "
+  + 'seqgen-admin uses, --control, port 6412 by default), not a public socket: point the client '
+  + "at the server's --bind address (port 6410 by default) or at a proxy";
+
 /**
  * The `count` numbers of a success reply, or throws the SeqgenError the reply carries.
  * A reply that is not what was asked for is INTERNAL (another endpoint may do better).
@@ -34,6 +39,10 @@ function parseReply(frame, count) {
     items = JSON.parse(frame.toString('utf8'));
   } catch {
     throw new SeqgenError(CODES.INTERNAL, 'malformed reply from server');
+  }
+  if (items !== null && typeof items === 'object' && !Array.isArray(items)
+      && typeof items.type === 'string') {
+    throw new SeqgenError(CODES.INTERNAL, CONTROL_SOCKET_MISTAKE);
   }
   if (!Array.isArray(items) || items.length === 0) {
     throw new SeqgenError(CODES.INTERNAL, 'malformed reply from server');

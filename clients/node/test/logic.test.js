@@ -192,6 +192,9 @@ describe('wire format', () => {
       assert.throws(() => parseReply(Buffer.from(bad), 1), { code: 'INTERNAL' }, bad);
     }
     assert.throws(() => parseReply(Buffer.from('[null,"1","2"]'), 1), { code: 'INTERNAL' });
+    // The control socket's reply (the admin's port, by mistake) is named as such.
+    assert.throws(() => parseReply(Buffer.from('{"type":"error","code":"BAD_REQUEST","message":"x"}'), 1),
+      { code: 'INTERNAL', message: /control socket .* --bind address/ });
   });
 
   it('checks names and counts as the server does', () => {
