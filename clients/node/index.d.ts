@@ -108,9 +108,11 @@ declare namespace seqgen {
     | 'EXHAUSTED'
     | 'UNAVAILABLE'
     | 'INTERNAL'
-    | 'CLOSED';
+    | 'CLOSED'
+    | 'AUTH';
 
-  /** Every error of a call: `code` is the wire code, UNAVAILABLE or CLOSED. */
+  /** Every error of a call: `code` is the wire code, UNAVAILABLE, CLOSED, or AUTH (the
+   *  endpoints refused this client's CURVE handshake). */
   class SeqgenError extends Error {
     constructor(code: string, message: string);
     readonly code: Code | string;

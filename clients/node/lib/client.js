@@ -372,6 +372,14 @@ class Client {
         failure = reply;
         continue;
       }
+      if (!Buffer.isBuffer(reply)) {
+        // The server refused the CURVE handshake: not again in this call; AUTH if none answers.
+        this._stats.timeouts += 1;
+        failure = new SeqgenError(
+          CODES.AUTH, `${this._endpoints[index]} refused this client's CURVE handshake: ${reply.refused}`,
+        );
+        continue;
+      }
       let values;
       try {
         values = parseReply(reply, count);

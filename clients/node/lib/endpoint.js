@@ -12,6 +12,9 @@
  * instead of waiting for TCP's backed-off retransmissions (the asyncio
  * Python client does the same).
  *
+ * An attempt that got no answer asks the socket's monitor whether the server refused
+ * the security handshake (lib/handshake.js): then it ends `{ refused }`.
+ *
  * Socket options follow the Python client's (docs/client.md, "Sockets"):
  * a connect gives up after 1 s and is tried again every 0.1 s at first, at
  * most every 1 s; heartbeats every 1 s drop a connection silent for 3 s.
@@ -21,6 +24,7 @@
  * Node.js process alive.
  */
 
+const { queuedRefusal } = require('./handshake');
 const { NO_ANSWER, UNSENT } = require('./rotation');
 
 /** An attempt on a client that was closed meanwhile. */
@@ -76,13 +80,16 @@ class Endpoint {
       options.curveSecretKey = this._curve.secretKey;
     }
     const sock = new this._zmq.Dealer(options);
+    // Its handshakes are watched from before the connect (lib/handshake.js): a refused one,
+    // with or without CURVE here, is told as such.
+    const { events } = sock;
     try {
       sock.connect(this.uri);
     } catch (err) {
       sock.close();
       throw err;
     }
-    this._conn = { sock, reading: false };
+    this._conn = { sock, reading: false, events, refusal: null, checking: null };
     return this._conn;
   }
 
@@ -90,7 +97,9 @@ class Endpoint {
    * Send `frame` and wait up to `timeoutMs` for its reply.
    * @param {Buffer} frame
    * @param {number} timeoutMs
-   * @returns {Promise<Buffer | string>} the reply; NO_ANSWER, UNSENT or CLOSED otherwise
+   * @returns {Promise<Buffer | string | { refused: string }>} the reply; NO_ANSWER, UNSENT or
+   *   CLOSED otherwise, or `{ refused }` when no answer came because the server refused the
+   *   CURVE handshake (the reason in words)
    */
   attempt(frame, timeoutMs) {
     if (this._closed) return Promise.resolve(CLOSED);
@@ -115,8 +124,14 @@ class Endpoint {
       };
       pending.set(id, settle);
       timer = setTimeout(() => {
-        settle(NO_ANSWER);
-        this._drop(conn);
+        // Silent, or refused? The monitor says, before the socket is closed (one read of it
+        // at a time: attempts that time out together share it).
+        if (conn.checking === null) conn.checking = queuedRefusal(conn.events, conn.refusal);
+        conn.checking.then((refusal) => {
+          conn.refusal = refusal;
+          settle(refusal === null ? NO_ANSWER : { refused: refusal });
+          this._drop(conn);
+        });
       }, timeoutMs);
       let sent;
       try {

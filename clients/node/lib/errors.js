@@ -2,7 +2,8 @@
 /**
  * The one error class of the client. `code` is the wire code of an error reply
  * (BAD_NAME, BAD_COUNT, EXHAUSTED, INTERNAL, ...), UNAVAILABLE when no endpoint
- * answered within the deadline, or CLOSED for a call on a closed client.
+ * answered within the deadline, CLOSED for a call on a closed client, or AUTH when
+ * the endpoints refused the client's CURVE handshake (never sent by a server).
  */
 
 const CODES = Object.freeze({
@@ -14,6 +15,7 @@ const CODES = Object.freeze({
   UNAVAILABLE: 'UNAVAILABLE',
   INTERNAL: 'INTERNAL',
   CLOSED: 'CLOSED',
+  AUTH: 'AUTH',
 });
 
 /** Error replies that say "this endpoint cannot serve now": another endpoint may. */

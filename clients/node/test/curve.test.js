@@ -1,9 +1,11 @@
 'use strict';
 // CURVE against a real server (and proxy) that serve only listed client keys, with keys
-// made by `seqgen keygen`. A refused client hears nothing (the handshake fails), so each
-// refusal is paired with an allowed client getting numbers from the same process.
+// made by `seqgen keygen`. A refused client hears nothing (the handshake fails) but its
+// socket's monitor does: it gets AUTH after one attempt; each refusal is paired with an
+// allowed client getting numbers from the same process.
 
 const assert = require('node:assert/strict');
+const { performance } = require('node:perf_hooks');
 const fs = require('node:fs');
 const path = require('node:path');
 const { after, before, describe, it } = require('node:test');
@@ -81,7 +83,7 @@ describe('CURVE', { skip: skipReason() ?? false }, () => {
     assert.equal(new Set(values).size, 50);
   });
 
-  it('an unlisted key, the wrong server key, or no CURVE: nothing, while a listed client is served', async () => {
+  it('an unlisted key, the wrong server key, or no CURVE: AUTH within one attempt, while a listed client is served', async () => {
     const listed = client(server.bind, { serverPublicKey: keys.serverKey, clientSecretKey: keys.clientSecret });
     const refused = [
       client(server.bind, { ...SILENT, serverPublicKey: keys.serverKey, clientSecretKey: keys.strangerSecret }),
@@ -89,14 +91,24 @@ describe('CURVE', { skip: skipReason() ?? false }, () => {
       client(server.bind, { ...SILENT, serverPublicKey: keys.strangerKey, clientSecretKey: keys.clientSecret }),
       client(server.bind, SILENT),
     ];
-    const outcomes = await Promise.allSettled([
-      ...refused.map((seq) => seq.next('curve-refused')),
-      listed.next('curve-refused'),
-    ]);
-    for (const outcome of outcomes.slice(0, refused.length)) {
+    const started = performance.now();
+    const ms = [];
+    const calls = refused.map((seq, i) => seq.next('curve-refused').finally(() => {
+      ms[i] = performance.now() - started;
+    }));
+    const outcomes = await Promise.allSettled([...calls, listed.next('curve-refused')]);
+    const reasons = [/refused this client's CURVE public key/, /refused this client's CURVE public key/,
+      /CURVE settings do not match/, /CURVE settings do not match/];
+    outcomes.slice(0, refused.length).forEach((outcome, i) => {
       assert.equal(outcome.status, 'rejected');
-      assert.equal(outcome.reason.code, 'UNAVAILABLE');
-    }
+      assert.equal(outcome.reason.code, 'AUTH', outcome.reason.message);
+      assert.ok(outcome.reason instanceof seqgen.SeqgenError);
+      assert.match(outcome.reason.message, reasons[i]);
+      assert.match(outcome.reason.message, /refused this client's CURVE handshake/);
+      // Told after its one attempt (300 ms), not at the deadline (900 ms).
+      assert.ok(ms[i] < 800, `AUTH after ${ms[i]} ms`);
+      assert.equal(refused[i].stats.attempts, 1, 'a refusing endpoint is not asked twice in a call');
+    });
     assert.equal(outcomes[refused.length].status, 'fulfilled');
     assert.equal(outcomes[refused.length].value, 1n);
   });
