@@ -195,10 +195,8 @@ AUTH_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
 
 BODY_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
     400: _problem("The body could not be read as JSON (its bytes are not UTF-8)."),
-    413: {"description": f"The body is larger than {MAX_BODY_BYTES // 1024} KiB (refused before "
-          "it is read; the "
-          "answer is plain text, `Content Too Large`).",
-          "content": {"text/plain": {"schema": {"type": "string"}}}},
+    413: _problem(f"The body is larger than {MAX_BODY_BYTES // 1024} KiB (refused before it is "
+                  "read)."),
 }
 """What a route that reads a JSON body may answer before the body reaches it."""
 

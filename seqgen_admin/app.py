@@ -26,7 +26,7 @@ from seqgen_admin.auth import check_write_access
 from seqgen_admin.config import AdminConfig
 from seqgen_admin.connguard import ConnectionCollector, ConnectionLimits, guarded_protocol
 from seqgen_admin.control_client import ControlClient
-from seqgen_admin.guard import MAX_BODY_BYTES, WriteGuard
+from seqgen_admin.guard import MAX_BODY_BYTES, ExplainTooLarge, WriteGuard
 from seqgen_admin.metrics import (
     ClusterCollector,
     HttpMetrics,
@@ -140,7 +140,7 @@ def run(config: AdminConfig) -> int:
     app = create_app(config)
     server = _Server(
         uvicorn.Config(
-            app,
+            ExplainTooLarge(app),  # 413 as a sentence too (seqgen_admin.guard)
             host=config.host,
             port=config.port,
             log_config=None,  # seqgen_common.logs.setup (daemon.start) formats everything
