@@ -49,8 +49,12 @@ def rules_with_short_for(names: Iterable[str], for_: str = "1s") -> dict[str, An
 class Prometheus:
     """``prometheus`` with scrape jobs seqgen-admin and seqgen-proxy, each fed by a file."""
 
-    def __init__(self, cluster: Cluster, rules: dict[str, Any]) -> None:
-        self.root = cluster.root / "prometheus"
+    def __init__(self, cluster: Cluster, rules: dict[str, Any],
+                 admin_tls: dict[str, str] | None = None, name: str = "prometheus") -> None:
+        """``admin_tls``: Prometheus's ``tls_config`` for the seqgen-admin job (then scraped
+        over https://), as an operator writes it for admins with --tls-cert; ``name``: its
+        folder under the cluster's root (one per Prometheus of a test)."""
+        self.root = cluster.root / name
         self.root.mkdir()
         (self.root / "rules.yml").write_text(yaml.safe_dump(rules, sort_keys=False))
         self.targets: dict[str, list[str]] = {"seqgen-admin": [], "seqgen-proxy": []}
@@ -62,7 +66,9 @@ class Prometheus:
             "rule_files": ["rules.yml"],
             "scrape_configs": [
                 {"job_name": job, "file_sd_configs": [{"files": [f"{job}.json"],
-                                                       "refresh_interval": INTERVAL}]}
+                                                       "refresh_interval": INTERVAL}],
+                 **({"scheme": "https", "tls_config": admin_tls}
+                    if job == "seqgen-admin" and admin_tls is not None else {})}
                 for job in self.targets
             ],
         }
@@ -89,8 +95,9 @@ class Prometheus:
         os.replace(temporary, path)  # Prometheus never reads half a file
 
     def scrape(self, job: str, url: str) -> str:
-        """Add ``url`` (http://HOST:PORT) to ``job``; the ``instance`` label it will have."""
-        instance = url.removeprefix("http://")
+        """Add ``url`` (http:// or https://HOST:PORT) to ``job``; the ``instance`` label it will
+        have."""
+        instance = url.removeprefix("http://").removeprefix("https://")
         self.targets[job].append(instance)
         self._write_targets(job)
         return instance

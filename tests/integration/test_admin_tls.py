@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import httpx
@@ -18,6 +19,7 @@ from tests.integration.operator_support import (
     start_host,
     wait_witnessed,
 )
+from tests.integration.prometheus_support import Prometheus
 from tests.tls_support import Pki
 
 
@@ -123,3 +125,31 @@ def test_cluster_witness_and_recover_between_peers_over_mutual_tls(cluster: Clus
         assert response.json()["raised"] == 1
         assert http.get("/status").json()["fenced"] is False
     assert numbers(a.server.bind, "t") == [got[-1] + 1000 + 2]
+
+
+@pytest.mark.skipif(shutil.which("prometheus") is None,
+                    reason="Debian's prometheus is not installed (scripts/test installs it as root)")
+def test_a_real_prometheus_scrapes_an_admin_over_mutual_tls(cluster: Cluster, pki: Pki) -> None:
+    """The scrape configuration of docs/operations.md (scheme https, a tls_config with the
+    cluster's CA and Prometheus's own certificate) against an admin that requires client
+    certificates; without its certificate the same scrape is refused."""
+    server = cluster.server()
+    admin = start_admin(cluster, server.control, token=TOKEN, url=https_url(),
+                        extra=pki.host("host1").flags(pki.ca),
+                        verify=pki.context(pki.host("operator")))
+    scraper = pki.host("prometheus")
+    good = Prometheus(cluster, {"groups": []}, admin_tls={
+        "ca_file": str(pki.ca), "cert_file": str(scraper.cert), "key_file": str(scraper.key)})
+    good.scrape("seqgen-admin", admin.url)
+    wait_until(good.targets_up, 60, "prometheus scraped the admin over mutual TLS", good.proc)
+    wait_until(lambda: good.query("seqgen_server_up") != [], 30, "seqgen_server_up in prometheus")
+    assert [sample["value"][1] for sample in good.query("seqgen_server_up")] == ["1"]
+    # The same job without Prometheus's certificate: the admin refuses the handshake.
+    bare = Prometheus(cluster, {"groups": []}, admin_tls={"ca_file": str(pki.ca)}, name="bare")
+    bare.scrape("seqgen-admin", admin.url)
+
+    def scraped_and_refused() -> bool:
+        active = bare.api("targets", state="active")["activeTargets"]
+        return bool(active) and active[0]["health"] == "down" and bool(active[0]["lastError"])
+
+    wait_until(scraped_and_refused, 60, "prometheus's scrape without a certificate refused", bare.proc)
