@@ -149,7 +149,8 @@ def run(config: AdminConfig) -> int:
             lifespan="on",
             limit_concurrency=MAX_CONNECTIONS,  # beyond: 503 at once
             timeout_keep_alive=5,
-            http=guarded_protocol(app.state.connections),  # seqgen_admin.connguard
+            http=guarded_protocol(app.state.connections,  # seqgen_admin.connguard
+                                  client_certificate=config.tls.client_ca is not None),
             **uvicorn_options(config.tls),  # HTTPS (and mutual TLS) with --tls-*
         )
     )

@@ -26,6 +26,7 @@ with these guards, pure asyncio, no change to the app:
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -35,6 +36,8 @@ from typing import Any, Final, Protocol
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from seqgen_admin.tls import NO_CLIENT_CERTIFICATE
 
 __all__ = ["REFUSAL", "ConnectionCollector", "ConnectionLimits", "guarded_protocol"]
 
@@ -69,6 +72,8 @@ class ConnectionLimits:
     """Idle connections closed to make room since start."""
     timed_out: int = 0
     """Connections closed by the header timeout since start."""
+    no_certificate: int = 0
+    """TLS connections without a client certificate, answered 403 (mutual TLS)."""
 
     def oldest_idle(self, address: str | None = None) -> _Guarded | None:
         for conn in self.idle:
@@ -100,11 +105,34 @@ class ConnectionCollector(Collector):
                                 "make room for new ones.", value=limits.evicted),
             CounterMetricFamily("seqgen_admin_connections_timed_out", "Connections closed by "
                                 "--header-timeout.", value=limits.timed_out),
+            CounterMetricFamily("seqgen_admin_connections_without_certificate", "TLS "
+                                "connections without a client certificate, answered 403 "
+                                "(--tls-client-ca).", value=limits.no_certificate),
         ]
 
 
-def guarded_protocol(limits: ConnectionLimits) -> type[H11Protocol]:
-    """uvicorn's h11 protocol with ``limits`` (pass it as ``uvicorn.Config(http=...)``)."""
+def _answer(status: str, detail: str) -> bytes:
+    """A whole HTTP/1.1 answer with a JSON ``detail``, after which the connection is closed."""
+    body = json.dumps({"detail": detail}).encode()
+    return (f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\nconnection: close\r\n"
+            f"content-length: {len(body)}\r\n\r\n").encode() + body
+
+
+def _has_certificate(transport: asyncio.BaseTransport) -> bool:
+    ssl_object = transport.get_extra_info("ssl_object")
+    return ssl_object is not None and ssl_object.getpeercert() is not None
+
+
+def guarded_protocol(limits: ConnectionLimits, *,
+                     client_certificate: bool = False) -> type[H11Protocol]:
+    """uvicorn's h11 protocol with ``limits`` (pass it as ``uvicorn.Config(http=...)``).
+
+    ``client_certificate``: mutual TLS (--tls-client-ca): a connection whose TLS handshake
+    brought no client certificate is answered 403 with the reason and closed before uvicorn
+    sees it (seqgen_admin.tls asks for the certificate as optional, so that the client is
+    told why instead of seeing the handshake fail).
+    """
+    no_certificate = _answer("403 Forbidden", NO_CLIENT_CERTIFICATE)
 
     class Guarded(H11Protocol):
         address: str | None = None
@@ -116,6 +144,15 @@ def guarded_protocol(limits: ConnectionLimits) -> type[H11Protocol]:
         def connection_made(self, transport: asyncio.BaseTransport) -> None:
             peer: Any = transport.get_extra_info("peername")
             address = str(peer[0]) if isinstance(peer, tuple) and peer else "?"
+            if client_certificate and not _has_certificate(transport):
+                limits.no_certificate += 1
+                if limits.no_certificate == 1 or limits.no_certificate % 1000 == 0:
+                    log.warning("%s connected without a client certificate (mutual TLS): "
+                                "answered 403 (%d since start)", address, limits.no_certificate)
+                assert isinstance(transport, asyncio.WriteTransport)
+                transport.write(no_certificate)
+                transport.close()
+                return
             if limits.open.get(address, 0) >= limits.max_per_client:
                 victim = limits.oldest_idle(address)
                 if victim is None:

@@ -144,7 +144,7 @@ def http_client(token: str | None, timeout_s: float, tls: ssl.SSLContext) -> htt
 
 CLOSED_TLS: Final = (
     "(an admin with --tls-client-ca closes the connection this way when the client certificate "
-    "is missing, expired or signed by a CA other than its --tls-client-ca)")
+    "is expired or signed by a CA other than its --tls-client-ca)")
 CLOSED_PLAIN: Final = "(does the peer serve https://? Then its URL is https://...)"
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 __all__ = ["TlsFiles", "check_files", "client_context", "describe_error", "uvicorn_options"]
 
@@ -61,8 +61,19 @@ def uvicorn_options(files: TlsFiles) -> dict[str, Any]:
         return {}
     options: dict[str, Any] = {"ssl_certfile": str(files.cert), "ssl_keyfile": str(files.key)}
     if files.client_ca is not None:
-        options.update(ssl_ca_certs=str(files.client_ca), ssl_cert_reqs=ssl.CERT_REQUIRED)
+        # OPTIONAL, not REQUIRED: a certificate that is presented must verify against the CA
+        # (else the handshake fails), and a connection without one is answered 403 with the
+        # reason by seqgen_admin.connguard before any request is read. With REQUIRED the
+        # handshake fails, and a client (curl, a browser) only sees an empty reply.
+        options.update(ssl_ca_certs=str(files.client_ca), ssl_cert_reqs=ssl.CERT_OPTIONAL)
     return options
+
+
+NO_CLIENT_CERTIFICATE: Final = (
+    "this seqgen-admin requires a client certificate (mutual TLS, --tls-client-ca): present "
+    "one signed by its CA, e.g. curl --cert op.crt --key op.key (docs/operations.md, TLS "
+    "certificates for the admin plane)")
+"""The detail of the 403 to a TLS connection that presented no client certificate."""
 
 
 def client_context(files: TlsFiles) -> ssl.SSLContext:

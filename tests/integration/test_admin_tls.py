@@ -48,13 +48,21 @@ def test_https_with_the_right_ca_and_each_refusal(cluster: Cluster, pki: Pki, tm
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{plain}/status", timeout=5)
 
-    # Mutual TLS: no client certificate, or one of another CA, is refused in the handshake.
+    # Mutual TLS: no client certificate is answered 403 with the reason, before any route;
+    # one of another CA is refused in the handshake.
     mutual = start_admin(cluster, server.control, token=TOKEN, url=https_url(),
                          extra=pki.host("host2").flags(pki.ca),
                          verify=pki.context(pki.host("operator")))
+    for path in ("/status", "/healthz", "/metrics", "/sequences/x"):
+        refused = httpx.get(f"{mutual.url}{path}", verify=pki.context())
+        assert refused.status_code == 403, (path, refused.text)
+        assert "requires a client certificate" in refused.json()["detail"]
+    refused = httpx.put(f"{mutual.url}/sequences/x/floor", json={"value": "9"},
+                        headers={"Authorization": f"Bearer {TOKEN}"}, verify=pki.context())
+    assert refused.status_code == 403
+    assert mutual.client().get("/sequences/x").status_code == 404, "the write was never served"
+    assert "without a client certificate" in mutual.proc.log()
     # (asyncio drops the TLS alert that would say why: the admin closes the connection.)
-    with pytest.raises(httpx.HTTPError):
-        httpx.get(f"{mutual.url}/status", verify=pki.context())
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{mutual.url}/status", verify=pki.context(wrong.host("intruder")))
     # With the operator's certificate: a Prometheus-style scrape.
@@ -98,7 +106,7 @@ def test_https_with_the_right_ca_and_each_refusal(cluster: Cluster, pki: Pki, tm
     assert "certificate has expired" in errors["expired"]
     assert "Hostname mismatch" in errors["elsewhere"] or "IP address mismatch" in errors["elsewhere"]
     assert "unable to get local issuer certificate" in errors["other-ca"]
-    assert "client certificate is missing" in errors[mutual.url]
+    assert "requires a client certificate" in errors[mutual.url]  # its 403, with the reason
     for url in bad_urls:
         assert views[url]["error"].startswith(f"UNAVAILABLE: {url}/changes: TLS: "), errors
 
