@@ -36,7 +36,7 @@ from seqgen_admin.metrics import (
 )
 from seqgen_admin.page import page_router
 from seqgen_admin.plane import Plane
-from seqgen_admin.tls import uvicorn_options
+from seqgen_admin.tls import tell_plain_http, uvicorn_options
 from seqgen_common import __version__
 from seqgen_common.errors import SeqgenError
 from seqgen_common.logs import describe_settings, settings
@@ -138,23 +138,25 @@ class _Server(uvicorn.Server):
 def run(config: AdminConfig) -> int:
     """Serve the admin until SIGTERM or SIGINT; the exit status."""
     app = create_app(config)
-    server = _Server(
-        uvicorn.Config(
-            ExplainTooLarge(app),  # 413 as a sentence too (seqgen_admin.guard)
-            host=config.host,
-            port=config.port,
-            log_config=None,  # seqgen_common.logs.setup (daemon.start) formats everything
-            log_level=config.log_level.lower(),
-            server_header=False,
-            lifespan="on",
-            limit_concurrency=MAX_CONNECTIONS,  # beyond: 503 at once
-            timeout_keep_alive=5,
-            http=guarded_protocol(app.state.connections,  # seqgen_admin.connguard
-                                  client_certificate=config.tls.client_ca is not None),
-            **uvicorn_options(config.tls),  # HTTPS (and mutual TLS) with --tls-*
-        )
+    settings = uvicorn.Config(
+        ExplainTooLarge(app),  # 413 as a sentence too (seqgen_admin.guard)
+        host=config.host,
+        port=config.port,
+        log_config=None,  # seqgen_common.logs.setup (daemon.start) formats everything
+        log_level=config.log_level.lower(),
+        server_header=False,
+        lifespan="on",
+        limit_concurrency=MAX_CONNECTIONS,  # beyond: 503 at once
+        timeout_keep_alive=5,
+        http=guarded_protocol(app.state.connections,  # seqgen_admin.connguard
+                              client_certificate=config.tls.client_ca is not None),
+        **uvicorn_options(config.tls),  # HTTPS (and mutual TLS) with --tls-*
     )
+    server = _Server(settings)
     try:
+        settings.load()  # its TLS context, which then answers plain HTTP in words
+        if settings.ssl is not None:
+            tell_plain_http(settings.ssl)
         server.run()
     except SystemExit as exc:  # uvicorn exits 3 when it cannot start (a port in use...): 1, as
         return 1 if exc.code else 0  # every seqgen daemon whose start fails (it logged why)

@@ -10,10 +10,14 @@ no fallback: a peer that does not verify is unreachable, with the reason.
 
 from __future__ import annotations
 
+import json
+import logging
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
+
+log = logging.getLogger(__name__)
 
 __all__ = ["TlsFiles", "check_files", "client_context", "describe_error", "uvicorn_options"]
 
@@ -118,3 +122,50 @@ def describe_error(exc: BaseException) -> str | None:
             return f"TLS: {seen}"
         seen = seen.__cause__ or seen.__context__
     return None
+
+
+PLAIN_HTTP_DETAIL: Final = (
+    "this port speaks HTTPS (seqgen-admin --tls-cert): use https://, not http://")
+_PLAIN_HTTP_BODY: Final = json.dumps({"detail": PLAIN_HTTP_DETAIL}).encode()
+PLAIN_HTTP_ANSWER: Final = (
+    b"HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\nconnection: close\r\n"
+    b"content-length: " + str(len(_PLAIN_HTTP_BODY)).encode() + b"\r\n\r\n" + _PLAIN_HTTP_BODY)
+"""What a plain HTTP request to the TLS port is answered, in plain HTTP, before the close."""
+
+
+class _PlainHttpTold(ssl.SSLObject):
+    """An SSLObject that answers a plain HTTP request (OpenSSL's ``HTTP_REQUEST`` error in the
+    handshake) with ``PLAIN_HTTP_ANSWER`` in clear text, as nginx does, instead of closing
+    without a word: asyncio sends what the handshake leaves in the outgoing buffer."""
+
+    _outgoing: ssl.MemoryBIO | None = None
+    _told = False
+    answered = 0
+    """Plain HTTP requests answered since start (all connections)."""
+
+    @classmethod
+    def _create(cls, incoming: ssl.MemoryBIO, outgoing: ssl.MemoryBIO,
+                *args: Any, **kwargs: Any) -> _PlainHttpTold:
+        created: _PlainHttpTold = super()._create(incoming, outgoing, *args, **kwargs)  # type: ignore[misc]
+        created._outgoing = outgoing
+        return created
+
+    def do_handshake(self) -> None:
+        try:
+            super().do_handshake()
+        except ssl.SSLError as exc:
+            if exc.reason != "HTTP_REQUEST" or self._told or self._outgoing is None:
+                raise
+            self._told = True
+            _PlainHttpTold.answered += 1
+            if _PlainHttpTold.answered == 1 or _PlainHttpTold.answered % 1000 == 0:
+                log.warning("a plain HTTP request came to the HTTPS port: answered 400, use "
+                            "https:// (%d since start)", _PlainHttpTold.answered)
+            self._outgoing.write(PLAIN_HTTP_ANSWER)
+            # "Wait for more": asyncio then sends the answer; the client closes the connection.
+            raise ssl.SSLWantReadError(ssl.SSL_ERROR_WANT_READ, "plain HTTP answered") from exc
+
+
+def tell_plain_http(context: ssl.SSLContext) -> None:
+    """Make the admin's TLS context answer plain HTTP requests in words (``_PlainHttpTold``)."""
+    context.sslobject_class = _PlainHttpTold

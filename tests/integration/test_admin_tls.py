@@ -43,10 +43,14 @@ def test_https_with_the_right_ca_and_each_refusal(cluster: Cluster, pki: Pki, tm
     # Another CA's trust: the client refuses the admin's certificate.
     with pytest.raises(httpx.ConnectError, match="CERTIFICATE_VERIFY_FAILED"):
         httpx.get(f"{tls.url}/status", verify=wrong.context())
-    # Plain HTTP to the TLS port gets no HTTP answer at all.
+    # Plain HTTP to the TLS port is answered in plain HTTP: 400 and why (as nginx does).
     plain = tls.url.replace("https://", "http://")
-    with pytest.raises(httpx.HTTPError):
-        httpx.get(f"{plain}/status", timeout=5)
+    told = httpx.get(f"{plain}/status", timeout=5)
+    assert told.status_code == 400
+    assert told.json()["detail"].startswith("this port speaks HTTPS")
+    assert "plain HTTP request came to the HTTPS port" in tls.proc.log()
+    with tls.client() as http:  # and the port still serves HTTPS
+        assert http.get("/healthz").status_code == 200
 
     # Mutual TLS: no client certificate is answered 403 with the reason, before any route;
     # one of another CA is refused in the handshake.
@@ -102,7 +106,7 @@ def test_https_with_the_right_ca_and_each_refusal(cluster: Cluster, pki: Pki, tm
     assert views[tls.url]["reachable"] is True
     errors = {bad_urls.get(url, url): view["error"] for url, view in views.items() if not view["reachable"]}
     assert set(errors) == {"expired", "elsewhere", "other-ca", mutual.url, plain}, errors
-    assert "does the peer serve https://?" in errors[plain]
+    assert "this port speaks HTTPS" in errors[plain]  # the peer's own 400, with the reason
     assert "certificate has expired" in errors["expired"]
     assert "Hostname mismatch" in errors["elsewhere"] or "IP address mismatch" in errors["elsewhere"]
     assert "unable to get local issuer certificate" in errors["other-ca"]
