@@ -142,6 +142,8 @@ class _PlainHttpTold(ssl.SSLObject):
     _told = False
     answered = 0
     """Plain HTTP requests answered since start (all connections)."""
+    refused = 0
+    """Client certificates refused in the handshake since start."""
 
     @classmethod
     def _create(cls, incoming: ssl.MemoryBIO, outgoing: ssl.MemoryBIO,
@@ -153,6 +155,14 @@ class _PlainHttpTold(ssl.SSLObject):
     def do_handshake(self) -> None:
         try:
             super().do_handshake()
+        except ssl.SSLCertVerificationError as exc:
+            # A client certificate that does not verify (another CA, expired): the handshake
+            # fails and the client hears nothing (asyncio drops the alert); the log says why.
+            _PlainHttpTold.refused += 1
+            if _PlainHttpTold.refused == 1 or _PlainHttpTold.refused % 1000 == 0:
+                log.warning("refused a client certificate in the TLS handshake: %s (%d since "
+                            "start)", exc.verify_message or exc.reason, _PlainHttpTold.refused)
+            raise
         except ssl.SSLError as exc:
             if exc.reason != "HTTP_REQUEST" or self._told or self._outgoing is None:
                 raise
