@@ -33,10 +33,10 @@ def _healthy(url: str, verify: ssl.SSLContext | bool) -> bool:
         return False
 
 
-def admin_ready(url: str, timeout_s: float = 0.5) -> bool:
+def admin_ready(url: str, timeout_s: float = 0.5, verify: ssl.SSLContext | bool = True) -> bool:
     """Whether the admin at ``url`` answers /readyz with 200 (its server answers)."""
     try:
-        return httpx.get(f"{url}/readyz", timeout=timeout_s).status_code == 200
+        return httpx.get(f"{url}/readyz", timeout=timeout_s, verify=verify).status_code == 200
     except httpx.HTTPError:
         return False
 

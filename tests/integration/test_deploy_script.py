@@ -28,6 +28,7 @@ import pytest
 
 from tests.conftest import Cluster, free_port, tcp
 from tests.markdown import ROOT, section
+from tests.tls_support import Pki
 
 HEADING = "Deploy a host from scratch"
 TOKEN = "deploy-test-token"
@@ -81,9 +82,17 @@ def test_the_script_installs_a_host_that_serves(prefix: Path, cluster: Cluster) 
     venv = prefix / "opt" / "seqgen" / ".venv"
     venv.parent.mkdir(parents=True)
     venv.symlink_to(Path(sys.executable).parent.parent)  # step 2 finds supervisord and skips
+    # The TLS files an operator made as docs/operations.md says (one CA, one host certificate).
+    pki = Pki(prefix / "pki")
+    host = pki.host("h1")
+    tls_files = prefix / "tls-files"
+    tls_files.mkdir()
+    shutil.copy(pki.ca, tls_files / "ca.crt")
+    shutil.copy(host.cert, tls_files / "host.crt")
+    shutil.copy(host.key, tls_files / "host.key")
     env = {**os.environ, "PREFIX": str(prefix), "SEQGEN_USER": getpass.getuser(),
            "CHECKOUT": str(ROOT), "SEQGEN_ADMIN_TOKEN": TOKEN, "SEQGEN_PEERS": "",
-           "SEQGEN_INSTANCE": "1", "SEQGEN_INSTANCES": "2"}
+           "SEQGEN_INSTANCE": "1", "SEQGEN_INSTANCES": "2", "TLS_FILES": str(tls_files)}
     done = bash(install, env)
     assert done.returncode == 0, done.stderr
     assert bash(install, env).returncode == 0, "the install block cannot be run twice"
@@ -92,6 +101,8 @@ def test_the_script_installs_a_host_that_serves(prefix: Path, cluster: Cluster) 
     assert stat.S_IMODE(data.stat().st_mode) == 0o700
     assert stat.S_IMODE((etc / "seqgen.env").stat().st_mode) == 0o600
     assert stat.S_IMODE((prefix / "var" / "log" / "seqgen").stat().st_mode) == 0o750
+    assert stat.S_IMODE((etc / "tls").stat().st_mode) == 0o700
+    assert stat.S_IMODE((etc / "tls" / "host.key").stat().st_mode) == 0o600
     assert environment_file(etc / "seqgen.env") == {
         "SEQGEN_INSTANCE": "1", "SEQGEN_INSTANCES": "2", "SEQGEN_PEERS": "",
         "SEQGEN_ADMIN_TOKEN": TOKEN}
@@ -99,12 +110,12 @@ def test_the_script_installs_a_host_that_serves(prefix: Path, cluster: Cluster) 
     assert f"{venv}/bin/seqgen-server" in template and f"--data {data}" in template
     settings = [line for line in template.splitlines() if not line.startswith(";")]
     moved = [line.replace(str(prefix), "<PREFIX>") for line in settings]
-    assert not [line for line in moved if re.search(r"(?<!<PREFIX>)/(opt|var/lib)/seqgen", line)]
+    assert not [line for line in moved if re.search(r"(?<!<PREFIX>)/(opt|var/lib|etc)/seqgen", line)]
 
     # The template's fixed ports may be taken on a shared test machine: free ones instead.
     public, admin_port, control = free_port(), free_port(), tcp()
     template = template.replace("tcp://0.0.0.0:6410", f"tcp://127.0.0.1:{public}")
-    template = template.replace("http://0.0.0.0:6411", f"http://127.0.0.1:{admin_port}")
+    template = template.replace("https://0.0.0.0:6411", f"https://127.0.0.1:{admin_port}")
     (etc / "conf.d" / "seqgen.conf").write_text(template.replace("tcp://127.0.0.1:6412", control))
 
     unit_file = prefix / "etc" / "systemd" / "system" / "seqgen.service"
@@ -123,7 +134,7 @@ def test_the_script_installs_a_host_that_serves(prefix: Path, cluster: Cluster) 
     try:
         variables = install[:install.index("set -eu")]
         done = bash(variables + "set -eu\n" + check, {
-            **env, "ADMIN": f"http://127.0.0.1:{admin_port}", "PUBLIC": f"tcp://127.0.0.1:{public}"})
+            **env, "ADMIN": f"https://127.0.0.1:{admin_port}", "PUBLIC": f"tcp://127.0.0.1:{public}"})
         assert done.returncode == 0, (done.stdout, done.stderr, supervisord.log())
         out = done.stdout
         assert re.search(r"^seqgen-server\s+RUNNING", out, re.MULTILINE), out

@@ -76,9 +76,10 @@ def scripted() -> Iterator[ScriptedBackend]:
 
 
 def start_held_proxy(cluster: Cluster, backend: ScriptedBackend, url: str) -> Proc:
-    """A proxy with room for 1 request in flight and 2 waiting, before a backend the test holds."""
+    """A proxy with room for 1 request in flight and 4 waiting, at most 2 of them for one name
+    (half of --max-queued), before a backend the test holds."""
     proxy = cluster.proxy([backend.bind], wait=False, extra=[
-        "--timeout", "20", "--max-in-flight", "1", "--max-queued", "2", "--metrics", url])
+        "--timeout", "20", "--max-in-flight", "1", "--max-queued", "4", "--metrics", url])
     envelope, body = backend.receive(10)
     assert body == b"[]"  # the start-up probe
     backend.send(envelope, b'["BAD_REQUEST","probe"]')
@@ -100,7 +101,7 @@ def test_in_flight_queued_shed_and_coalesced_while_a_backend_holds_a_request(
             client.send(b'["n","0"]')
         wait_until(lambda: value(scrape(url), "seqgen_proxy_queued") == 2, 10, "2 queued", proxy)
         clients[3].send(b'["n","0"]')
-        shed_reply = clients[3].reply()  # beyond 1 in flight and 2 waiting: answered at once
+        shed_reply = clients[3].reply()  # beyond its name's 2 waiting: answered at once
         assert shed_reply.startswith(b'["UNAVAILABLE","overloaded')
         held = scrape(url)
         assert value(held, "seqgen_proxy_in_flight") == 1

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from tests.integration.systemd_support import (
     service_settings,
     substitute,
 )
+from tests.tls_support import Cert, Pki
 
 REPO = Path(__file__).resolve().parents[2]
 VENV = Path(sys.prefix)
@@ -130,8 +132,8 @@ def test_units_run_the_same_commands_as_the_supervisord_templates() -> None:
 # ---- the units' command lines, run ------------------------------------------------
 
 
-def _sees_peer(url: str) -> bool:
-    view = httpx.get(f"{url}/cluster", timeout=2.0).json()
+def _sees_peer(url: str, verify: ssl.SSLContext) -> bool:
+    view = httpx.get(f"{url}/cluster", timeout=2.0, verify=verify).json()
     return bool(view["peers"]) and all(peer["reachable"] for peer in view["peers"])
 
 
@@ -141,9 +143,12 @@ class UnitHost:
 
     instance: int
     root: Path
+    tls: Cert
+    """Its certificate (from the test's CA) for the admin's mutual TLS."""
+    ca: Path
     public: str = field(default_factory=lambda: f"tcp://127.0.0.1:{free_port()}")
     control: str = field(default_factory=lambda: f"tcp://127.0.0.1:{free_port()}")
-    admin: str = field(default_factory=lambda: f"http://127.0.0.1:{free_port()}")
+    admin: str = field(default_factory=lambda: f"https://127.0.0.1:{free_port()}")
 
     def env_text(self, peer: UnitHost) -> str:
         """The example seqgen.env as this host of two would have it."""
@@ -151,11 +156,14 @@ class UnitHost:
         text = substitute(text, "SEQGEN_INSTANCE=1", f"SEQGEN_INSTANCE={self.instance}")
         text = substitute(text, "SEQGEN_INSTANCES=3", "SEQGEN_INSTANCES=2")
         text = substitute(text, "SEQGEN_ADMIN_TOKEN=change-me", f"SEQGEN_ADMIN_TOKEN={TOKEN}")
-        return substitute(text, "http://seqgen-2.internal:6411 http://seqgen-3.internal:6411", peer.admin)
+        return substitute(text, "https://seqgen-2.internal:6411 https://seqgen-3.internal:6411", peer.admin)
 
     def argv(self, name: str, env: dict[str, str]) -> list[str]:
         replacements = {DATA_PATH: str(self.root / "state"), "tcp://0.0.0.0:6410": self.public,
-                        "tcp://127.0.0.1:6412": self.control, "http://0.0.0.0:6411": self.admin}
+                        "tcp://127.0.0.1:6412": self.control, "https://0.0.0.0:6411": self.admin,
+                        "/etc/seqgen/tls/host.crt": str(self.tls.cert),
+                        "/etc/seqgen/tls/host.key": str(self.tls.key),
+                        "/etc/seqgen/tls/ca.crt": str(self.ca)}
         text = (SYSTEMD / name).read_text()
         wanted = {old: new for old, new in replacements.items() if old in text}
         rendered = render_unit(name, VENV, self.root, wanted)
@@ -165,7 +173,9 @@ class UnitHost:
 def test_the_units_command_lines_run_a_cluster_that_hands_out_numbers(
     cluster: Cluster, tmp_path: Path
 ) -> None:
-    hosts = [UnitHost(k, tmp_path / f"host-{k}") for k in (1, 2)]
+    pki = Pki(tmp_path / "pki")  # the admins speak mutual TLS, as the units say
+    hosts = [UnitHost(k, tmp_path / f"host-{k}", pki.host(f"host-{k}"), pki.ca) for k in (1, 2)]
+    operator = pki.context(pki.host("operator"))
     for host, peer in zip(hosts, reversed(hosts), strict=True):
         host.root.mkdir()
         env_text = host.env_text(peer)
@@ -177,7 +187,8 @@ def test_the_units_command_lines_run_a_cluster_that_hands_out_numbers(
         wait_until(lambda h=host: request(h.control, b'{"type":"ping"}', timeout_s=0.5) is not None,
                    READY_TIMEOUT_S, "seqgen-server from its unit", server)
         admin = cluster.command(host.argv("seqgen-admin.service", env), "seqgen-admin", env=env)
-        wait_until(lambda h=host: admin_ready(h.admin), READY_TIMEOUT_S, "seqgen-admin from its unit", admin)
+        wait_until(lambda h=host: admin_ready(h.admin, verify=operator), READY_TIMEOUT_S,
+                   "seqgen-admin from its unit", admin)
 
     proxy_dir = tmp_path / "proxy"
     proxy_dir.mkdir()
@@ -202,7 +213,9 @@ def test_the_units_command_lines_run_a_cluster_that_hands_out_numbers(
     for host in hosts:
         assert (host.root / "state" / "seqgen.db").stat().st_mode & 0o077 == 0  # UMask=0077
         # The admins found each other through SEQGEN_PEERS and took the token from the file.
-        wait_until(lambda h=host: _sees_peer(h.admin), READY_TIMEOUT_S, "the admin sees its peer")
-        fenced = httpx.post(f"{host.admin}/fence", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5.0)
+        wait_until(lambda h=host: _sees_peer(h.admin, operator), READY_TIMEOUT_S,
+                   "the admin sees its peer over mutual TLS")
+        fenced = httpx.post(f"{host.admin}/fence", headers={"Authorization": f"Bearer {TOKEN}"},
+                            timeout=5.0, verify=operator)
         assert fenced.status_code == 200, fenced.text
         assert (host.root / "state" / "witness.db").is_file()

@@ -48,8 +48,9 @@ class AgentConfig(msgspec.Struct, frozen=True):
     """label -> ZeroMQ endpoint of a server or proxy"""
     admins: dict[str, str]
     """label -> base URL of an admin (https://, mutual TLS)"""
-    tls: dict[str, str]
-    """ca, cert, key: the files the agent verifies the admins with and presents to them"""
+    tls: dict[str, str] | None = None
+    """ca, cert, key: the files the agent verifies https:// admins with and presents to them
+    (None: the admins speak plain HTTP)"""
     probe_name: str = "probe"
 
 
@@ -109,9 +110,11 @@ class Agent:
     def __init__(self, config: AgentConfig) -> None:
         self.config = config
         self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-        tls = ssl.create_default_context(cafile=config.tls["ca"])
-        tls.load_cert_chain(config.tls["cert"], config.tls["key"])
-        self.http = httpx.Client(timeout=ATTEMPT_TIMEOUT_S, verify=tls)
+        verify: ssl.SSLContext | bool = True
+        if config.tls is not None:
+            verify = ssl.create_default_context(cafile=config.tls["ca"])
+            verify.load_cert_chain(config.tls["cert"], config.tls["key"])
+        self.http = httpx.Client(timeout=ATTEMPT_TIMEOUT_S, verify=verify)
 
     def _admin_ready(self, base: str, peered: bool) -> bool:
         try:
