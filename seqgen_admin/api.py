@@ -320,7 +320,11 @@ async def get_cluster(state: State) -> ClusterView:
         await plane.refresh_own()
     view = plane.state()
     own = view.own
+    status = await state.status_or_none() if state.control is not None else None
     return ClusterView(
+        fenced=status.fenced if status else None,
+        resize_to=status.resize_to if status else None,
+        retired=status.retired if status else None,
         instance=own.instance if own else None, instances=own.instances if own else None,
         version=own.version if own else None, reachable=view.own_reachable,
         witness_interval_s=state.config.witness_interval_s,

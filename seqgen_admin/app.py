@@ -35,6 +35,7 @@ from seqgen_admin.metrics import (
 )
 from seqgen_admin.page import page_router
 from seqgen_admin.plane import Plane
+from seqgen_admin.resize_api import resize_router
 from seqgen_common import __version__
 from seqgen_common.errors import SeqgenError
 from seqgen_common.logs import describe_settings, settings
@@ -107,12 +108,13 @@ def create_app(config: AdminConfig) -> FastAPI:
                                              max_idle=MAX_IDLE_CONNECTIONS)
     registry.register(ConnectionCollector(app.state.connections))
     app.add_middleware(
-        WriteGuard, routes=lambda: router.routes, needs_token=needs_token,
+        WriteGuard, routes=lambda: [*router.routes, *resize_router.routes], needs_token=needs_token,
         check=lambda credentials: check_write_access(config.token, credentials),
     )
     app.add_middleware(HttpMetricsMiddleware, metrics=HttpMetrics(registry))  # outermost
     app.add_exception_handler(SeqgenError, on_seqgen_error)
     app.include_router(router)
+    app.include_router(resize_router)
     app.include_router(page_router())
     return app
 

@@ -52,6 +52,7 @@ class Plane:
         self._control: ControlClient | None = None
         self._own_task: asyncio.Task[None] | None = None
         self.recovering = asyncio.Lock()
+        self.resizing = asyncio.Lock()
         """Held while POST /recover runs (one at a time)."""
 
     @property
