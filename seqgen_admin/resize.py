@@ -81,6 +81,8 @@ async def _raise_boundaries(client: ControlClient, http: httpx.AsyncClient, peer
                             *, instances: int, margin: int, servers: int) -> tuple[int, int, int]:
     """Read every server, raise this one's floors to the boundaries; (names, raised, jump)."""
     status = await client.status()
+    if status.resize_to is None and status.instances == instances:
+        return 0, 0, 0  # another coordinator finished here already: its boundaries hold
     if status.resize_to != instances:
         raise Conflict(f"no resize to {instances} servers is begun on this server")
     own = await _own_values(client)
@@ -209,23 +211,36 @@ async def _each(what: str, steps: Sequence[tuple[Part, Any]]) -> list[StepAnswer
     return [result for result in results if isinstance(result, StepAnswer)]
 
 
+async def _given(answer: StepAnswer | BaseException) -> StepAnswer:
+    if isinstance(answer, BaseException):
+        raise answer
+    return answer
+
+
 async def coordinate(servers: Sequence[Part], target: int) -> ResizeOutcome:
     """Resize to ``target`` servers; Conflict (409) or Unavailable (503) saying what is missing.
 
     Before step ``begin`` a failure changes nothing; after it the servers stay fenced and
     the same call finishes the resize.
     """
+    asked = await asyncio.gather(*(p.step("state", instances=target) for p in servers),
+                                 return_exceptions=True)
+    pending = sorted({a.resize_to for a in asked if isinstance(a, StepAnswer) and a.resize_to})
     try:
-        states = await _each("asking every server", [(p, p.step("state", instances=target))
-                                                     for p in servers])
+        states = await _each("asking every server", [(p, _given(a)) for p, a in
+                                                     zip(servers, asked, strict=True)])
     except SeqgenError as exc:
-        raise type(exc)(f"cannot resize, nothing was changed: {exc.message}") from exc
+        remains = (f"; a resize to {pending[0]} servers is unfinished (those servers stay "
+                   "fenced): bring back what does not answer and send the request again"
+                   if pending else "")
+        raise type(exc)(f"cannot resize, this request changed nothing: {exc.message}"
+                        f"{remains}") from exc
     nodes = [LayoutNode(p.who, s.instance, s.instances, s.fenced, s.resize_to, s.retired)
              for p, s in zip(servers, states, strict=True)]
     try:
         plan = resize_plan(nodes, target)
     except LayoutError as exc:
-        raise Conflict(f"cannot resize, nothing was changed: {exc}") from exc
+        raise Conflict(f"cannot resize, this request changed nothing: {exc}") from exc
     outcome = ResizeOutcome(target, plan.old, plan.done, retired=plan.retire)
     if plan.done:
         outcome.servers = [(p.who, s) for p, s in zip(servers, states, strict=True)]
