@@ -76,6 +76,25 @@ def _host(root: Path, k: int, n: int, url: str, peers: list[str], procs: list[su
     return bind, control
 
 
+def _witnessed(admin: str, instance: int, peer: str, names: int) -> bool:
+    """Whether ``admin``'s witness record of ``instance`` (served by ``peer``) has the last
+    name at the value that server holds."""
+    last = f"name/{names - 1:07d}"
+    held = httpx.get(f"{peer}/sequences/{last}", timeout=10).json()["current"]
+    page = httpx.get(f"{admin}/witness/{instance}",
+                     params={"prefix": "name/", "cursor": f"name/{names - 2:07d}"}, timeout=10)
+    items = page.json()["items"] if page.status_code == 200 else []
+    return bool(items) and items[-1]["value"] == held
+
+
+def _caught_up(urls: list[str], serving: list[int], names: int) -> None:
+    """Until every admin witnessed every serving peer up to date (the resize is measured
+    without the witnesses' catching up after the seed or the previous resize)."""
+    while not all(_witnessed(urls[a], k, urls[k - 1], names)
+                  for a in range(len(urls)) for k in serving if k != a + 1):
+        time.sleep(0.2)
+
+
 def _resize(url: str, instances: int, calls: _Calls) -> dict[str, float]:
     calls.reset()
     began = time.perf_counter()
@@ -116,8 +135,9 @@ def main() -> None:
             wait_http(url, proc)
         calls = _Calls(binds)
         try:
-            time.sleep(0.5)
+            _caught_up(urls, [1, 2], args.names)
             results["grow_2_to_3"] = _resize(urls[0], 3, calls)
+            _caught_up(urls, [1, 2, 3], args.names)
             results["shrink_3_to_2"] = _resize(urls[1], 2, calls)
         finally:
             calls.stop()

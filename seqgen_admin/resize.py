@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol
 
@@ -77,6 +78,13 @@ async def _own_values(client: ControlClient) -> dict[str, int]:
         cursor = page.next_cursor
 
 
+async def _peer_values(http: httpx.AsyncClient, url: str) -> list[tuple[str, int]]:
+    values: list[tuple[str, int]] = []
+    async for items in PeerReader(http, url).sequences():
+        values.extend(items)
+    return values
+
+
 async def _raise_boundaries(client: ControlClient, http: httpx.AsyncClient, peers: Sequence[str],
                             *, instances: int, margin: int, servers: int) -> tuple[int, int, int]:
     """Read every server, raise this one's floors to the boundaries; (names, raised, jump)."""
@@ -85,13 +93,14 @@ async def _raise_boundaries(client: ControlClient, http: httpx.AsyncClient, peer
         return 0, 0, 0  # another coordinator finished here already: its boundaries hold
     if status.resize_to != instances:
         raise Conflict(f"no resize to {instances} servers is begun on this server")
-    own = await _own_values(client)
-    read: list[list[tuple[str, int]]] = [list(own.items())]
-    for url in peers:
-        values: list[tuple[str, int]] = []
-        async for items in PeerReader(http, url).sequences():
-            values.extend(items)
-        read.append(values)
+    own_read = asyncio.ensure_future(_own_values(client))
+    try:
+        theirs = await asyncio.gather(*(_peer_values(http, url) for url in peers))
+    except BaseException:
+        own_read.cancel()
+        raise
+    own = await own_read
+    read: list[list[tuple[str, int]]] = [list(own.items()), *theirs]
     if len(read) != servers:
         raise Conflict(f"this admin reads {len(read)} server(s) (its own and its --peer), the "
                        f"resize has {servers}: every admin must be peered with every other")
@@ -108,8 +117,11 @@ async def _raise_boundaries(client: ControlClient, http: httpx.AsyncClient, peer
 
 async def run_step(client: ControlClient, http: httpx.AsyncClient, peers: Sequence[str], step: Step,
                    *, instances: int, retire: bool = False, margin: int = 0, servers: int = 0,
-                   ) -> StepAnswer:
-    """One step on this admin's own server; SeqgenError (Conflict for a step out of order)."""
+                   quiet: Callable[[str], None] | None = None) -> StepAnswer:
+    """One step on this admin's own server; SeqgenError (Conflict for a step out of order).
+    ``quiet`` pauses this admin's polling of its peers for the steps of a resize."""
+    if quiet is not None and step != "state":
+        quiet(step)
     names = raised = jump = 0
     if step == "begin":
         await client.begin_resize(instances)
@@ -139,12 +151,13 @@ class _Local:
     client: ControlClient
     http: httpx.AsyncClient
     peers: Sequence[str]
+    quiet: Callable[[str], None] | None
     who: str = THIS_SERVER
 
     async def step(self, step: Step, *, instances: int, retire: bool = False, margin: int = 0,
                    servers: int = 0) -> StepAnswer:
         return await run_step(self.client, self.http, self.peers, step, instances=instances,
-                              retire=retire, margin=margin, servers=servers)
+                              retire=retire, margin=margin, servers=servers, quiet=self.quiet)
 
 
 @dataclass
@@ -179,9 +192,10 @@ def _detail(content: bytes) -> str:
         return ""
 
 
-def parts(client: ControlClient, http: httpx.AsyncClient, peers: Sequence[str]) -> list[Part]:
+def parts(client: ControlClient, http: httpx.AsyncClient, peers: Sequence[str],
+          quiet: Callable[[str], None] | None = None) -> list[Part]:
     """This admin's server and every peer's."""
-    return [_Local(client, http, peers), *(_Remote(http, url) for url in peers)]
+    return [_Local(client, http, peers, quiet), *(_Remote(http, url) for url in peers)]
 
 
 @dataclass(slots=True)
@@ -198,7 +212,10 @@ class ResizeOutcome:
 
 async def _each(what: str, steps: Sequence[tuple[Part, Any]]) -> list[StepAnswer]:
     """Run the steps at once; SeqgenError naming every server where one failed."""
+    began = time.monotonic()
     results = await asyncio.gather(*(work for _, work in steps), return_exceptions=True)
+    log.info("resize step %s on %d server(s): %.3f s", what, len(steps), time.monotonic() - began,
+             extra={"step": what, "seconds": round(time.monotonic() - began, 3)})
     failed = [(part.who, result) for (part, _), result in zip(steps, results, strict=True)
               if isinstance(result, BaseException)]
     for _, result in failed:

@@ -107,8 +107,8 @@ async def resize(state: State, body: Annotated[ResizeRequest, Body()]) -> Resize
     if lock.locked():
         raise Conflict("a resize is already running on this admin")
     async with lock:
-        outcome = await coordinate(parts(state.client, state.plane.http, state.config.peers),
-                                   body.instances)
+        outcome = await coordinate(parts(state.client, state.plane.http, state.config.peers,
+                                         state.plane.quiet), body.instances)
     return ResizeResult(
         instances=outcome.instances, previous=outcome.old, already=outcome.done_already,
         names=outcome.names, largest_jump=str(outcome.largest_jump), margin=str(outcome.margin),
@@ -129,5 +129,5 @@ async def resize_step(state: State, body: Annotated[ResizeStepRequest, Body()]) 
     step: Step = body.step
     answer = await run_step(state.client, state.plane.http, state.config.peers, step,
                             instances=body.instances, retire=body.retire, margin=body.margin,
-                            servers=body.servers)
+                            servers=body.servers, quiet=state.plane.quiet)
     return LayoutOut(**_out(answer))  # type: ignore[arg-type]
