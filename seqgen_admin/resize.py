@@ -78,11 +78,14 @@ async def _own_values(client: ControlClient) -> dict[str, int]:
         cursor = page.next_cursor
 
 
-async def _peer_values(http: httpx.AsyncClient, url: str) -> list[tuple[str, int]]:
+async def _peer_values(http: httpx.AsyncClient, url: str) -> tuple[int, list[tuple[str, int]]]:
+    """The peer's instance and every value its server holds."""
+    reader = PeerReader(http, url)
+    instance = (await reader.node()).instance
     values: list[tuple[str, int]] = []
-    async for items in PeerReader(http, url).sequences():
+    async for items in reader.sequences():
         values.extend(items)
-    return values
+    return instance, values
 
 
 async def _raise_boundaries(client: ControlClient, http: httpx.AsyncClient, peers: Sequence[str],
@@ -100,10 +103,11 @@ async def _raise_boundaries(client: ControlClient, http: httpx.AsyncClient, peer
         own_read.cancel()
         raise
     own = await own_read
-    read: list[list[tuple[str, int]]] = [list(own.items()), *theirs]
-    if len(read) != servers:
-        raise Conflict(f"this admin reads {len(read)} server(s) (its own and its --peer), the "
-                       f"resize has {servers}: every admin must be peered with every other")
+    read: list[list[tuple[str, int]]] = [list(own.items()), *(values for _, values in theirs)]
+    missing = set(range(1, servers + 1)) - {status.instance, *(k for k, _ in theirs)}
+    if missing:
+        raise Conflict(f"this admin does not read instance(s) {sorted(missing)} of the "
+                       f"resize's {servers}: every admin must be peered with every other")
     try:
         floors = boundaries(read, margin)
     except Implausible as exc:
@@ -271,7 +275,7 @@ async def coordinate(servers: Sequence[Part], target: int) -> ResizeOutcome:
         await _each("begin", [(p, p.step("begin", instances=target)) for p in taking])
         outcome.margin = resize_margin(max(s.drift for s in states), plan.old, target)
         raised = await _each("floors", [(p, p.step("floors", instances=target,
-                                                   margin=outcome.margin, servers=len(servers)))
+                                                   margin=outcome.margin, servers=len(taking)))
                                         for p in staying])
         await _each("commit", [(p, p.step("commit", instances=target,
                                           retire=p.who == plan.retire)) for p in taking])

@@ -37,8 +37,8 @@ class ResizeStepRequest(_Model):
     margin: int = Field(default=0, ge=0, le=10**15,
                         description="`floors`: added to the highest value of each name.")
     servers: int = Field(default=0, ge=0, le=MAX_INSTANCES + 1,
-                         description="`floors`: how many servers the resize has (this admin "
-                         "must read exactly that many: its own and its peers).")
+                         description="`floors`: how many servers the resize has: this admin "
+                         "must read instances 1 to `servers` (its own server and its peers).")
 
 
 class LayoutOut(_Model):

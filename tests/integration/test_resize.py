@@ -7,7 +7,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from tests.conftest import Cluster, ask
-from tests.integration.operator_support import Host, cluster_view, free_admin_url, start_host
+from tests.integration.operator_support import (
+    Host,
+    cluster_view,
+    free_admin_url,
+    restart_admin,
+    start_host,
+)
 from tests.integration.resize_support import Load, resize, status
 
 
@@ -93,3 +99,22 @@ def test_a_peer_unreachable_changes_nothing(cluster: Cluster) -> None:
     assert answer.status_code == 503, answer.text
     assert "changed nothing" in answer.json()["detail"]
     _unchanged(hosts[:2], 3)
+
+
+def test_an_admin_not_peered_with_the_new_server_stops_it_and_the_same_request_finishes(
+        cluster: Cluster) -> None:
+    urls = [free_admin_url() for _ in range(3)]
+    one = start_host(cluster, 1, 2, urls[0], [urls[1], urls[2]])
+    two = start_host(cluster, 2, 2, urls[1], [urls[0]])  # forgot the new one
+    three = start_host(cluster, 3, 3, urls[2], urls[:2], fenced=True)
+    stopped = resize(one, 3)
+    assert stopped.status_code == 409, stopped.text
+    assert "does not read instance(s) [3]" in stopped.text and "unfinished" in stopped.text
+    assert cluster_view(two)["resize_to"] == 3
+    assert ask(one.server.bind, ["orders", "0"]) == ["UNAVAILABLE", "fenced"]  # after 0.5 s
+    two.admin.proc.kill()
+    two = restart_admin(cluster, two, [urls[0], urls[2]])
+    done = resize(one, 3)
+    assert done.status_code == 200, done.text
+    for host in (one, two, three):
+        assert (status(host)["instances"], status(host)["fenced"]) == (3, False)
