@@ -5,13 +5,16 @@ remains, the same request finishes it, and no number is issued twice, while clie
 from __future__ import annotations
 
 import contextlib
+import random
+import re
 import threading
+import time
 from collections.abc import Sequence
 
 import httpx
 import pytest
 
-from tests.conftest import Cluster, ask, wait_until
+from tests.conftest import Cluster, ServerProc, ask, wait_until
 from tests.integration.operator_support import (
     Host,
     cluster_view,
@@ -173,3 +176,61 @@ def test_kill_9_of_the_coordinating_admin_mid_resize(cluster: Cluster, moment: s
 def _quietly(host: Host) -> None:
     with contextlib.suppress(httpx.HTTPError):  # its admin is killed under it
         resize(host, 3)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_a_server_killed_at_a_random_moment_of_a_grow_then_a_shrink(cluster: Cluster,
+                                                                     seed: int) -> None:
+    """kill -9 of a random server at a random moment of each resize; it is started again
+    with the flags it had (the old count), and the request is sent until it answers 200."""
+    rng = random.Random(seed)
+    hosts = _grow_ready(cluster)
+    load = Load([[host.server.bind for host in hosts]]).start()
+    try:
+        for target, coordinator in ((3, hosts[0]), (2, hosts[1])):
+            load.wait_for(200)
+            victim = rng.choice(hosts if target == 3 else hosts[:2])
+            answers: list[httpx.Response] = []
+            thread = threading.Thread(target=_send, args=(coordinator, target, answers))
+            thread.start()
+            time.sleep(rng.uniform(0.0, 0.3))  # a random moment of the resize, by design
+            victim.server.kill()
+            victim.server = _restart_as_told(cluster, victim.server)
+            thread.join(120)
+            for _ in range(5):
+                if answers and answers[-1].status_code == 200:
+                    break
+                answers.append(resize(coordinator, target))
+            assert answers[-1].status_code == 200, [a.text for a in answers]
+            print(f"resize to {target}: killed {victim.server.data.name}, answers "
+                  f"{[a.status_code for a in answers]}")
+            load.wait_for(200)
+    finally:
+        load.stop()
+    repeats_allowed_failures(load)
+    for host in hosts[:2]:
+        got = status(host)
+        assert (got["instances"], got["fenced"], got["resize_to"]) == (2, False, None), got
+    assert status(hosts[2])["retired"] is True
+
+
+def _send(host: Host, instances: int, answers: list[httpx.Response]) -> None:
+    answers.append(resize(host, instances))
+
+
+def _restart_as_told(cluster: Cluster, server: ServerProc) -> ServerProc:
+    """Start the server again with its flags; if it refuses the old count (its resize was
+    finished), with the count its message names, as an operator would."""
+    proc = cluster.restart(server, wait=False)
+    wait_until(lambda: not proc.alive() or proc.ping(), 30, "the killed server, started again")
+    if proc.alive():
+        return proc
+    told = re.search(r"Start it with --instances (\d+)", proc.log())
+    assert told is not None, proc.log()
+    args = list(server.args)
+    args[args.index("--instances") + 1] = told.group(1)
+    again = ServerProc(args, server.log_path.with_suffix(".again.log"), server.bind,
+                       server.control, server.data)
+    cluster.procs.append(again)
+    wait_until(again.ping, 30, "the killed server, with the new count", again)
+    return again
