@@ -343,7 +343,9 @@ class ControlHandler:
 
         def end() -> bool:
             if store.resize_to is None:
-                return False  # ended already: change nothing
+                # ended already (a repeat, or another coordinator's End came first, whose
+                # release a later request may have held back): the store says what holds
+                return not (store.retired or store.fenced) and store.instances == instances
             if store.resize_to != instances:
                 raise Conflict(f"the resize unfinished here is to {store.resize_to} servers")
             if not store.retired and store.instances != instances:
