@@ -35,6 +35,7 @@ from seqgen_admin.auth import bearer, check_write_access
 from seqgen_admin.config import AdminConfig
 from seqgen_admin.control_client import ControlClient
 from seqgen_admin.guard import MAX_BODY_BYTES
+from seqgen_admin.layout import waiting_to_join
 from seqgen_admin.models import (
     BackwardsReport,
     Changes,
@@ -400,11 +401,18 @@ async def fence(state: State) -> FenceResult:
 
 @router.post("/unfence", tags=["cluster"], dependencies=[Depends(require_writer)],
              summary="Release the fence without recovering",
-             responses={**AUTH_ERRORS, **SERVER_ERRORS})
+             responses={**AUTH_ERRORS, 409: _problem(
+                 "A resize is unfinished on the server or retired it, or the server is a "
+                 "new one waiting for `POST /resize`: it stays fenced."), **SERVER_ERRORS})
 async def unfence(state: State) -> FenceResult:
     """Serve numbers again, as they are in the store: only when the store is known to be
     intact (planned maintenance). A server on an empty or restored store needs
     `POST /recover` instead."""
+    own, peers = await state.client.status(), state.plane.state().peers
+    waiting = waiting_to_join(own.instance, own.instances, [p.instances for p in peers
+                                                           if p.reachable and p.instances])
+    if waiting is not None and not own.retired and own.resize_to is None:
+        raise Conflict(waiting)
     return FenceResult(fenced=(await state.client.unfence()).fenced)
 
 

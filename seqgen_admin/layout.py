@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 from seqgen_admin.margin import CEILING, Implausible, base_margin
 
-__all__ = ["LayoutError", "LayoutNode", "ResizePlan", "boundaries", "resize_margin", "resize_plan"]
+__all__ = ["LayoutError", "LayoutNode", "ResizePlan", "boundaries", "resize_margin", "resize_plan",
+           "waiting_to_join"]
 
 
 class LayoutError(ValueError):
@@ -109,3 +110,14 @@ def boundaries(values: Iterable[Iterable[tuple[str, int]]], margin: int) -> dict
         if floor > CEILING:
             raise Implausible(f"the boundary of {name!r} would be {floor}, above {CEILING}")
     return floors
+
+
+def waiting_to_join(instance: int, instances: int, peer_counts: Iterable[int]) -> str | None:
+    """Why a server must not be unfenced by hand: it is a new server of a grow (its instance
+    is above the count the peers serve with), else None."""
+    below = sorted({count for count in peer_counts if count < instance <= instances})
+    if not below:
+        return None
+    return (f"this server is instance {instance} of {instances} and its peers serve with "
+            f"{below[0]} servers: it waits, fenced, for POST /resize with {instances} "
+            "(unfenced now it could issue the numbers of another server)")

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from tests.conftest import Cluster, ask
+from tests.conftest import Cluster, ask, numbers, wait_until
 from tests.integration.operator_support import (
     Host,
     cluster_view,
     free_admin_url,
+    peers_reachable,
     restart_admin,
     start_host,
 )
@@ -39,6 +40,10 @@ def test_grow_two_to_three_under_load_directly_and_through_a_proxy(cluster: Clus
     _unchanged([one, two], 2)
     three = start_host(cluster, 3, 3, urls[2], urls[:2], fenced=True)
     assert ask(three.server.bind, ["orders", "0"]) == ["UNAVAILABLE", "fenced"]
+    wait_until(peers_reachable(three, 2), 30, "the new admin polled its peers")
+    with three.http() as http:
+        early = http.post("/unfence")  # it waits for the resize: unfencing it by hand is refused
+    assert early.status_code == 409 and "waits, fenced" in early.json()["detail"], early.text
     binds = [host.server.bind for host in (one, two, three)]
     proxy = cluster.proxy(binds)
     load = Load([binds, binds[::-1], [proxy.bind]]).start()  # type: ignore[attr-defined]
@@ -59,8 +64,10 @@ def test_grow_two_to_three_under_load_directly_and_through_a_proxy(cluster: Clus
     for host in (one, two, three):
         got = status(host)
         assert (got["instances"], got["fenced"]) == (3, False), got
-    third = [v for _, v in load.acked if v % 3 == 0 and v > 3000]
-    assert third, "the new server issued (residue 0 of 3)"
+    third = numbers(three.server.bind, "orders", count=2)
+    assert third[0] % 3 == 0 and third[1] == third[0] + 3, "the new server: residue 0 of 3"
+    assert third[0] > 3000, "above the boundary"
+    assert numbers(one.server.bind, "orders")[0] % 3 == 1, "instance 1: residue 1 of 3"
     again = resize(two, 3)
     assert again.status_code == 200 and again.json()["already"] is True
 

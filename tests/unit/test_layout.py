@@ -7,7 +7,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from seqgen_admin.layout import LayoutError, LayoutNode, boundaries, resize_margin, resize_plan
+from seqgen_admin.layout import (
+    LayoutError,
+    LayoutNode,
+    boundaries,
+    resize_margin,
+    resize_plan,
+    waiting_to_join,
+)
 from seqgen_admin.margin import CEILING, Implausible
 from seqgen_server.allocator import Allocator
 
@@ -114,3 +121,10 @@ def test_no_number_is_issued_twice_across_a_resize(
         # a name no server knew at the resize starts from nothing under the new layout
         _run(layout, cur, history, issued, "fresh" if new_name else name)
     assert len(issued) == len(set(issued))
+
+
+def test_a_new_server_waits_for_the_resize() -> None:
+    assert "waits, fenced" in str(waiting_to_join(3, 3, [2, 2]))
+    assert waiting_to_join(2, 2, [2]) is None  # an ordinary server
+    assert waiting_to_join(1, 3, [2, 2]) is None  # resized already; others not yet: its residue is its own
+    assert waiting_to_join(3, 3, []) is None
