@@ -35,6 +35,7 @@ from seqgen_admin.auth import bearer, check_write_access
 from seqgen_admin.config import AdminConfig
 from seqgen_admin.control_client import ControlClient
 from seqgen_admin.guard import MAX_BODY_BYTES
+from seqgen_admin.layout import waiting_to_join
 from seqgen_admin.models import (
     BackwardsReport,
     Changes,
@@ -318,7 +319,11 @@ async def get_cluster(state: State) -> ClusterView:
         await plane.refresh_own()
     view = plane.state()
     own = view.own
+    status = await state.status_or_none() if state.control is not None else None
     return ClusterView(
+        fenced=status.fenced if status else None,
+        resize_to=status.resize_to if status else None,
+        retired=status.retired if status else None,
         instance=own.instance if own else None, instances=own.instances if own else None,
         version=own.version if own else None, reachable=view.own_reachable,
         witness_interval_s=state.config.witness_interval_s,
@@ -394,11 +399,18 @@ async def fence(state: State) -> FenceResult:
 
 @router.post("/unfence", tags=["cluster"], dependencies=[Depends(require_writer)],
              summary="Release the fence without recovering",
-             responses={**AUTH_ERRORS, **SERVER_ERRORS})
+             responses={**AUTH_ERRORS, 409: _problem(
+                 "A resize is unfinished on the server or retired it, or the server is a "
+                 "new one waiting for `POST /resize`: it stays fenced."), **SERVER_ERRORS})
 async def unfence(state: State) -> FenceResult:
     """Serve numbers again, as they are in the store: only when the store is known to be
     intact (planned maintenance). A server on an empty or restored store needs
     `POST /recover` instead."""
+    own, peers = await state.client.status(), state.plane.state().peers
+    waiting = waiting_to_join(own.instance, own.instances, [p.instances for p in peers
+                                                           if p.reachable and p.instances])
+    if waiting is not None and not own.retired and own.resize_to is None:
+        raise Conflict(waiting)
     return FenceResult(fenced=(await state.client.unfence()).fenced)
 
 

@@ -36,6 +36,7 @@ from seqgen_admin.metrics import (
 )
 from seqgen_admin.page import page_router
 from seqgen_admin.plane import Plane
+from seqgen_admin.resize_api import resize_router
 from seqgen_admin.tls import tell_plain_http, uvicorn_options
 from seqgen_common import __version__
 from seqgen_common.errors import SeqgenError
@@ -109,13 +110,14 @@ def create_app(config: AdminConfig) -> FastAPI:
                                              max_idle=MAX_IDLE_CONNECTIONS)
     registry.register(ConnectionCollector(app.state.connections))
     app.add_middleware(
-        WriteGuard, routes=lambda: router.routes, needs_token=needs_token,
+        WriteGuard, routes=lambda: [*router.routes, *resize_router.routes], needs_token=needs_token,
         check=lambda credentials: check_write_access(config.token, credentials),
     )
     app.add_middleware(HttpMetricsMiddleware, metrics=HttpMetrics(registry))  # outermost
     app.add_exception_handler(SeqgenError, on_seqgen_error)
     problems.install(app)  # 422: a sentence, not pydantic's list
     app.include_router(router)
+    app.include_router(resize_router)
     app.include_router(page_router())
     return app
 

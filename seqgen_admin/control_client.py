@@ -22,17 +22,21 @@ from seqgen_common.control import (
     BackupChunk,
     BackupEnded,
     BackupReady,
+    BeginResize,
     ChangePage,
+    CommitResize,
     ControlError,
     ControlReply,
     ControlRequest,
     EndBackup,
+    EndResize,
     Fence,
     FenceState,
     Floor,
     FloorsRaised,
     GetSequence,
     GetStatus,
+    Layout,
     ListSequences,
     Ping,
     Pong,
@@ -56,7 +60,7 @@ __all__ = ["ControlClient"]
 log = logging.getLogger(__name__)
 
 _Reply = TypeVar("_Reply", Pong, Status, SequenceInfo, SequencePage, FloorsRaised, FenceState,
-                 ChangePage, BackupReady, BackupChunk, BackupEnded)
+                 ChangePage, BackupReady, BackupChunk, BackupEnded, Layout)
 
 
 class ControlClient:
@@ -177,6 +181,15 @@ class ControlClient:
 
     async def unfence(self) -> FenceState:
         return await self._expect(Unfence(), FenceState)
+
+    async def begin_resize(self, instances: int) -> Layout:
+        return await self._expect(BeginResize(instances=instances), Layout)
+
+    async def commit_resize(self, instances: int, retire: bool) -> Layout:
+        return await self._expect(CommitResize(instances=instances, retire=retire), Layout)
+
+    async def end_resize(self, instances: int) -> Layout:
+        return await self._expect(EndResize(instances=instances), Layout)
 
     async def watch_changes(self, consumer: str, epoch: str | None, ack: int, limit: int,
                             ) -> ChangePage:

@@ -152,6 +152,11 @@ class ServerStatus(_Model):
         default=False,
         description="True when this run started on a restored backup (GET /backup), not after a "
         "crash: it starts fenced, and POST /recover brings it back.")
+    resize_to: int | None = Field(
+        default=None, description="A resize to this many servers is unfinished on this server "
+        "(null: none); `POST /resize` with that number finishes it.")
+    retired: bool = Field(default=False, description="A resize retired this server: it stays "
+                          "fenced for good.")
 
 
 class Sequence(_Model):
@@ -238,6 +243,12 @@ class ClusterView(_Model):
     instances: int | None = Field(description="This server's number of instances.")
     version: str | None = Field(description="This server's seqgen version.")
     reachable: bool = Field(description="Whether this server answered its admin just now.")
+    fenced: bool | None = Field(default=None, description="Whether this server is fenced.")
+    resize_to: int | None = Field(
+        default=None, description="A resize to this many servers is unfinished here (null: "
+        "none): `POST /resize` with that number finishes it (docs/operations.md).")
+    retired: bool | None = Field(default=None, description="A resize retired this server: "
+                                 "it stays fenced for good.")
     witness_interval_s: float = Field(description="How often the peers are polled and witnessed.")
     peers: list[PeerState] = Field(description="The peers (`--peer`), in the order given.")
     conflicts: list[str] = Field(

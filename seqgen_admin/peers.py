@@ -269,8 +269,11 @@ class PeerPoller:
 
     def __init__(self, http: httpx.AsyncClient, url: str, interval_s: float,
                  witness: WitnessStore | None, *, clock: Callable[[], float] = time.time,
-                 follower: Follower | None = None) -> None:
+                 follower: Follower | None = None,
+                 paused: Callable[[], bool] | None = None) -> None:
         self.view = PeerView(url)
+        self._paused = paused
+        """While it says so, the rounds are skipped (a resize is under way)."""
         self._follower = follower
         self._http = http
         self._reader = PeerReader(http, url)
@@ -300,7 +303,8 @@ class PeerPoller:
         loop = asyncio.get_running_loop()
         while True:
             started = loop.time()
-            await self.poll()
+            if self._paused is None or not self._paused():
+                await self.poll()
             await asyncio.sleep(max(self._interval_s - (loop.time() - started), 0.0))
 
     async def poll(self) -> None:

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass
+from typing import Final
 
 import httpx
 
@@ -23,6 +25,9 @@ from seqgen_admin.tls import client_context
 from seqgen_admin.witness import WitnessStore
 from seqgen_common.control import Pong
 from seqgen_common.errors import SeqgenError, Unavailable
+
+QUIET_S: Final = 120.0
+"""The longest a resize step pauses the polling of the peers (a coordinator that died)."""
 
 __all__ = ["PEER_TIMEOUT_S", "ClusterState", "Plane", "backwards"]
 
@@ -53,6 +58,9 @@ class Plane:
         self._control: ControlClient | None = None
         self._own_task: asyncio.Task[None] | None = None
         self.recovering = asyncio.Lock()
+        self.resizing = asyncio.Lock()
+        self._quiet_until = 0.0
+        """Until then (monotonic) the peers are not polled: a resize is under way."""
         """Held while POST /recover runs (one at a time)."""
 
     @property
@@ -73,11 +81,20 @@ class Plane:
         if self.config.peers and self.config.follow_peers:
             self.follower = Follower(control, self.config.follow_max_names)
         self.pollers = [PeerPoller(self._http, url, self.config.witness_interval_s, self.witness,
-                                   follower=self.follower)
+                                   follower=self.follower, paused=self.quiet_now)
                         for url in self.config.peers]
         for poller in self.pollers:
             poller.start()
         self._own_task = asyncio.get_running_loop().create_task(self._watch_own(), name="own server")
+
+    def quiet(self, step: str) -> None:
+        """Pause polling the peers (witness and following) while a resize step runs here, for
+        at most QUIET_S; ``end`` resumes it. Every server is fenced then, so nothing is issued
+        that the witnesses miss; the floors' jumps reach them afterwards."""
+        self._quiet_until = 0.0 if step == "end" else time.monotonic() + QUIET_S
+
+    def quiet_now(self) -> bool:
+        return time.monotonic() < self._quiet_until
 
     async def stop(self) -> None:
         if self._own_task is not None:

@@ -27,20 +27,24 @@ __all__ = [
     "BackupChunk",
     "BackupEnded",
     "BackupReady",
+    "BeginResize",
     "Change",
     "ChangePage",
+    "CommitResize",
     "ControlError",
     "ControlReply",
     "ControlRequest",
     "CounterField",
     "Counters",
     "EndBackup",
+    "EndResize",
     "Fence",
     "FenceState",
     "Floor",
     "FloorsRaised",
     "GetSequence",
     "GetStatus",
+    "Layout",
     "ListSequences",
     "Ping",
     "Pong",
@@ -158,6 +162,34 @@ class Unfence(_Message, tag="unfence", frozen=True):
     """Release the fence: durable first, then the public socket serves again (FenceState)."""
 
 
+Count = Annotated[int, msgspec.Meta(ge=1, le=1000)]
+
+
+class BeginResize(_Message, tag="begin_resize", frozen=True):
+    """Step 1 of a resize to ``instances`` servers (docs/protocol.md, "Changing the number
+    of servers"): the fence, and the resize recorded as unfinished (store meta
+    ``resize_to``), both durable before the reply (Layout). Until EndResize, Unfence is
+    refused. CONFLICT while a resize to another count is unfinished, or on a retired server."""
+
+    instances: Count
+
+
+class CommitResize(_Message, tag="commit_resize", frozen=True):
+    """Step 3: the new layout, durable before the reply (Layout): the store records
+    ``instances`` (and the count it had), or with ``retire`` that this server is retired.
+    The server stays fenced. CONFLICT unless BeginResize to ``instances`` came first."""
+
+    instances: Count
+    retire: bool = False
+
+
+class EndResize(_Message, tag="end_resize", frozen=True):
+    """Step 4: the resize is finished here: ``resize_to`` cleared and the fence released
+    (a retired server stays fenced for good). CONFLICT unless CommitResize came first."""
+
+    instances: Count
+
+
 class WatchChanges(_Message, tag="watch_changes", frozen=True):
     """The change feed of one consumer (a witness): names whose value changed since its
     last acknowledged page, with their current values (ChangePage).
@@ -200,7 +232,7 @@ class EndBackup(_Message, tag="end_backup", frozen=True):
 
 ControlRequest = (
     Ping | GetStatus | ListSequences | GetSequence | RaiseFloor | RaiseFloors | Fence | Unfence
-    | WatchChanges | StartBackup | ReadBackup | EndBackup
+    | WatchChanges | StartBackup | ReadBackup | EndBackup | BeginResize | CommitResize | EndResize
 )
 
 
@@ -317,6 +349,10 @@ class Status(_Message, tag="status", frozen=True):
     """True while the public socket answers every request ["UNAVAILABLE", "fenced"]."""
     restored: bool = False
     """This run started on a restored backup (GET /backup): not after a crash."""
+    resize_to: int | None = None
+    """The count of a resize begun here and not ended (None: none)."""
+    retired: bool = False
+    """A resize retired this server: it stays fenced for good."""
 
 
 class SequenceInfo(_Message, tag="sequence", frozen=True):
@@ -343,6 +379,16 @@ class FloorsRaised(_Message, tag="floors_raised", frozen=True):
 class FenceState(_Message, tag="fence_state", frozen=True):
     fenced: bool
     """The fence now in force (and durable)."""
+
+
+class Layout(_Message, tag="layout", frozen=True):
+    """A server's layout after a resize step."""
+
+    instance: int
+    instances: int
+    fenced: bool
+    resize_to: int | None
+    retired: bool
 
 
 class Change(msgspec.Struct, array_like=True, frozen=True):
@@ -399,7 +445,7 @@ class ControlError(_Message, tag="error", frozen=True):
 
 ControlReply = (
     Pong | Status | SequenceInfo | SequencePage | FloorsRaised | FenceState | ChangePage
-    | BackupReady | BackupChunk | BackupEnded | ControlError
+    | BackupReady | BackupChunk | BackupEnded | Layout | ControlError
 )
 
 

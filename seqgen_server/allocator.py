@@ -50,6 +50,13 @@ class Allocator:
         self.drift = drift
         self._residue = instance % instances
 
+    def relayout(self, instances: int) -> None:
+        """Follow the residues of ``instances`` servers from now on (a resize, while fenced)."""
+        if not 1 <= self.instance <= instances:
+            raise ValueError(f"instance {self.instance} cannot be one of {instances}")
+        self.instances = instances
+        self._residue = self.instance % instances
+
     def allocate(self, cur: int, last: int, count: int) -> Allocation:
         """Where ``count`` numbers start and end; ExhaustedError if they pass MAX_VALUE."""
         n = self.instances

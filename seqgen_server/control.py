@@ -14,17 +14,21 @@ from typing import NamedTuple, cast
 
 from seqgen_common import __version__
 from seqgen_common.control import (
+    BeginResize,
     Change,
     ChangePage,
+    CommitResize,
     ControlError,
     ControlReply,
     ControlRequest,
     EndBackup,
+    EndResize,
     Fence,
     FenceState,
     FloorsRaised,
     GetSequence,
     GetStatus,
+    Layout,
     ListSequences,
     Ping,
     Pong,
@@ -43,6 +47,7 @@ from seqgen_server.backup import Backups
 from seqgen_server.changes import ChangeFeed
 from seqgen_server.ledger import Ledger
 from seqgen_server.stats import Counters
+from seqgen_server.store import Store
 from seqgen_server.tasks import Job
 
 __all__ = ["ControlHandler", "Deferred", "Fencing"]
@@ -70,6 +75,8 @@ class Fencing(NamedTuple):
 def _failed(exc: BaseException) -> ControlError:
     if isinstance(exc, NotFound):
         return ControlError(code=ControlCode.NOT_FOUND, message=exc.message)
+    if isinstance(exc, Conflict):
+        return ControlError(code=ControlCode.CONFLICT, message=exc.message)
     message = exc.message if isinstance(exc, SeqgenError) else "unexpected error; see the server log"
     return ControlError(code=ControlCode.INTERNAL, message=message)
 
@@ -99,6 +106,7 @@ class ControlHandler:
         fencing: Fencing,
         feed: ChangeFeed,
         backups: Backups,
+        store: Store | None = None,
     ) -> None:
         self._instance = instance
         self._instances = instances
@@ -118,6 +126,8 @@ class ControlHandler:
         """Fence and Unfence requests so far: an Unfence releases only if none came after it."""
         self._feed = feed
         self._backups = backups
+        self._store = store
+        """The layout and resize state (docs/protocol.md, "Changing the number of servers")."""
 
     def close(self) -> None:
         """Delete a snapshot that is still there (after the tasks thread stopped)."""
@@ -149,6 +159,8 @@ class ControlHandler:
                     store_ok=self._store_ok(),
                     counters=self._counters,
                     fenced=self._fencing.get(),
+                    resize_to=self._store.resize_to if self._store else None,
+                    retired=self._store.retired if self._store else False,
                 )
             case ListSequences(prefix=prefix, cursor=cursor, limit=limit):
                 try:
@@ -189,6 +201,12 @@ class ControlHandler:
                 return Job(lambda: self._backups.read(backup_id, offset, length), _reply_or_error)
             case EndBackup(backup_id=backup_id):
                 return Job(lambda: self._backups.end(backup_id), _reply_or_error)
+            case BeginResize(instances=instances):
+                return self._begin_resize(instances)
+            case CommitResize(instances=instances, retire=retire):
+                return self._commit_resize(instances, retire)
+            case EndResize(instances=instances):
+                return self._end_resize(instances)
             case _:
                 return ControlError(code=ControlCode.BAD_REQUEST, message="unknown control request")
 
@@ -247,6 +265,8 @@ class ControlHandler:
         mine = self._fence_changes
 
         def finish(_: object, error: BaseException | None) -> ControlReply:
+            if isinstance(error, Conflict):
+                return _failed(error)
             if error is not None:
                 return ControlError(code=ControlCode.INTERNAL,
                                     message=f"still fenced: the release could not be persisted: {error}")
@@ -254,7 +274,94 @@ class ControlHandler:
                 fencing.set(False)
             return FenceState(fenced=fencing.get())
 
-        return Job(lambda: fencing.persist(False), finish)
+        def release() -> None:
+            store = self._store
+            if store is not None and store.retired:
+                raise Conflict("this server was retired by a resize: it stays fenced for good")
+            if store is not None and store.resize_to is not None:
+                raise Conflict(f"a resize to {store.resize_to} servers is unfinished here: "
+                               "POST /resize with that number finishes it and unfences")
+            fencing.persist(False)
+
+        return Job(release, finish)
+
+    # ---- resize (docs/protocol.md, "Changing the number of servers") -----------------
+    # The checks run in the tasks thread, in order with the fence's writes.
+
+    def _layout(self) -> Layout:
+        store = self._require_store()
+        return Layout(instance=self._instance, instances=self._instances,
+                      fenced=self._fencing.get(), resize_to=store.resize_to, retired=store.retired)
+
+    def _require_store(self) -> Store:
+        assert self._store is not None, "a server handler has its store"
+        return self._store
+
+    def _layout_or_error(self, _: object, error: BaseException | None) -> ControlReply:
+        return self._layout() if error is None else _failed(error)
+
+    def _begin_resize(self, instances: int) -> Job:
+        store = self._require_store()
+        self._fence_changes += 1
+        self._fencing.set(True)  # in force at once, whatever follows
+
+        def begin() -> None:
+            if store.resize_to not in (None, instances):
+                raise Conflict(f"a resize to {store.resize_to} servers is unfinished here; "
+                               "finish it first")
+            if store.retired and store.resize_to is None:
+                raise Conflict("this server was retired by a resize: it takes part in no other")
+            store.set_meta(fenced=True, resize_to=instances)
+
+        return Job(begin, self._layout_or_error)
+
+    def _commit_resize(self, instances: int, retire: bool) -> Job:
+        store = self._require_store()
+
+        def commit() -> None:
+            if store.resize_to is None and (store.instances == instances or store.retired):
+                return  # committed and ended already (a late repeat)
+            if store.resize_to != instances:
+                raise Conflict(f"no resize to {instances} servers was begun here")
+            if retire:
+                store.set_meta(fenced=True, retired=True)
+            elif self._instance > instances:
+                raise Conflict(f"instance {self._instance} cannot be one of {instances} servers; "
+                               "it must retire")
+            else:
+                store.set_meta(fenced=True, instances=instances)
+
+        def finish(_: object, error: BaseException | None) -> ControlReply:
+            if error is None and not store.retired and store.instances != self._instances:
+                self._ledger.relayout(store.instances)  # fenced: nothing is issued meanwhile
+                self._instances = store.instances
+            return self._layout_or_error(None, error)
+
+        return Job(commit, finish)
+
+    def _end_resize(self, instances: int) -> Job:
+        store = self._require_store()
+        self._fence_changes += 1
+        mine = self._fence_changes
+
+        def end() -> bool:
+            if store.resize_to is None:
+                # ended already (a repeat, or another coordinator's End came first, whose
+                # release a later request may have held back): the store says what holds
+                return not (store.retired or store.fenced) and store.instances == instances
+            if store.resize_to != instances:
+                raise Conflict(f"the resize unfinished here is to {store.resize_to} servers")
+            if not store.retired and store.instances != instances:
+                raise Conflict(f"the resize to {instances} servers is not committed here")
+            store.set_meta(fenced=store.retired, end_resize=True)
+            return not store.retired
+
+        def finish(release: object, error: BaseException | None) -> ControlReply:
+            if error is None and release and self._fence_changes == mine:
+                self._fencing.set(False)
+            return self._layout_or_error(None, error)
+
+        return Job(end, finish)
 
     def _changes(self, consumer: str, epoch: str | None, ack: int, limit: int) -> ChangePage:
         ledger, feed = self._ledger, self._feed

@@ -53,11 +53,8 @@ class Ledger:
     ) -> None:
         self.allocator = allocator
         self.max_sequences = max_sequences
-        n = allocator.instances
-        self.max_span = max(reserve, 1) * n
-        """The farthest past the last number issued that a mark may reach."""
-        self.min_span = min(MIN_SPAN * n, self.max_span)
-        self._low_water = self.max_span // 2
+        self._reserve = reserve
+        self._spans(allocator.instances)
         self._clock = clock
         self._hot: OrderedDict[str, tuple[int, float]] = OrderedDict()
         """name -> (span, time of its last refill), least recently refilled first."""
@@ -71,6 +68,17 @@ class Ledger:
         """Marks being written now (at most one batch at a time)."""
         self.changed: set[str] = set()
         """Names whose ``cur`` moved since the last ``take_changed``."""
+
+    def _spans(self, n: int) -> None:
+        self.max_span = max(self._reserve, 1) * n
+        """The farthest past the last number issued that a mark may reach."""
+        self.min_span = min(MIN_SPAN * n, self.max_span)
+        self._low_water = self.max_span // 2
+
+    def relayout(self, instances: int) -> None:
+        """Issue under the residues of ``instances`` servers from now on (a resize)."""
+        self.allocator.relayout(instances)
+        self._spans(instances)
 
     def __len__(self) -> int:
         return len(self.cur)

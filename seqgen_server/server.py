@@ -67,6 +67,11 @@ STOP_FLUSH_S: Final = 1.0
 DISK_LAG_S: Final = 0.5
 """A store write in progress this long means the disk is behind: shed what would wait."""
 """At a stop, how long held replies may still wait for their clients."""
+RESIZE_HOLD_S: Final = 0.5
+"""During a resize, how long a public request may wait for the fence to lift (under the
+clients' 1 s attempt timeout) before it is answered UNAVAILABLE "fenced"."""
+MAX_RESIZE_HELD: Final = 10_000
+"""At most this many public requests wait during a resize; more are answered "fenced"."""
 
 _NOT_ONE_FRAME: Final = encode_error(ErrorCode.BAD_REQUEST, "a request is exactly one frame")
 _UNEXPECTED: Final = encode_error(ErrorCode.INTERNAL, "unexpected error; nothing was issued")
@@ -145,8 +150,11 @@ class Server:
                             persist=self.store.set_fenced),
             feed=ChangeFeed(self.epoch, clock),
             backups=Backups(self.store),
+            store=self.store,
         )
         self._parked: list[_Parked] = []
+        self._held: list[tuple[float, list[bytes]]] = []
+        """Public requests that wait for a resize to end (when they came, the envelope)."""
         self._max_disk_waits = config.max_disk_waits
         self._clock = clock
         self._may_wait_now = self._may_wait  # bound once: the hot path passes it on
@@ -208,7 +216,10 @@ class Server:
 
     def _on_public(self, envelope: list[bytes]) -> None:
         if self.fenced:
-            self._refuse_fenced(envelope)
+            if self._holding() and len(self._held) < MAX_RESIZE_HELD:
+                self._held.append((self._clock(), envelope))
+            else:
+                self._refuse_fenced(envelope)
             return
         body = take_body(envelope)  # what is left in ``envelope`` is the envelope
         counters = self.counters
@@ -240,6 +251,27 @@ class Server:
             self._parked.append(
                 _Parked(request.name, allocation.last, self.outbox, envelope, reply, request.count)
             )
+
+    def _holding(self) -> bool:
+        """Whether a fenced request may wait: during a resize this server survives (a
+        retiring one sends its clients on at once)."""
+        store = self.store
+        return (store.resize_to is not None and not store.retired
+                and self.allocator.instance <= store.resize_to)
+
+    def _on_held(self) -> None:
+        """Serve the held requests once the fence lifted; refuse those that waited too long."""
+        held, self._held = self._held, []
+        if not self.fenced:
+            for _, envelope in held:
+                self._on_public(envelope)
+            return
+        oldest = self._clock() - RESIZE_HOLD_S
+        for index, (since, envelope) in enumerate(held):
+            if since > oldest:
+                self._held = held[index:]
+                return
+            self._refuse_fenced(envelope)
 
     def _refuse_fenced(self, envelope: list[bytes]) -> None:
         take_body(envelope)
@@ -356,8 +388,10 @@ class Server:
         tasks_fd = self.tasks.wake_fd
         outbox, control_outbox = self.outbox, self.control_outbox
         while not self._stopping:
-            held = outbox or control_outbox
+            held = outbox or control_outbox or self._held
             events = dict(poller.poll(RETRY_MS if held else POLL_MS))
+            if self._held:
+                self._on_held()
             if held:
                 self._flush()
             if public in events:
@@ -383,6 +417,9 @@ class Server:
     def _finish(self) -> None:
         """Answer parked replies, write the exact position, close everything."""
         log.info("stopping: %d replies wait for the store", len(self._parked))
+        held, self._held = self._held, []
+        for _, envelope in held:
+            self._refuse_fenced(envelope)
         while self._parked:
             self._submit()
             if not self.ledger.in_flight:

@@ -9,7 +9,8 @@ Layout of ``--data DIR``::
 
     DIR/lock         flock'd while a server runs (a second server refuses)
     DIR/seqgen.db    tables ``meta`` (format, instance, instances, clean,
-                     oldest_version, and fenced once a fence was set) and
+                     oldest_version, fenced once a fence was set, and after a
+                     resize resize_to / resized_from / retired) and
                      ``sequences`` (name, mark); plus SQLite's -wal and -shm
     DIR/backup-*.db  a snapshot being streamed by the admin (seqgen_server.backup)
 
@@ -129,6 +130,39 @@ def _need_instance_flags(data_dir: Path, instance: int | None,
     return instance, instances
 
 
+def _check_layout(path: Path, meta: dict[str, str], instance: int, instances: int) -> None:
+    """StartupError unless the store may serve as ``instance`` of ``instances``.
+
+    The store's own layout is what the server uses. While a resize is unfinished
+    (``resize_to``) the counts before and after it are accepted too: the server is
+    fenced and the repeated ``POST /resize`` finishes it. Once it is finished the old
+    count is refused, saying what happened.
+    """
+    if (meta["instance"], meta["instances"]) == (str(instance), str(instances)):
+        return
+    counts = {meta["instances"], meta.get("resize_to"), meta.get("resized_from")}
+    if meta.get("resize_to") is not None and meta["instance"] == str(instance) \
+            and str(instances) in counts:
+        log.warning("store %s is in the middle of a resize to %s servers: starting fenced as "
+                    "instance %s of %s (its layout), not of %d", path, meta["resize_to"],
+                    meta["instance"], meta["instances"], instances)
+        return
+    if meta.get("resized_from") == str(instances) and meta["instance"] == str(instance):
+        raise StartupError(
+            f"store {path} was resized from {instances} to {meta['instances']} servers "
+            f"(POST /resize); this server is instance {meta['instance']} of "
+            f"{meta['instances']} now. Start it with --instances {meta['instances']} "
+            "(the old count would repeat numbers)"
+        )
+    raise StartupError(
+        f"data directory {path.parent} belongs to instance {meta['instance']} of "
+        f"{meta['instances']}, but this server was started as instance {instance} of "
+        f"{instances}; changing them would repeat numbers. Start it with "
+        f"--instance {meta['instance']} --instances {meta['instances']} (to change the number "
+        "of servers, use POST /resize: docs/operations.md)"
+    )
+
+
 class Store:
     """The state of one server in its data directory; not thread-safe by itself.
 
@@ -152,6 +186,13 @@ class Store:
         """This store's place in the cluster, read from its meta (fixed forever)."""
         self.fenced = False
         """The fence recorded in the store (meta ``fenced``)."""
+        self.instance = 0
+        self.instances = 0
+        """The layout recorded in the store (what the server uses)."""
+        self.resize_to: int | None = None
+        """The count of an unfinished resize (meta ``resize_to``)."""
+        self.retired = False
+        """A resize retired this server (meta ``retired``)."""
 
     # ---- opening --------------------------------------------------------------
 
@@ -207,6 +248,8 @@ class Store:
         store.restored = meta.get("restored") == "1"
         store.fenced = meta.get("fenced") == "1"
         store.instance, store.instances = int(meta["instance"]), int(meta["instances"])
+        store.resize_to = int(meta["resize_to"]) if "resize_to" in meta else None
+        store.retired = meta.get("retired") == "1"
         store._record_versions(conn, meta)
         return store
 
@@ -258,16 +301,9 @@ class Store:
                 f"seqgen-server {__version__}: a newer version used it and wrote what this one "
                 f"would misread. Run seqgen {oldest} or later on it (docs/upgrading.md)"
             )
-        given = (meta["instance"] if instance is None else str(instance),
-                 meta["instances"] if instances is None else str(instances))
-        if (meta["instance"], meta["instances"]) != given:
-            instance, instances = int(given[0]), int(given[1])
-            raise StartupError(
-                f"data directory {path.parent} belongs to instance {meta['instance']} of "
-                f"{meta['instances']}, but this server was started as instance {instance} of "
-                f"{instances}; changing them would repeat numbers. Start it with "
-                f"--instance {meta['instance']} --instances {meta['instances']}"
-            )
+        if instance is not None or instances is not None:  # else: whatever the store says
+            _check_layout(path, meta, instance if instance is not None else int(meta["instance"]),
+                          instances if instances is not None else int(meta["instances"]))
         return meta
 
     # ---- reading ----------------------------------------------------------------
@@ -325,14 +361,30 @@ class Store:
         Uses a connection of its own (SQLite makes it wait for the writer's
         transaction): call it from one thread at a time.
         """
+        self.set_meta(fenced=fenced)
+
+    def set_meta(self, *, fenced: bool, instances: int | None = None,
+                 resize_to: int | None = None, end_resize: bool = False,
+                 retired: bool = False) -> None:
+        """Durably record the fence and, for a resize step, the layout, in one transaction
+        (docs/protocol.md, "Changing the number of servers"); StoreError if not. From one
+        thread at a time (the side connection, as ``set_fenced``)."""
+        rows = [("fenced", "1" if fenced else "0"), *store_meta(fenced=fenced)]
+        if resize_to is not None:
+            rows.append(("resize_to", str(resize_to)))
+        if instances is not None and instances != self.instances:
+            rows += [("instances", str(instances)), ("resized_from", str(self.instances))]
+        if retired:
+            rows.append(("retired", "1"))
         try:
             if self._side is None:
                 self._side = _connect(self.path)
             conn = self._side
             conn.execute("BEGIN IMMEDIATE")
             try:
-                conn.executemany(_META_UPSERT, [("fenced", "1" if fenced else "0"),
-                                                *store_meta(fenced=fenced)])
+                conn.executemany(_META_UPSERT, rows)
+                if end_resize:
+                    conn.execute("DELETE FROM meta WHERE key = 'resize_to'")
                 conn.execute("COMMIT")
             except BaseException:
                 self._rollback(conn)
@@ -341,8 +393,15 @@ class Store:
             if self._side is not None:
                 self._side.close()
                 self._side = None
-            raise StoreError(f"cannot persist the fence to {self.path}: {exc}") from exc
+            raise StoreError(f"cannot persist the fence or layout to {self.path}: {exc}") from exc
         self.fenced = fenced
+        if resize_to is not None:
+            self.resize_to = resize_to
+        if instances is not None:
+            self.instances = instances
+        self.retired = self.retired or retired
+        if end_resize:
+            self.resize_to = None
 
     def snapshot(self, target: Path) -> None:
         """A consistent copy of the store as ``target``; StoreError if it cannot be made.

@@ -346,7 +346,8 @@ def test_openapi_documents_every_operation_and_field(env: Env) -> None:
     paths = schema["paths"]
     assert set(paths) == {"/healthz", "/readyz", "/status", "/sequences", "/sequences/{name}",
                           "/sequences/{name}/floor", "/metrics", "/cluster", "/witness/{instance}",
-                          "/changes", "/fence", "/unfence", "/recover", "/backup"}
+                          "/changes", "/fence", "/unfence", "/recover", "/resize", "/resize/step",
+                          "/backup"}
     floor = paths["/sequences/{name}/floor"]["put"]
     assert {"200", "401", "403", "409", "422", "503"} <= set(floor["responses"])
     assert floor["security"] == [{"HTTPBearer": []}]

@@ -85,7 +85,7 @@ def test_schema_docs_and_page() -> None:
                   for op in path.values()}
     assert operations == {"healthz", "readyz", "get_status", "list_sequences", "get_sequence",
                           "raise_floor", "metrics", "get_cluster", "get_witness", "get_changes",
-                          "fence", "unfence", "recover", "get_backup"}
+                          "fence", "unfence", "recover", "resize", "resize_step", "get_backup"}
     assert docs.status_code == 200 and "swagger-ui-bundle.js" in docs.text
     assert "validatorUrl" in docs.text  # no calls to the online validator
     assert page.status_code == 200 and page.text == status_page_html()

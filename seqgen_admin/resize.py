@@ -1,0 +1,290 @@
+"""``POST /resize``: change the number of servers while the cluster serves.
+
+docs/protocol.md ("Changing the number of servers") gives the rule and why no
+number repeats. The admin that receives the request coordinates; every admin
+(itself included) runs the steps on its own server (``run_step``, behind
+``POST /resize/step`` for the peers):
+
+``state``  what the server says of its layout (nothing changes);
+``begin``  the fence and the unfinished resize, durable;
+``floors`` this admin reads its own server and every peer (all fenced now),
+           computes the boundaries and raises its server's floors to them;
+``commit`` the new layout (or the retirement) recorded by the server;
+``end``    the resize finished there; the fence released unless retired.
+
+The coordinator checks every server first (all reachable, a layout that can
+go to the asked count: seqgen_admin.layout) and changes nothing when one
+check fails. A step that fails stops the resize where it is: the servers stay
+fenced, each admin's ``/cluster`` shows ``resize_to``, and the same request
+finishes it (every step is idempotent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal, Protocol
+
+import httpx
+import msgspec
+
+from seqgen_admin.cluster import THIS_SERVER
+from seqgen_admin.control_client import ControlClient
+from seqgen_admin.layout import LayoutError, LayoutNode, boundaries, resize_margin, resize_plan
+from seqgen_admin.margin import Implausible
+from seqgen_admin.peers import PeerError, PeerReader
+from seqgen_admin.recover import floor_batches
+from seqgen_common.control import MAX_PAGE
+from seqgen_common.errors import Conflict, SeqgenError, Unavailable
+
+__all__ = ["STEP_TIMEOUT_S", "Part", "ResizeOutcome", "Step", "StepAnswer", "coordinate",
+           "parts", "run_step"]
+
+log = logging.getLogger(__name__)
+
+Step = Literal["state", "begin", "floors", "commit", "end"]
+STEP_TIMEOUT_S: Final = 600.0
+"""The longest one step may take at a peer (``floors`` reads every server: large stores)."""
+
+
+class StepAnswer(msgspec.Struct, frozen=True):
+    """A server's layout after one step (the body of ``POST /resize/step``'s answer)."""
+
+    instance: int
+    instances: int
+    fenced: bool
+    resize_to: int | None
+    retired: bool
+    drift: int
+    names: int = 0
+    """``floors``: names that got a boundary."""
+    raised: int = 0
+    """``floors``: floors that moved."""
+    largest_jump: int = 0
+    """``floors``: the largest boundary minus this server's value before."""
+
+
+async def _own_values(client: ControlClient) -> dict[str, int]:
+    values: dict[str, int] = {}
+    cursor: str | None = None
+    while True:
+        page = await client.list_sequences("", cursor, MAX_PAGE)
+        values.update((item.name, item.current) for item in page.items)
+        if page.next_cursor is None:
+            return values
+        cursor = page.next_cursor
+
+
+async def _peer_values(http: httpx.AsyncClient, url: str) -> tuple[int, list[tuple[str, int]]]:
+    """The peer's instance and every value its server holds."""
+    reader = PeerReader(http, url)
+    instance = (await reader.node()).instance
+    values: list[tuple[str, int]] = []
+    async for items in reader.sequences():
+        values.extend(items)
+    return instance, values
+
+
+async def _raise_boundaries(client: ControlClient, http: httpx.AsyncClient, peers: Sequence[str],
+                            *, instances: int, margin: int, servers: int) -> tuple[int, int, int]:
+    """Read every server, raise this one's floors to the boundaries; (names, raised, jump)."""
+    status = await client.status()
+    if status.resize_to is None and status.instances == instances:
+        return 0, 0, 0  # another coordinator finished here already: its boundaries hold
+    if status.resize_to != instances:
+        raise Conflict(f"no resize to {instances} servers is begun on this server")
+    own_read = asyncio.ensure_future(_own_values(client))
+    try:
+        theirs = await asyncio.gather(*(_peer_values(http, url) for url in peers))
+    except BaseException:
+        own_read.cancel()
+        raise
+    own = await own_read
+    read: list[list[tuple[str, int]]] = [list(own.items()), *(values for _, values in theirs)]
+    missing = set(range(1, servers + 1)) - {status.instance, *(k for k, _ in theirs)}
+    if missing:
+        raise Conflict(f"this admin does not read instance(s) {sorted(missing)} of the "
+                       f"resize's {servers}: every admin must be peered with every other")
+    try:
+        floors = boundaries(read, margin)
+    except Implausible as exc:
+        raise Conflict(str(exc)) from exc
+    raised = 0
+    for batch in floor_batches(sorted(floors.items())):
+        raised += (await client.raise_floors(batch)).raised
+    jump = max((floor - own.get(name, 0) for name, floor in floors.items()), default=0)
+    return len(floors), raised, jump
+
+
+async def run_step(client: ControlClient, http: httpx.AsyncClient, peers: Sequence[str], step: Step,
+                   *, instances: int, retire: bool = False, margin: int = 0, servers: int = 0,
+                   quiet: Callable[[str], None] | None = None) -> StepAnswer:
+    """One step on this admin's own server; SeqgenError (Conflict for a step out of order).
+    ``quiet`` pauses this admin's polling of its peers for the steps of a resize."""
+    if quiet is not None and step != "state":
+        quiet(step)
+    names = raised = jump = 0
+    if step == "begin":
+        await client.begin_resize(instances)
+    elif step == "floors":
+        names, raised, jump = await _raise_boundaries(client, http, peers, instances=instances,
+                                                      margin=margin, servers=servers)
+    elif step == "commit":
+        await client.commit_resize(instances, retire)
+    elif step == "end":
+        await client.end_resize(instances)
+    status = await client.status()
+    return StepAnswer(status.instance, status.instances, status.fenced, status.resize_to,
+                      status.retired, status.drift, names, raised, jump)
+
+
+class Part(Protocol):
+    """One server of the resize, through its admin."""
+
+    who: str
+
+    async def step(self, step: Step, *, instances: int, retire: bool = False, margin: int = 0,
+                   servers: int = 0) -> StepAnswer: ...
+
+
+@dataclass
+class _Local:
+    client: ControlClient
+    http: httpx.AsyncClient
+    peers: Sequence[str]
+    quiet: Callable[[str], None] | None
+    who: str = THIS_SERVER
+
+    async def step(self, step: Step, *, instances: int, retire: bool = False, margin: int = 0,
+                   servers: int = 0) -> StepAnswer:
+        return await run_step(self.client, self.http, self.peers, step, instances=instances,
+                              retire=retire, margin=margin, servers=servers, quiet=self.quiet)
+
+
+@dataclass
+class _Remote:
+    http: httpx.AsyncClient
+    who: str
+
+    async def step(self, step: Step, *, instances: int, retire: bool = False, margin: int = 0,
+                   servers: int = 0) -> StepAnswer:
+        body = {"step": step, "instances": instances, "retire": retire, "margin": margin,
+                "servers": servers}
+        try:
+            response = await self.http.post(f"{self.who}/resize/step", json=body,
+                                            timeout=STEP_TIMEOUT_S)
+        except httpx.HTTPError as exc:
+            raise PeerError(f"{self.who}: {type(exc).__name__}: {exc}".rstrip(": ")) from exc
+        if response.status_code != 200:
+            detail = _detail(response.content)
+            if response.status_code == 409:
+                raise Conflict(f"{self.who}: {detail}")
+            raise PeerError(f"{self.who}: HTTP {response.status_code} {detail}".rstrip())
+        try:
+            return msgspec.json.decode(response.content, type=StepAnswer)
+        except (msgspec.DecodeError, ValueError) as exc:
+            raise PeerError(f"{self.who}: unreadable answer: {exc}") from exc
+
+
+def _detail(content: bytes) -> str:
+    try:
+        return str(msgspec.json.decode(content, type=dict[str, Any]).get("detail", ""))[:500]
+    except (msgspec.DecodeError, ValueError):
+        return ""
+
+
+def parts(client: ControlClient, http: httpx.AsyncClient, peers: Sequence[str],
+          quiet: Callable[[str], None] | None = None) -> list[Part]:
+    """This admin's server and every peer's."""
+    return [_Local(client, http, peers, quiet), *(_Remote(http, url) for url in peers)]
+
+
+@dataclass(slots=True)
+class ResizeOutcome:
+    instances: int
+    old: int
+    done_already: bool
+    names: int = 0
+    largest_jump: int = 0
+    margin: int = 0
+    retired: str | None = None
+    servers: list[tuple[str, StepAnswer]] = field(default_factory=list)
+
+
+async def _each(what: str, steps: Sequence[tuple[Part, Any]]) -> list[StepAnswer]:
+    """Run the steps at once; SeqgenError naming every server where one failed."""
+    began = time.monotonic()
+    results = await asyncio.gather(*(work for _, work in steps), return_exceptions=True)
+    log.info("resize step %s on %d server(s): %.3f s", what, len(steps), time.monotonic() - began,
+             extra={"step": what, "seconds": round(time.monotonic() - began, 3)})
+    failed = [(part.who, result) for (part, _), result in zip(steps, results, strict=True)
+              if isinstance(result, BaseException)]
+    for _, result in failed:
+        if not isinstance(result, Exception):
+            raise result
+    if failed:
+        said = "; ".join(f"{who}: {exc}" for who, exc in failed)
+        kind = Conflict if all(isinstance(exc, Conflict) for _, exc in failed) else Unavailable
+        raise kind(f"{what} failed ({said})")
+    return [result for result in results if isinstance(result, StepAnswer)]
+
+
+async def _given(answer: StepAnswer | BaseException) -> StepAnswer:
+    if isinstance(answer, BaseException):
+        raise answer
+    return answer
+
+
+async def coordinate(servers: Sequence[Part], target: int) -> ResizeOutcome:
+    """Resize to ``target`` servers; Conflict (409) or Unavailable (503) saying what is missing.
+
+    Before step ``begin`` a failure changes nothing; after it the servers stay fenced and
+    the same call finishes the resize.
+    """
+    asked = await asyncio.gather(*(p.step("state", instances=target) for p in servers),
+                                 return_exceptions=True)
+    pending = sorted({a.resize_to for a in asked if isinstance(a, StepAnswer) and a.resize_to})
+    try:
+        states = await _each("asking every server", [(p, _given(a)) for p, a in
+                                                     zip(servers, asked, strict=True)])
+    except SeqgenError as exc:
+        remains = (f"; a resize to {pending[0]} servers is unfinished (those servers stay "
+                   "fenced): bring back what does not answer and send the request again"
+                   if pending else "")
+        raise type(exc)(f"cannot resize, this request changed nothing: {exc.message}"
+                        f"{remains}") from exc
+    nodes = [LayoutNode(p.who, s.instance, s.instances, s.fenced, s.resize_to, s.retired)
+             for p, s in zip(servers, states, strict=True)]
+    try:
+        plan = resize_plan(nodes, target)
+    except LayoutError as exc:
+        raise Conflict(f"cannot resize, this request changed nothing: {exc}") from exc
+    outcome = ResizeOutcome(target, plan.old, plan.done, retired=plan.retire)
+    if plan.done:
+        outcome.servers = [(p.who, s) for p, s in zip(servers, states, strict=True)]
+        return outcome
+    taking = [p for p, s in zip(servers, states, strict=True) if not s.retired or s.resize_to]
+    staying = [p for p in taking if p.who != plan.retire]
+    log.warning("resize %d -> %d servers: fencing %d server(s)", plan.old, target, len(taking))
+    unfinished = (f"; the resize to {target} servers is unfinished (the servers stay fenced): "
+                  "send the same request again to finish it")
+    try:
+        await _each("begin", [(p, p.step("begin", instances=target)) for p in taking])
+        outcome.margin = resize_margin(max(s.drift for s in states), plan.old, target)
+        raised = await _each("floors", [(p, p.step("floors", instances=target,
+                                                   margin=outcome.margin, servers=len(taking)))
+                                        for p in staying])
+        await _each("commit", [(p, p.step("commit", instances=target,
+                                          retire=p.who == plan.retire)) for p in taking])
+        ended = await _each("end", [(p, p.step("end", instances=target)) for p in taking])
+    except SeqgenError as exc:
+        raise type(exc)(exc.message + unfinished) from exc
+    outcome.names = max((answer.names for answer in raised), default=0)
+    outcome.largest_jump = max((answer.largest_jump for answer in raised), default=0)
+    outcome.servers = [(p.who, answer) for p, answer in zip(taking, ended, strict=True)]
+    log.warning("resized to %d servers: %d name(s), largest jump %d, margin %d", target,
+                outcome.names, outcome.largest_jump, outcome.margin)
+    return outcome

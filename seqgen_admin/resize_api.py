@@ -1,0 +1,133 @@
+"""The admin's resize endpoints: ``POST /resize`` (the operator's) and ``POST /resize/step``
+(one step on this admin's own server, for the admin that coordinates). seqgen_admin.resize
+does the work; docs/admin.md documents both."""
+
+from __future__ import annotations
+
+from typing import Annotated, Final, Literal
+
+from fastapi import APIRouter, Body, Depends
+from pydantic import Field
+
+from seqgen_admin.api import AUTH_ERRORS, BODY_ERRORS, SERVER_ERRORS, State, _problem, require_writer
+from seqgen_admin.models import _Model
+from seqgen_admin.resize import Step, StepAnswer, coordinate, parts, run_step
+from seqgen_common.errors import Conflict
+
+__all__ = ["resize_router"]
+
+MAX_INSTANCES: Final = 1000
+
+resize_router = APIRouter()
+
+Count = Annotated[int, Field(ge=1, le=MAX_INSTANCES)]
+
+
+class ResizeRequest(_Model):
+    instances: Count = Field(description="The number of servers wanted: one more (grow) or "
+                             "one fewer (shrink, instance N retires) than now.")
+
+
+class ResizeStepRequest(_Model):
+    step: Literal["state", "begin", "floors", "commit", "end"] = Field(
+        description="The step (docs/protocol.md, \"Changing the number of servers\").")
+    instances: Count = Field(description="The number of servers the resize goes to.")
+    retire: bool = Field(default=False, strict=True,
+                         description="`commit`: this server retires (a shrink).")
+    margin: int = Field(default=0, ge=0, le=10**15,
+                        description="`floors`: added to the highest value of each name.")
+    servers: int = Field(default=0, ge=0, le=MAX_INSTANCES + 1,
+                         description="`floors`: how many servers the resize has: this admin "
+                         "must read instances 1 to `servers` (its own server and its peers).")
+
+
+class LayoutOut(_Model):
+    instance: int = Field(description="The server's instance.")
+    instances: int = Field(description="Its number of instances (the layout it issues under).")
+    fenced: bool = Field(description="Whether it is fenced now.")
+    resize_to: int | None = Field(description="The count of a resize begun there and not "
+                                  "finished (null: none).")
+    retired: bool = Field(description="A resize retired it: fenced for good.")
+    drift: int = Field(description="Its --drift.")
+    names: int = Field(default=0, description="`floors`: names that got a boundary.")
+    raised: int = Field(default=0, description="`floors`: floors that moved.")
+    largest_jump: int = Field(default=0, description="`floors`: the largest boundary minus "
+                              "the server's value before.")
+
+
+class ServerResized(LayoutOut):
+    who: str = Field(description="`this server` or the peer's admin URL.")
+
+
+class ResizeResult(_Model):
+    instances: int = Field(description="The number of servers now.")
+    previous: int = Field(description="The number before this resize.")
+    already: bool = Field(description="True when the cluster had this number already and "
+                          "nothing was unfinished: nothing was done.")
+    names: int = Field(description="Names that got a boundary.")
+    largest_jump: str = Field(description="The largest boundary minus a server's value before "
+                              "(decimal digits).")
+    margin: str = Field(description="The margin above every server's value: 10 x drift x "
+                        "the larger count (decimal digits).")
+    retired: str | None = Field(description="Who retired (a shrink): `this server` or a peer's "
+                                "admin URL.")
+    servers: list[ServerResized] = Field(description="Each server's layout afterwards.")
+
+
+def _out(answer: StepAnswer) -> dict[str, object]:
+    return {"instance": answer.instance, "instances": answer.instances,
+            "fenced": answer.fenced, "resize_to": answer.resize_to, "retired": answer.retired,
+            "drift": answer.drift, "names": answer.names, "raised": answer.raised,
+            "largest_jump": answer.largest_jump}
+
+
+_RESIZE_ERRORS: Final = {
+    **BODY_ERRORS, **AUTH_ERRORS,
+    409: _problem("The servers cannot go to that number now (not one more or one fewer, the "
+                  "new server missing or not fenced, two servers with one instance, another "
+                  "resize unfinished, an admin not peered with every other), or a resize is "
+                  "already running on this admin. Before the first step nothing changed; "
+                  "after it, the message says so and the same request finishes it."),
+    502: _problem("A server answered with a failure of its own (for example its store "
+                  "cannot persist)."),
+    503: _problem("A server or a peer's admin did not answer. Before the first step nothing "
+                  "changed; after it the servers stay fenced and the same request finishes it."),
+}
+
+
+@resize_router.post("/resize", tags=["cluster"], dependencies=[Depends(require_writer)],
+                    summary="Change the number of servers by one while the cluster serves",
+                    responses=_RESIZE_ERRORS)
+async def resize(state: State, body: Annotated[ResizeRequest, Body()]) -> ResizeResult:
+    """Grow (start instance N+1 fenced and peered first) or shrink (instance N retires) the
+    cluster: every server is fenced for a moment, every name gets a boundary above every
+    number issued, the new layout is recorded, the fence released. docs/operations.md gives
+    the procedure; the answer says what was done."""
+    lock = state.plane.resizing
+    if lock.locked():
+        raise Conflict("a resize is already running on this admin")
+    async with lock:
+        outcome = await coordinate(parts(state.client, state.plane.http, state.config.peers,
+                                         state.plane.quiet), body.instances)
+    return ResizeResult(
+        instances=outcome.instances, previous=outcome.old, already=outcome.done_already,
+        names=outcome.names, largest_jump=str(outcome.largest_jump), margin=str(outcome.margin),
+        retired=outcome.retired,
+        servers=[ServerResized(who=who, **_out(answer))  # type: ignore[arg-type]
+                 for who, answer in outcome.servers])
+
+
+@resize_router.post("/resize/step", tags=["cluster"], dependencies=[Depends(require_writer)],
+                    summary="One step of a resize on this admin's server (for the coordinator)",
+                    responses={**BODY_ERRORS, **AUTH_ERRORS,
+                               409: _problem("The step is out of order here, or this admin "
+                                             "does not read every server."),
+                               **SERVER_ERRORS})
+async def resize_step(state: State, body: Annotated[ResizeStepRequest, Body()]) -> LayoutOut:
+    """The admin that coordinates a `POST /resize` sends each step to every admin; every
+    step is idempotent and durable before this answers."""
+    step: Step = body.step
+    answer = await run_step(state.client, state.plane.http, state.config.peers, step,
+                            instances=body.instances, retire=body.retire, margin=body.margin,
+                            servers=body.servers, quiet=state.plane.quiet)
+    return LayoutOut(**_out(answer))  # type: ignore[arg-type]
