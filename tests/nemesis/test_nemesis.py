@@ -114,10 +114,8 @@ def test_servers_catch_up_after_healing(nemesis_run: NemesisRun) -> None:
 
 
 HEALED_SLACK_S = 1.5
-"""How much later than the slowest Python client a Node.js client may first use a healed server.
-Every direct client fails over and probes by the same rule (back-off 1 s doubling to 30 s),
-starting within milliseconds of each other, so the same schedule of probes; the slack covers
-the pacing of their calls (40 per second per process) and a busy machine."""
+"""Beyond the back-off rule, how late a direct client may first use a healed server (the pacing
+of its calls, 40 per second per process, and a busy machine)."""
 
 
 def _direct(run: NemesisRun, node: bool) -> list[str]:
@@ -137,28 +135,30 @@ def test_node_clients_run_next_to_the_python_ones(nemesis_run: NemesisRun) -> No
         assert sum(1 for c in calls if c.value is not None) > 1000, label
 
 
-def test_node_clients_use_a_healed_server_as_fast_as_python(nemesis_run: NemesisRun) -> None:
-    """After each fault of a server, the Node.js clients that call the servers directly get a
-    number from it again no later than the slowest Python client plus HEALED_SLACK_S."""
-    if node_missing() is not None:
-        pytest.skip(f"no Node.js clients in this run: {node_missing()}")
-    python, node = _direct(nemesis_run, False), _direct(nemesis_run, True)
-    assert python and node
+def test_direct_clients_use_a_healed_server_within_the_back_off_rule(nemesis_run: NemesisRun) -> None:
+    """After each fault of a server, every client that calls the servers directly, Python and
+    Node.js alike, gets a number from it again within the rule they share: a failed endpoint is
+    probed again after a back-off that doubles from 1 s, so the probe after healing comes at the
+    latest the fault's duration plus one attempt timeout after it (plus HEALED_SLACK_S).
+
+    Which client comes back first is chance (where each one's probes fall against the heal),
+    so clients are not compared with each other here; tests/nemesis/test_recovery.py measures
+    the sockets themselves after a partition, one endpoint per client, no back-off."""
+    direct = _direct(nemesis_run, False) + _direct(nemesis_run, True)
+    if node_missing() is None:
+        assert _direct(nemesis_run, True), "the Node.js clients that call the servers directly"
     compared = 0
-    slow = []
+    late = []
     for row in nemesis_run.rows:
+        limit = row.episode.t_heal - row.episode.t_start + ATTEMPT_TIMEOUT_S + HEALED_SLACK_S
         for server, per_client in row.back_in_use.items():
-            py = [per_client[label] for label in python if label in row.judged]
-            if not py or any(seconds is None for seconds in py):
-                continue  # a Python client never used it again before the run ended
-            limit = max(s for s in py if s is not None) + HEALED_SLACK_S
-            for label in node:
+            for label in direct:
                 if label not in row.judged:
                     continue
                 compared += 1
                 seconds = per_client[label]
                 if seconds is None or seconds > limit:
-                    slow.append(f"{row.episode.label}: {label} used {server} again after {seconds} s, "
-                                f"the Python clients after {limit - HEALED_SLACK_S:.1f} s")
-    assert compared > 0, "no healed server to compare on"
-    assert slow == [], "\n".join(slow) + "\n" + nemesis_run.context()
+                    late.append(f"{row.episode.label}: {label} used {server} again after "
+                                f"{seconds} s (limit {limit:.1f} s)")
+    assert compared > 0, "no healed server to check"
+    assert late == [], "\n".join(late) + "\n" + nemesis_run.context()
