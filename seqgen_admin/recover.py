@@ -140,7 +140,8 @@ async def _ask(http: httpx.AsyncClient, url: str, instance: int, *, check_rate: 
     return node, current, seen
 
 
-async def _own_values(control: ControlClient) -> dict[str, int]:
+async def own_values(control: ControlClient) -> dict[str, int]:
+    """Every name of this admin's server with its current value, page by page."""
     own: dict[str, int] = {}
     cursor: str | None = None
     while True:
@@ -238,7 +239,7 @@ async def _raise(control: ControlClient, http: httpx.AsyncClient, peers: Iterabl
     found = conflicts(Node(THIS_SERVER, instance, instances), nodes)
     if found and not force:
         raise Conflict("the cluster is misconfigured: " + "; ".join(found))
-    own = await _own_values(control)
+    own = await own_values(control)
     try:
         floors = plan(own, peers_current, witnessed, drift=drift, instances=instances,
                       margin=margin)

@@ -36,8 +36,7 @@ from seqgen_admin.control_client import ControlClient
 from seqgen_admin.layout import LayoutError, LayoutNode, boundaries, resize_margin, resize_plan
 from seqgen_admin.margin import Implausible
 from seqgen_admin.peers import PeerError, PeerReader
-from seqgen_admin.recover import floor_batches
-from seqgen_common.control import MAX_PAGE
+from seqgen_admin.recover import floor_batches, own_values
 from seqgen_common.errors import Conflict, SeqgenError, Unavailable
 
 __all__ = ["STEP_TIMEOUT_S", "Part", "ResizeOutcome", "Step", "StepAnswer", "coordinate",
@@ -67,17 +66,6 @@ class StepAnswer(msgspec.Struct, frozen=True):
     """``floors``: the largest boundary minus this server's value before."""
 
 
-async def _own_values(client: ControlClient) -> dict[str, int]:
-    values: dict[str, int] = {}
-    cursor: str | None = None
-    while True:
-        page = await client.list_sequences("", cursor, MAX_PAGE)
-        values.update((item.name, item.current) for item in page.items)
-        if page.next_cursor is None:
-            return values
-        cursor = page.next_cursor
-
-
 async def _peer_values(http: httpx.AsyncClient, url: str) -> tuple[int, list[tuple[str, int]]]:
     """The peer's instance and every value its server holds."""
     reader = PeerReader(http, url)
@@ -96,7 +84,7 @@ async def _raise_boundaries(client: ControlClient, http: httpx.AsyncClient, peer
         return 0, 0, 0  # another coordinator finished here already: its boundaries hold
     if status.resize_to != instances:
         raise Conflict(f"no resize to {instances} servers is begun on this server")
-    own_read = asyncio.ensure_future(_own_values(client))
+    own_read = asyncio.ensure_future(own_values(client))
     try:
         theirs = await asyncio.gather(*(_peer_values(http, url) for url in peers))
     except BaseException:
