@@ -112,7 +112,7 @@ def test_swagger_ui_renders_every_operation_offline(cluster: Cluster, tmp_path: 
     admin = start_admin(cluster, server.control)
     schema = httpx.get(f"{admin.url}/openapi.json").json()
     expected = {(method, path) for path, ops in schema["paths"].items() for method in ops}
-    assert len(expected) == 14
+    assert len(expected) == 16  # with POST /resize and POST /resize/step
     dom = dump_dom(f"{admin.url}/docs", tmp_path / "profile")
     methods = re.findall(r'<div class="opblock opblock-(\w+)[^"]*" id="operations-', dom)
     paths = re.findall(r'class="opblock-summary-path" data-path="([^"]+)"', dom)
