@@ -101,6 +101,17 @@ class Rotation:
                 soonest = index
         return soonest
 
+    def pick_healthy(self, other_than: int) -> int | None:
+        """The endpoint for a hedge of an attempt on ``other_than``: the next one in
+        round-robin order that is not in back-off (nor a probe), or None."""
+        size, failures = self._size, self._failures
+        for step in range(size):
+            index = (self._cursor + step) % size
+            if index != other_than and not failures[index]:
+                self._cursor = (index + 1) % size
+                return index
+        return None
+
     def failed(self, index: int, started: float, now: float) -> None:
         """An attempt started at ``started`` got no usable answer by ``now``.
 
@@ -114,6 +125,11 @@ class Rotation:
         self._failures[index] += 1
         self._failed_at[index] = now
         self._retry_at[index] = now + self.delay_s(self._failures[index])
+
+    def alive(self, index: int, now: float) -> None:
+        """The endpoint answered at ``now`` (a late answer to an attempt that lost to a
+        hedge): whatever failure was marked before, it is back in the rotation."""
+        self.succeeded(index, max(now, self._failed_at[index]))
 
     def succeeded(self, index: int, started: float) -> None:
         """An attempt started at ``started`` got an answer."""

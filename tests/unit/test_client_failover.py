@@ -65,6 +65,28 @@ def test_only_endpoints_in_back_off_left_gives_the_one_due_soonest() -> None:
     assert rotation.pick(0.6, skip={0, 1, 2}) is None
 
 
+def test_a_hedge_goes_to_the_next_healthy_endpoint_never_one_in_back_off() -> None:
+    rotation = Rotation(3, 1.0, 8.0)
+    assert [rotation.pick_healthy(0) for _ in range(4)] == [1, 2, 1, 2]  # never the attempt's own
+    rotation.failed(2, 10.0, 10.0)
+    assert rotation.pick_healthy(0) == 1
+    assert rotation.pick_healthy(1) == 0
+    assert rotation.pick_healthy(2) in (0, 1)
+    rotation.failed(1, 10.0, 10.0)
+    assert rotation.pick_healthy(0) is None  # its back-off over or not: not a probe target
+    assert rotation.pick(100.0, {0}) in (1, 2)  # a first attempt may probe it, as before
+    assert rotation.pick_healthy(0) is None
+
+
+def test_a_late_answer_puts_its_endpoint_back() -> None:
+    rotation = Rotation(2, 1.0, 8.0)
+    rotation.failed(0, 10.0, 10.05)  # lost to a hedge at 10.05
+    rotation.succeeded(0, 10.0)  # what the plan says of the attempt: too old to count
+    assert [rotation.pick(10.1) for _ in range(3)] == [1, 1, 1]
+    rotation.alive(0, 10.2)  # its late answer came
+    assert sorted(rotation.pick(10.3) for _ in range(2)) == [0, 1]
+
+
 def test_rotation_rejects_no_endpoints() -> None:
     with pytest.raises(ValueError):
         Rotation(0, 1.0, 1.0)
