@@ -102,6 +102,30 @@ class Rotation {
     this._retryAt[index] = now + this.delayMs(this._failures[index]);
   }
 
+  /**
+   * The endpoint for a hedge of an attempt on `otherThan`: the next one in round-robin
+   * order that is not in back-off (nor a probe), or null.
+   */
+  pickHealthy(otherThan) {
+    const size = this.size;
+    for (let step = 0; step < size; step += 1) {
+      const index = (this._cursor + step) % size;
+      if (index !== otherThan && this._failures[index] === 0) {
+        this._cursor = (index + 1) % size;
+        return index;
+      }
+    }
+    return null;
+  }
+
+  /**
+   * The endpoint answered at `now` (a late answer to an attempt that lost to a hedge):
+   * whatever failure was marked before, it is back in the rotation.
+   */
+  alive(index, now) {
+    this.succeeded(index, Math.max(now, this._failedAt[index]));
+  }
+
   /** An attempt started at `started` got an answer. */
   succeeded(index, started) {
     if (this._failures[index] > 0 && started >= this._failedAt[index]) {

@@ -14,6 +14,27 @@ const z85 = require('../lib/z85');
 const ENDPOINTS = ['tcp://a:1', 'tcp://b:1', 'tcp://c:1'];
 
 describe('Rotation', () => {
+  it('hedges to the next healthy endpoint, never one in back-off', () => {
+    const rotation = new Rotation(3, 1000, 8000);
+    assert.deepEqual([0, 0, 0, 0].map((i) => rotation.pickHealthy(i)), [1, 2, 1, 2]);
+    rotation.failed(2, 10000, 10000);
+    assert.equal(rotation.pickHealthy(0), 1);
+    assert.equal(rotation.pickHealthy(1), 0);
+    rotation.failed(1, 10000, 10000);
+    assert.equal(rotation.pickHealthy(0), null);
+    assert.ok([1, 2].includes(rotation.pick(100000, new Set([0])))); // a first attempt may probe
+    assert.equal(rotation.pickHealthy(0), null);
+  });
+
+  it('a late answer puts its endpoint back', () => {
+    const rotation = new Rotation(2, 1000, 8000);
+    rotation.failed(0, 10000, 10050); // lost to a hedge
+    rotation.succeeded(0, 10000); // too old to count
+    assert.deepEqual([0, 1, 2].map(() => rotation.pick(10100)), [1, 1, 1]);
+    rotation.alive(0, 10200);
+    assert.deepEqual([0, 1].map(() => rotation.pick(10300)).sort(), [0, 1]);
+  });
+
   it('goes round-robin from its start index', () => {
     const rotation = new Rotation(3, 1000, 8000, 1);
     assert.deepEqual(Array.from({ length: 7 }, () => rotation.pick(0)), [1, 2, 0, 1, 2, 0, 1]);
@@ -153,11 +174,14 @@ describe('options', () => {
     const seq = seqgen(['tcp://[::1]:6410', 'ipc:///tmp/x', 'inproc://y']);
     try {
       assert.deepEqual(seq.options, {
-        timeoutMs: 1000, deadlineMs: 5000, backoffMs: 1000, maxBackoffMs: 30000, coalesce: true, curve: false,
+        timeoutMs: 1000, deadlineMs: 5000, backoffMs: 1000, maxBackoffMs: 30000, coalesce: true, hedge: true,
+        curve: false,
       });
       assert.deepEqual(seq.stats, {
         requests: 0, calls: 0, coalescedCalls: 0, lostNumbers: 0, attempts: 0, timeouts: 0,
+        hedges: 0, hedgeWins: 0, lateAnswers: 0,
       });
+      assert.throws(() => seqgen('tcp://127.0.0.1:9', { hedge: 'yes' }), /hedge must be true or false/);
     } finally {
       seq.close();
     }
