@@ -14,12 +14,13 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 import zmq
 
-from seqgen_client import AsyncClient
+from seqgen_client import AsyncClient, Client
 from seqgen_common import hedging
 from tests.conftest import Cluster, tcp, wait_until
 from tests.integration.test_client_failover import Blocking, two_servers
@@ -28,7 +29,7 @@ TIMEOUT_S = 5.0
 """Far above the hedge delay: a call that waited for it would stand out."""
 
 
-@pytest.fixture(params=["async"])
+@pytest.fixture(params=["sync", "async"])
 def kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -144,7 +145,8 @@ class SlowBackend:
         self._ctx.term()
 
 
-def test_the_budget_caps_hedges_when_every_answer_is_slow() -> None:
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_the_budget_caps_hedges_when_every_answer_is_slow(kind: str) -> None:
     backends = [SlowBackend(0.15, 1), SlowBackend(0.15, 2)]
     rounds, per_round = 8, 40
 
@@ -162,13 +164,28 @@ def test_the_budget_caps_hedges_when_every_answer_is_slow() -> None:
                 await asyncio.sleep(0.05)
             return got, seq.stats
 
+    def run_threads() -> tuple[list[int], Any]:
+        got: list[int] = []
+        with Client([b.bind for b in backends], timeout_s=TIMEOUT_S, deadline_s=2 * TIMEOUT_S,
+                    ) as seq, ThreadPoolExecutor(per_round) as pool:
+            for _ in range(rounds):
+                got += [v for vs in pool.map(lambda _: seq.next_many("slow", 1), range(per_round))
+                        for v in vs]
+            # The blocking client reads a late answer at its next call: one more round of
+            # calls (their own hedges, if any, come on top and are read by the round after).
+            extra = 0
+            while seq.stats.late_answers < seq.stats.hedges and extra < 20:
+                got += seq.next_many("slow", 1)
+                extra += 1
+            return got, seq.stats
+
     try:
-        values, stats = asyncio.run(run())
+        values, stats = asyncio.run(run()) if kind == "async" else run_threads()
     finally:
         for backend in backends:
             backend.close()
-    requests = rounds * per_round
-    assert len(values) == requests and len(set(values)) == requests  # no number twice
+    requests = len(values)
+    assert requests >= rounds * per_round and len(set(values)) == requests  # no number twice
     # Every request waited past the hedge delay (150 ms > the 50 ms ceiling), so every one
     # would hedge without a budget; the budget allows the burst and 1 in 20 requests.
     assert requests // hedging.REQUESTS_PER_HEDGE <= stats.hedges, stats
@@ -178,3 +195,22 @@ def test_the_budget_caps_hedges_when_every_answer_is_slow() -> None:
     assert stats.hedge_wins == 0, stats
     assert stats.late_answers == stats.hedges and stats.lost_numbers == stats.hedges, stats
     assert stats.timeouts == 0, stats
+
+
+def test_closing_with_a_lost_attempt_still_out_does_not_wait_for_it(
+        cluster: Cluster, kind: str) -> None:
+    frozen, alive = two_servers(cluster)
+    client = Blocking(kind, [frozen.bind, alive.bind], timeout_s=TIMEOUT_S,
+                      deadline_s=2 * TIMEOUT_S, backoff_s=60.0, max_backoff_s=60.0)
+    try:
+        for _ in range(hedging.MIN_SAMPLES):
+            client.next("closing")
+        frozen.stop()
+        for _ in range(4):  # round-robin: one of the first calls meets the frozen server
+            assert client.next("closing") % 2 == 0
+        assert client.stats.hedge_wins == 1
+        started = time.monotonic()
+        client.close()
+        assert time.monotonic() - started < 1.0  # the lost attempt's socket is just closed
+    finally:
+        frozen.cont()
