@@ -78,7 +78,7 @@ def print_report(rows: list[Row], extra: dict[str, Any], meta: dict[str, Any]) -
             if not row.samples(side):
                 continue
             for key in ("p50_us", "p99_us", "server_requests_per_s", "client_per_server_request",
-                        "drain_s"):
+                        "drain_s", "hedge_share", "skipped_share"):
                 value = row.median(key, side)
                 if value is not None:
                     print(f"- {row.name} ({side}): {key} {value:,.2f} (median)")

@@ -52,6 +52,11 @@ def measure(workers: Workers, commands: list[Command], pid: int | None = None) -
     latencies = [result.latencies_us for result in results if result.latencies_us]
     if latencies:
         sample.extra["p50_us"], sample.extra["p99_us"] = latencies[0]
+    requests = sum(result.requests for result in results)
+    if requests:
+        numbers = sum(result.numbers for result in results)
+        sample.extra["hedge_share"] = sum(result.hedges for result in results) / requests
+        sample.extra["skipped_share"] = sum(result.skipped for result in results) / max(numbers, 1)
     return sample
 
 

@@ -46,13 +46,15 @@ _recv = _BackendSocket.recv
 
 
 class _Conn:
-    """A pooled REQ socket and the timeout it is set to."""
+    """A pooled REQ socket and the timeouts it is set to."""
 
-    __slots__ = ("sock", "timeout_s")
+    __slots__ = ("rcv_ms", "sock", "timeout_s")
 
     def __init__(self, sock: zmq.Socket[bytes]) -> None:
         self.sock = sock
         self.timeout_s = -1.0
+        self.rcv_ms = -1
+        """Its receive timeout: the attempt's, or the hedge delay (``Client._receive``)."""
 
 
 class _Sent:
@@ -364,7 +366,7 @@ class Client(ClientBase):
                 conn = self._connect(index)
             sock = conn.sock
             if conn.timeout_s != timeout_s:
-                sock.rcvtimeo = sock.sndtimeo = _ms(timeout_s)
+                sock.rcvtimeo = sock.sndtimeo = conn.rcv_ms = _ms(timeout_s)
                 conn.timeout_s = timeout_s
             _send(sock, frame, 0)  # pyzmq's low-level calls: see seqgen_common.frames
         except zmq.Again:
@@ -379,21 +381,30 @@ class Client(ClientBase):
         (``_race``) when none came within the hedge delay. With the reply: the socket to give
         back for this attempt (None: dealt with) and when the answered attempt was sent."""
         assert conn is not None
-        hedging = self._hedging
+        hedging, sock = self._hedging, conn.sock
         try:
             if hedging is not None:
+                # The receive timeout is the hedge delay (set only when it changes: the delay
+                # moves rarely), so the common call costs no more than without hedging.
                 index, timeout_s, _ = attempt
-                wait_s = at + hedging.delay_s - self._clock()
-                if wait_s < timeout_s and not conn.sock.poll(_ms(wait_s) if wait_s > 0 else 0):
+                delay_s = hedging.delay_s
+                wait_ms = _ms(delay_s if delay_s < timeout_s else timeout_s)
+                if conn.rcv_ms != wait_ms:
+                    sock.rcvtimeo = conn.rcv_ms = wait_ms
+                if delay_s < timeout_s:
+                    try:
+                        return conn, _recv(sock, 0), at
+                    except zmq.Again:
+                        pass
                     with self._lock:
                         hedge = self._hedge_to(index)
                     if hedge is not None:
                         return self._race(attempt, conn, at, count, hedge)
                     left_s = at + timeout_s - self._clock()
-                    if not conn.sock.poll(_ms(left_s) if left_s > 0 else 0):
+                    if left_s <= 0 or not sock.poll(_ms(left_s)):
                         return conn, None, at
-                    return conn, _recv(conn.sock, zmq.NOBLOCK), at
-            return conn, _recv(conn.sock, 0), at
+                    return conn, _recv(sock, zmq.NOBLOCK), at
+            return conn, _recv(sock, 0), at
         except zmq.Again:
             return conn, None, at  # no reply in time: the socket is closed with the late reply
         except zmq.ZMQError as exc:
