@@ -55,8 +55,10 @@ def measure(workers: Workers, commands: list[Command], pid: int | None = None) -
     requests = sum(result.requests for result in results)
     if requests:
         numbers = sum(result.numbers for result in results)
-        sample.extra["hedge_share"] = sum(result.hedges for result in results) / requests
-        sample.extra["skipped_share"] = sum(result.skipped for result in results) / max(numbers, 1)
+        hedges = sum(result.hedges for result in results)
+        skipped = sum(result.skipped for result in results)
+        sample.extra.update(requests=requests, hedges=hedges, skipped=skipped,
+                            hedge_share=hedges / requests, skipped_share=skipped / max(numbers, 1))
     return sample
 
 

@@ -248,7 +248,7 @@ def _hedging(bench: Bench, hosts: list[str], selected: set[str]) -> Iterator[Row
         yield bench.rounds(
             Row("hedge-load", "AsyncClient, 16 concurrent awaits, coalescing off, to 2 servers, "
                 "hedging on vs off", "client", "AsyncClient(hedge=False)", unit="calls/s",
-                targets=[*shares, _cpu_target(1.10)]),
+                targets=shares),
             bench.load([command("async-client", True, depth=16)]),
             bench.load([command("async-client", False, depth=16)]))
 
