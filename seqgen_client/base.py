@@ -282,7 +282,7 @@ class ClientBase:
         """The hedge on ``hedge`` answered before the attempt on ``index``: that endpoint is
         suspect (skipped for a back-off) until it answers; the hedge's endpoint is up."""
         self._lanes.stats.hedge_wins += 1
-        self._rotation.failed(index, started, self._clock())
+        self._rotation.suspect(index, started, self._clock())
         self._rotation.succeeded(hedge, hedge_started)
 
     def _hedge_failed(self, index: int, started: float, reply: Reply) -> None:

@@ -126,6 +126,20 @@ class Rotation:
         self._failed_at[index] = now
         self._retry_at[index] = now + self.delay_s(self._failures[index])
 
+    def suspect(self, index: int, started: float, now: float) -> None:
+        """The attempt on ``index`` started at ``started`` lost to a hedge by ``now``: the
+        endpoint is skipped for ``backoff_s``, not doubled per loss (finding out cost a hedge
+        delay, not a timeout, so probing it every back-off period stays cheap; a healed
+        endpoint is used again within about ``backoff_s``). Its attempt's timeout, if no
+        answer comes, belongs to the same outage."""
+        if started < self._failed_at[index]:
+            return
+        if not self._failures[index]:
+            self._suspects += 1
+            self._failures[index] = 1
+        self._failed_at[index] = now
+        self._retry_at[index] = now + self._backoff_s
+
     def alive(self, index: int, now: float) -> None:
         """The endpoint answered at ``now`` (a late answer to an attempt that lost to a
         hedge): whatever failure was marked before, it is back in the rotation."""

@@ -87,6 +87,21 @@ def test_a_late_answer_puts_its_endpoint_back() -> None:
     assert sorted(rotation.pick(10.3) for _ in range(2)) == [0, 1]
 
 
+def test_an_endpoint_that_lost_to_a_hedge_is_probed_every_back_off_not_doubled() -> None:
+    rotation = Rotation(2, 1.0, 30.0)
+    now = 10.0
+    probes = []
+    for _ in range(4):  # each probe loses to a hedge again
+        rotation.suspect(0, now - 0.05, now)
+        rotation.failed(0, now - 0.05, now + 0.95)  # its timeout: the same outage
+        assert rotation.pick(now + 0.5) == 1
+        now += 1.0
+        probes.append(rotation.pick(now))
+    assert probes == [0, 0, 0, 0]  # a probe every second, not after 2, 4, 8 s
+    rotation.failed(0, now, now + 1.0)  # a timeout of its own (no hedge won): doubles as before
+    assert rotation.pick(now + 2.5) == 1
+
+
 def test_rotation_rejects_no_endpoints() -> None:
     with pytest.raises(ValueError):
         Rotation(0, 1.0, 1.0)

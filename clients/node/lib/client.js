@@ -436,7 +436,7 @@ class Client {
       if (this._final(reply, count)) {
         if (which === hedge) {
           this._stats.hedgeWins += 1;
-          this._rotation.failed(index, started, now()); // suspect until it answers
+          this._rotation.suspect(index, started, now()); // skipped until it answers
           this._rotation.succeeded(hedge, hedgeStarted);
           if (!racing.has(index) && outcome === NO_ANSWER) this._stats.timeouts += 1;
         }

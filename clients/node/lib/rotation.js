@@ -119,6 +119,22 @@ class Rotation {
   }
 
   /**
+   * The attempt on `index` started at `started` lost to a hedge by `now`: the endpoint is
+   * skipped for `backoffMs`, not doubled per loss (finding out cost a hedge delay, not a
+   * timeout, so probing it every back-off period stays cheap). Its attempt's timeout, if no
+   * answer comes, belongs to the same outage.
+   */
+  suspect(index, started, now) {
+    if (started < this._failedAt[index]) return;
+    if (this._failures[index] === 0) {
+      this._suspects += 1;
+      this._failures[index] = 1;
+    }
+    this._failedAt[index] = now;
+    this._retryAt[index] = now + this._backoffMs;
+  }
+
+  /**
    * The endpoint answered at `now` (a late answer to an attempt that lost to a hedge):
    * whatever failure was marked before, it is back in the rotation.
    */

@@ -26,6 +26,20 @@ describe('Rotation', () => {
     assert.equal(rotation.pickHealthy(0), null);
   });
 
+  it('an endpoint that lost to a hedge is probed every back-off, not doubled', () => {
+    const rotation = new Rotation(2, 1000, 30000);
+    let now = 10000;
+    const probes = [];
+    for (let i = 0; i < 4; i += 1) {
+      rotation.suspect(0, now - 50, now);
+      rotation.failed(0, now - 50, now + 950); // its timeout: the same outage
+      assert.equal(rotation.pick(now + 500), 1);
+      now += 1000;
+      probes.push(rotation.pick(now));
+    }
+    assert.deepEqual(probes, [0, 0, 0, 0]);
+  });
+
   it('a late answer puts its endpoint back', () => {
     const rotation = new Rotation(2, 1000, 8000);
     rotation.failed(0, 10000, 10050); // lost to a hedge
