@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from typing import Any
 
 import pytest
@@ -22,7 +22,7 @@ import zmq
 
 from seqgen_client import AsyncClient, Client
 from seqgen_common import hedging
-from tests.conftest import Cluster, tcp, wait_until
+from tests.conftest import Cluster, ServerProc, tcp, wait_until
 from tests.integration.test_client_failover import Blocking, two_servers
 
 TIMEOUT_S = 5.0
@@ -31,27 +31,18 @@ TIMEOUT_S = 5.0
 
 @pytest.fixture(params=["sync", "async"])
 def kind(request: pytest.FixtureRequest) -> str:
+    """Every test runs against Client and AsyncClient (driven through Blocking)."""
     return str(request.param)
 
 
-@pytest.fixture
-def make(kind: str) -> Iterator[Any]:
-    made: list[Blocking] = []
-
-    def factory(endpoints: list[str], **options: Any) -> Blocking:
-        client = Blocking(kind, endpoints, **options)
-        made.append(client)
-        return client
-
-    yield factory
-    for client in made:
-        client.close()
-
-
-def test_a_frozen_server_costs_the_hedge_delay_not_the_timeout(cluster: Cluster, make: Any) -> None:
+def test_a_frozen_server_costs_the_hedge_delay_not_the_timeout(cluster: Cluster, kind: str) -> None:
     frozen, alive = two_servers(cluster)
-    client = make([frozen.bind, alive.bind], timeout_s=TIMEOUT_S, deadline_s=2 * TIMEOUT_S,
-                  backoff_s=60.0, max_backoff_s=60.0)
+    with closing(Blocking(kind, [frozen.bind, alive.bind], timeout_s=TIMEOUT_S,
+                          deadline_s=2 * TIMEOUT_S, backoff_s=60.0, max_backoff_s=60.0)) as client:
+        frozen_server_costs_the_hedge_delay(client, frozen)
+
+
+def frozen_server_costs_the_hedge_delay(client: Blocking, frozen: ServerProc) -> None:
     warm = [client.next("hedged") for _ in range(2 * hedging.MIN_SAMPLES)]
     assert {v % 2 for v in warm} == {0, 1}
     before = client.stats
@@ -90,10 +81,14 @@ def test_a_frozen_server_costs_the_hedge_delay_not_the_timeout(cluster: Cluster,
     assert len(set(everything)) == len(everything)  # no number twice
 
 
-def test_without_hedging_a_frozen_server_costs_a_timeout(cluster: Cluster, make: Any) -> None:
+def test_without_hedging_a_frozen_server_costs_a_timeout(cluster: Cluster, kind: str) -> None:
     frozen, alive = two_servers(cluster)
-    client = make([frozen.bind, alive.bind], timeout_s=0.5, deadline_s=5.0,
-                  backoff_s=60.0, max_backoff_s=60.0, hedge=False)
+    with closing(Blocking(kind, [frozen.bind, alive.bind], timeout_s=0.5, deadline_s=5.0,
+                          backoff_s=60.0, max_backoff_s=60.0, hedge=False)) as client:
+        frozen_server_costs_a_timeout(client, frozen)
+
+
+def frozen_server_costs_a_timeout(client: Blocking, frozen: ServerProc) -> None:
     assert {client.next("plain") % 2 for _ in range(4)} == {0, 1}
     frozen.stop()
     try:
@@ -145,7 +140,6 @@ class SlowBackend:
         self._ctx.term()
 
 
-@pytest.mark.parametrize("kind", ["sync", "async"])
 def test_the_budget_caps_hedges_when_every_answer_is_slow(kind: str) -> None:
     backends = [SlowBackend(0.15, 1), SlowBackend(0.15, 2)]
     rounds, per_round = 8, 40
