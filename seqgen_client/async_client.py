@@ -404,6 +404,8 @@ class AsyncClient(ClientBase):
             first[1].reply: (index, sent.at, first)}
         if isinstance(second, tuple):
             racing[second[1].reply] = (hedge, hedge_at, second)
+        else:  # not even queued: a failure of that endpoint; the first attempt goes on alone
+            self._hedge_failed(hedge, hedge_at, second)
         outcome: Reply = None
         try:
             while racing:

@@ -295,7 +295,7 @@ class ClientBase:
     def _late(self, index: int, started: float, reply: Reply, count: int) -> None:
         """The attempt on ``index`` sent at ``started`` lost its race and has now ended with
         ``reply``: a late answer is counted (its numbers lost, never delivered); none in time
-        is a failure of its endpoint, as for any attempt."""
+        is a failure of its endpoint, as for any attempt (the same outage as its loss)."""
         stats, now = self._lanes.stats, self._clock()
         if not isinstance(reply, bytes):
             stats.timeouts += 1
@@ -303,7 +303,8 @@ class ClientBase:
             return
         stats.late_answers += 1
         self._answered(started, reply)
-        self._rotation.alive(index, now)
+        # It stays skipped until its back-off is over: an endpoint that answers late (a lossy
+        # link) would otherwise take first attempts again at once and spend the budget.
         try:
             decode_reply(reply, count)
         except SeqgenError:

@@ -140,11 +140,6 @@ class Rotation:
         self._failed_at[index] = now
         self._retry_at[index] = now + self._backoff_s
 
-    def alive(self, index: int, now: float) -> None:
-        """The endpoint answered at ``now`` (a late answer to an attempt that lost to a
-        hedge): whatever failure was marked before, it is back in the rotation."""
-        self.succeeded(index, max(now, self._failed_at[index]))
-
     def succeeded(self, index: int, started: float) -> None:
         """An attempt started at ``started`` got an answer."""
         if self._failures[index] and started >= self._failed_at[index]:

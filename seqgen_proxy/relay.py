@@ -384,7 +384,8 @@ class Relay:
                                      else job.sent_at)
             self.stats.latency[backend.index].observe(latency_s)
             self.hedges.observe(latency_s)
-            if not pool.is_healthy(backend.index) and not body.startswith(_CANNOT_SERVE):
+            if (not pool.is_healthy(backend.index) and not body.startswith(_CANNOT_SERVE)
+                    and not job.settled):  # a late answer (hedged) leaves it to its probes
                 self._mark_up(backend)
             if job.hedge_backend >= 0 and self._hedged_reply(job, backend, body):
                 continue

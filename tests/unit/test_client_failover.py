@@ -78,15 +78,6 @@ def test_a_hedge_goes_to_the_next_healthy_endpoint_never_one_in_back_off() -> No
     assert rotation.pick_healthy(0) is None
 
 
-def test_a_late_answer_puts_its_endpoint_back() -> None:
-    rotation = Rotation(2, 1.0, 8.0)
-    rotation.failed(0, 10.0, 10.05)  # lost to a hedge at 10.05
-    rotation.succeeded(0, 10.0)  # what the plan says of the attempt: too old to count
-    assert [rotation.pick(10.1) for _ in range(3)] == [1, 1, 1]
-    rotation.alive(0, 10.2)  # its late answer came
-    assert sorted(rotation.pick(10.3) for _ in range(2)) == [0, 1]
-
-
 def test_an_endpoint_that_lost_to_a_hedge_is_probed_every_back_off_not_doubled() -> None:
     rotation = Rotation(2, 1.0, 30.0)
     now = 10.0

@@ -495,7 +495,8 @@ class Client {
     }
     stats.lateAnswers += 1;
     this._answered(started, reply);
-    this._rotation.alive(index, now());
+    // It stays skipped until its back-off is over: an endpoint that answers late (a lossy
+    // link) would otherwise take first attempts again at once and spend the budget.
     try {
       parseReply(reply, count);
     } catch {

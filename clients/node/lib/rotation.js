@@ -134,14 +134,6 @@ class Rotation {
     this._retryAt[index] = now + this._backoffMs;
   }
 
-  /**
-   * The endpoint answered at `now` (a late answer to an attempt that lost to a hedge):
-   * whatever failure was marked before, it is back in the rotation.
-   */
-  alive(index, now) {
-    this.succeeded(index, Math.max(now, this._failedAt[index]));
-  }
-
   /** An attempt started at `started` got an answer. */
   succeeded(index, started) {
     if (this._failures[index] > 0 && started >= this._failedAt[index]) {

@@ -40,15 +40,6 @@ describe('Rotation', () => {
     assert.deepEqual(probes, [0, 0, 0, 0]);
   });
 
-  it('a late answer puts its endpoint back', () => {
-    const rotation = new Rotation(2, 1000, 8000);
-    rotation.failed(0, 10000, 10050); // lost to a hedge
-    rotation.succeeded(0, 10000); // too old to count
-    assert.deepEqual([0, 1, 2].map(() => rotation.pick(10100)), [1, 1, 1]);
-    rotation.alive(0, 10200);
-    assert.deepEqual([0, 1].map(() => rotation.pick(10300)).sort(), [0, 1]);
-  });
-
   it('goes round-robin from its start index', () => {
     const rotation = new Rotation(3, 1000, 8000, 1);
     assert.deepEqual(Array.from({ length: 7 }, () => rotation.pick(0)), [1, 2, 0, 1, 2, 0, 1]);
