@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.nemesis.cluster import ATTEMPT_TIMEOUT_S, DRIFT, node_missing
+from tests.nemesis.cluster import DRIFT, node_missing
 from tests.nemesis.outcome import NemesisRun
 from tests.nemesis.report import Row
 
@@ -17,8 +17,10 @@ pytestmark = pytest.mark.nemesis
 
 MIN_SUCCESS = 0.999
 """With one faulty server host, at least this share of calls succeeds."""
-P99_LIMIT_S = ATTEMPT_TIMEOUT_S + 0.1
-"""With one faulty server host, p99 latency during the fault is at most this."""
+P99_LIMIT_S = 0.1
+"""With one faulty server host, p99 latency during the fault is at most this: the clients and
+proxies hedge (issue 27), so a lost host costs a call about one hedge delay (at most 50 ms), not
+an attempt timeout (ATTEMPT_TIMEOUT_S). Measured 2026-12-06: at most 52 ms in every such row."""
 
 CATCH_UP_MAX_REQUESTS = 3
 """A server that fell far behind (more than twice drift) is within drift of the others again after
@@ -71,7 +73,7 @@ def test_clients_stop_cleanly(nemesis_run: NemesisRun) -> None:
 
 @pytest.mark.parametrize("kind", ONE_SERVER_HOST)
 def test_one_faulty_server_host(nemesis_run: NemesisRun, kind: str) -> None:
-    """>= 99.9 % of calls succeed and p99 <= attempt timeout + 100 ms, over every client."""
+    """>= 99.9 % of calls succeed and p99 <= 100 ms (hedging), over every client."""
     assert _goal_failures(_alone(nemesis_run, kind)) == [], nemesis_run.context()
 
 
