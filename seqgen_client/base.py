@@ -302,7 +302,8 @@ class ClientBase:
             self._rotation.failed(index, started, now)
             return
         stats.late_answers += 1
-        self._answered(started, reply)
+        # Its latency is not observed: it is the tail that hedging cuts, and it would raise
+        # the hedge delay exactly while hedges are needed (a frozen or lossy endpoint).
         # It stays skipped until its back-off is over: an endpoint that answers late (a lossy
         # link) would otherwise take first attempts again at once and spend the budget.
         try:

@@ -6,7 +6,9 @@ wins and the other one, when it comes, is counted and dropped (its numbers are
 skipped). "The Tail at Scale" (Dean and Barroso) describes the technique.
 
 The delay adapts to the latency observed: ``MULTIPLIER`` times the p99 of the
-last ``WINDOW`` answered attempts, never below ``FLOOR_S`` (a healthy host's
+last ``WINDOW`` answered attempts (answers in time: a late answer, which came
+after the other attempt had won, is not observed; it is the tail hedging cuts,
+and it would raise the delay exactly while hedges are needed), never below ``FLOOR_S`` (a healthy host's
 scheduling hiccups on a busy machine stay below it, so they do not hedge) and
 never above ``CEILING_S`` (a lost server costs at most that much). Until
 ``MIN_SAMPLES`` latencies are known the delay is the ceiling. The p99 is

@@ -383,7 +383,8 @@ class Relay:
             latency_s = self._now - (job.hedge_at if backend.index == job.hedge_backend
                                      else job.sent_at)
             self.stats.latency[backend.index].observe(latency_s)
-            self.hedges.observe(latency_s)
+            if not job.settled:  # a late answer is the tail hedging cuts: not in the delay
+                self.hedges.observe(latency_s)
             if (not pool.is_healthy(backend.index) and not body.startswith(_CANNOT_SERVE)
                     and not job.settled):  # a late answer (hedged) leaves it to its probes
                 self._mark_up(backend)

@@ -494,7 +494,8 @@ class Client {
       return;
     }
     stats.lateAnswers += 1;
-    this._answered(started, reply);
+    // Its latency is not observed: it is the tail that hedging cuts, and it would raise the
+    // hedge delay exactly while hedges are needed (a frozen or lossy endpoint).
     // It stays skipped until its back-off is over: an endpoint that answers late (a lossy
     // link) would otherwise take first attempts again at once and spend the budget.
     try {
