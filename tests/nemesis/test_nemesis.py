@@ -20,7 +20,7 @@ MIN_SUCCESS = 0.999
 P99_LIMIT_S = 0.1
 """With one faulty server host, p99 latency during the fault is at most this: the clients and
 proxies hedge (issue 27), so a lost host costs a call about one hedge delay (at most 50 ms), not
-an attempt timeout (ATTEMPT_TIMEOUT_S). Measured 2026-12-06: at most 52 ms in every such row."""
+an attempt timeout (1 s). Measured 2026-12-06: 7 to 54 ms in every such row (docs/reliability.md)."""
 
 CATCH_UP_MAX_REQUESTS = 3
 """A server that fell far behind (more than twice drift) is within drift of the others again after
