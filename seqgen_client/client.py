@@ -22,7 +22,6 @@ round trip, and this way the two overlap.
 
 from __future__ import annotations
 
-import math
 import threading
 from types import TracebackType
 from typing import NoReturn
@@ -35,6 +34,9 @@ from seqgen_client.base import Attempt, ClientBase, Plan, Waiter
 from seqgen_client.failover import NO_ANSWER, Reply
 from seqgen_client.forksafe import keep_from_parent
 from seqgen_client.lanes import Batch
+from seqgen_client.reqsockets import Conn as _Conn
+from seqgen_client.reqsockets import Lost as _Lost
+from seqgen_client.reqsockets import ms as _ms
 from seqgen_client.wakeups import ThreadWaiter, WakeQueue, own_lock
 from seqgen_common.errors import InternalError, SeqgenError, Unavailable
 from seqgen_common.sockets import CLIENT_REQ, open_socket
@@ -43,18 +45,6 @@ __all__ = ["Client"]
 
 _send = _BackendSocket.send
 _recv = _BackendSocket.recv
-
-
-class _Conn:
-    """A pooled REQ socket and the timeouts it is set to."""
-
-    __slots__ = ("rcv_ms", "sock", "timeout_s")
-
-    def __init__(self, sock: zmq.Socket[bytes]) -> None:
-        self.sock = sock
-        self.timeout_s = -1.0
-        self.rcv_ms = -1
-        """Its receive timeout: the attempt's, or the hedge delay (``Client._receive``)."""
 
 
 class _Sent:
@@ -72,24 +62,6 @@ class _Sent:
         self.at = at
         """When it was sent."""
         self.count = count
-
-
-class _Lost:
-    """An attempt that lost its race to the other attempt of its request (``Client._race``):
-    its socket is read once its reply comes (a late answer, counted) or closed at ``end``."""
-
-    __slots__ = ("at", "conn", "count", "end", "index")
-
-    def __init__(self, index: int, conn: _Conn, at: float, end: float, count: int) -> None:
-        self.index = index
-        self.conn = conn
-        self.at = at
-        self.end = end
-        self.count = count
-
-
-def _ms(seconds: float) -> int:
-    return max(1, math.ceil(seconds * 1000))
 
 
 class Client(ClientBase):
