@@ -78,10 +78,15 @@ def print_report(rows: list[Row], extra: dict[str, Any], meta: dict[str, Any]) -
             if not row.samples(side):
                 continue
             for key in ("p50_us", "p99_us", "server_requests_per_s", "client_per_server_request",
-                        "drain_s"):
+                        "drain_s", "hedge_share", "skipped_share"):
                 value = row.median(key, side)
                 if value is not None:
-                    print(f"- {row.name} ({side}): {key} {value:,.2f} (median)")
+                    print(f"- {row.name} ({side}): {key} {value:,.2f} (median)" if "share" not in key
+                          else f"- {row.name} ({side}): {key} {value:.4%} (median)")
+            if row.values("hedges", side):
+                hedges, requests = sum(row.values("hedges", side)), sum(row.values("requests", side))
+                print(f"- {row.name} ({side}), all rounds: {hedges:,.0f} hedges in {requests:,.0f} "
+                      f"requests, {sum(row.values('skipped', side)):,.0f} numbers skipped")
             lost = sum(sample.unanswered for sample in row.samples(side))
             errors: dict[str, int] = {}
             for sample in row.samples(side):

@@ -26,7 +26,15 @@ def _options(cmd: Command) -> dict[str, Any]:
         options["prefetch"] = cmd.prefetch
     if cmd.coalesce is not None:
         options["coalesce"] = cmd.coalesce
+    if cmd.hedge is not None:
+        options["hedge"] = cmd.hedge
     return options
+
+
+def _counted(result: Result, stats: Any) -> Result:
+    """The client's own counters (hedging) into the result."""
+    result.requests, result.hedges, result.skipped = stats.requests, stats.hedges, stats.lost_numbers
+    return result
 
 
 def client(cmd: Command, _ctx: zmq.Context[zmq.Socket[bytes]]) -> Result:
@@ -42,7 +50,7 @@ def client_latency(cmd: Command, _ctx: zmq.Context[zmq.Socket[bytes]]) -> Result
     """``Client.next`` one call at a time; p50 and p99 of a call in µs."""
     from seqgen_client import Client  # noqa: PLC0415
 
-    with Client([cmd.endpoint], **_options(cmd)) as seq:
+    with Client(cmd.endpoint.split(","), **_options(cmd)) as seq:
         seq.next(cmd.name)
         sleep_until(cmd.start)
         window = Window()
@@ -53,7 +61,7 @@ def client_latency(cmd: Command, _ctx: zmq.Context[zmq.Socket[bytes]]) -> Result
             began = clock()
             seq.next(cmd.name)
             samples.append(clock() - began)
-        result = window.close(Result())
+        result = _counted(window.close(Result()), seq.stats)
     result.ok = result.numbers = len(samples)
     if len(samples) >= 2:
         cuts = statistics.quantiles(samples, n=100, method="inclusive")
@@ -80,8 +88,8 @@ def async_client(cmd: Command, _ctx: zmq.Context[zmq.Socket[bytes]]) -> Result:
 async def _async_client(cmd: Command) -> Result:
     from seqgen_client import AsyncClient  # noqa: PLC0415
 
-    async with AsyncClient([cmd.endpoint], **_options(cmd)) as seq:
+    async with AsyncClient(cmd.endpoint.split(","), **_options(cmd)) as seq:
         await seq.next(cmd.name)
         name = cmd.name
         next_number = seq.next
-        return await async_callers(cmd, lambda: next_number(name))
+        return _counted(await async_callers(cmd, lambda: next_number(name)), seq.stats)

@@ -30,6 +30,9 @@ class Command(msgspec.Struct, kw_only=True, frozen=True):
     prefetch: int = 1
     coalesce: bool | None = None
     """Pass ``coalesce=`` to the seqgen client; None: leave its default."""
+    hedge: bool | None = None
+    """Pass ``hedge=`` to the seqgen client; None: leave its default. With hedging, ``endpoint``
+    may list several endpoints, comma-separated."""
     quiet_s: float = 5.0
     """burst: give up once no reply came for this long."""
     cap_s: float = 120.0
@@ -53,6 +56,12 @@ class Result(msgspec.Struct, kw_only=True):
     duplicates: int = 0
     latencies_us: list[float] = msgspec.field(default_factory=list)
     """client-latency: p50 and p99 of one call, in µs."""
+    requests: int = 0
+    """seqgen clients: requests sent (``stats.requests``, or ``attempts`` for next_many)."""
+    hedges: int = 0
+    """seqgen clients: hedges sent (``stats.hedges``)."""
+    skipped: int = 0
+    """seqgen clients: numbers issued and never delivered (``stats.lost_numbers``)."""
     failure: str | None = None
     """Set when the load itself failed (an exception in the worker)."""
 

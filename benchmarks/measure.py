@@ -52,6 +52,13 @@ def measure(workers: Workers, commands: list[Command], pid: int | None = None) -
     latencies = [result.latencies_us for result in results if result.latencies_us]
     if latencies:
         sample.extra["p50_us"], sample.extra["p99_us"] = latencies[0]
+    requests = sum(result.requests for result in results)
+    if requests:
+        numbers = sum(result.numbers for result in results)
+        hedges = sum(result.hedges for result in results)
+        skipped = sum(result.skipped for result in results)
+        sample.extra.update(requests=requests, hedges=hedges, skipped=skipped,
+                            hedge_share=hedges / requests, skipped_share=skipped / max(numbers, 1))
     return sample
 
 

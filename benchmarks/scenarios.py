@@ -65,6 +65,15 @@ class Bench:
         return alternate(row, self.settings.rounds, ours, theirs)
 
 
+def side_ratio(key: str) -> Callable[[Row], float | None]:
+    """The median of ``key`` on seqgen's side over the floor's (None when either is missing)."""
+    def measure_ratio(row: Row) -> float | None:
+        ours, theirs = row.median(key), row.median(key, "floor")
+        return ours / theirs if ours is not None and theirs else None
+
+    return measure_ratio
+
+
 def _cpu_target(limit: float) -> Target:
     return Target("CPU ratio", limit, True, cpu_ratio)
 
@@ -200,20 +209,48 @@ def proxy(bench: Bench, group: Daemons, selected: set[str]) -> Iterator[Row]:
         off = bench.load([cmd("client-latency", off_target, "lat",
                               coalesce=False if coalescing.client else None)])
 
-        def latency_ratio(key: str) -> Callable[[Row], float | None]:
-            def measure_ratio(row: Row) -> float | None:
-                ours, theirs = row.median(key), row.median(key, "floor")
-                return ours / theirs if ours is not None and theirs else None
-
-            return measure_ratio
-
         yield bench.rounds(
             Row("latency", "Client.next, 1 caller, lock-step, through proxy + 2 servers, defaults",
                 "client", "coalescing off (Client and proxy)", unit="calls/s",
-                targets=[Target("p50 on/off", 1.10, True, latency_ratio("p50_us")),
-                         Target("p99 on/off", 1.10, True, latency_ratio("p99_us"))]),
+                targets=[Target("p50 on/off", 1.10, True, side_ratio("p50_us")),
+                         Target("p99 on/off", 1.10, True, side_ratio("p99_us"))]),
             bench.load([cmd("client-latency", relay, "lat", coalesce=on)]),
             off if (coalescing.client or coalescing.proxy) else None)
+
+
+    yield from _hedging(bench, [server.bind for server in servers], selected)
+
+
+def _hedging(bench: Bench, hosts: list[str], selected: set[str]) -> Iterator[Row]:
+    """Hedging in steady state, no fault (issue 27): a client of the 2 servers directly, with
+    hedging on (the default) against off: latency at low load, and how many requests were
+    hedged and numbers skipped, at low load and under load."""
+    both = ",".join(hosts)
+
+    def command(mode: str, hedge: bool, depth: int = 1) -> Command:
+        return Command(mode=mode, endpoint=both, start=0.0, seconds=bench.settings.seconds,
+                       name="hedge", depth=depth, hedge=hedge, coalesce=False)
+
+    def share(key: str) -> Callable[[Row], float | None]:
+        return lambda row: row.median(key)
+
+    shares = [Target("hedged requests", 0.02, True, share("hedge_share")),
+              Target("numbers skipped", 0.02, True, share("skipped_share"))]
+    if "hedge" in selected:
+        yield bench.rounds(
+            Row("hedge", "Client.next, 1 caller, lock-step, to 2 servers, hedging on vs off",
+                "client", "Client(hedge=False)", unit="calls/s",
+                targets=[Target("p50 on/off", 1.10, True, side_ratio("p50_us")),
+                         Target("p99 on/off", 1.10, True, side_ratio("p99_us")), *shares]),
+            bench.load([command("client-latency", True)]),
+            bench.load([command("client-latency", False)]))
+    if "hedge-load" in selected:
+        yield bench.rounds(
+            Row("hedge-load", "AsyncClient, 16 concurrent awaits, coalescing off, to 2 servers, "
+                "hedging on vs off", "client", "AsyncClient(hedge=False)", unit="calls/s",
+                targets=shares),
+            bench.load([command("async-client", True, depth=16)]),
+            bench.load([command("async-client", False, depth=16)]))
 
 
 # ---- burst: 20,000 requests in flight ---------------------------------------------------
@@ -256,7 +293,7 @@ Group = Callable[[Bench, Daemons, set[str]], Iterator[Row]]
 GROUPS: Final[list[tuple[Group, list[str]]]] = [
     (direct, ["server-pipelined", "server-lockstep", "batch-1000", "client-next", "prefetch",
               "async-64", "threads-16", "threads-handoff"]),
-    (proxy, ["proxy", "proxy-coalesce", "latency"]),
+    (proxy, ["proxy", "proxy-coalesce", "latency", "hedge", "hedge-load"]),
     (burst, ["burst-direct", "burst-proxy"]),
 ]
 """Each group and the scenarios it runs, in order."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from asyncio import Future, get_running_loop
+from functools import partial
 from types import TracebackType
 from typing import Final
 
@@ -64,18 +65,43 @@ _InFlight = tuple[Channel, Pending]
 """An attempt sent on a channel, its reply still to come."""
 
 
+def _wake(future: Future[None], *_: object) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+async def _within(reply: Future[bytes | None], wait_s: float) -> bool:
+    """Whether ``reply`` is done within ``wait_s`` (the reply is left alone either way)."""
+    if wait_s <= 0:
+        return reply.done()
+    loop = reply.get_loop()
+    woken = loop.create_future()
+    timer = loop.call_later(wait_s, _wake, woken)
+    reply.add_done_callback(lambda _: _wake(woken))
+    try:
+        await woken
+    finally:
+        timer.cancel()
+    return reply.done()
+
+
 class _Sent:
     """A request on its way: its plan and the attempt in flight (at first the one sent by
     the call that handed the batch over)."""
 
-    __slots__ = ("attempt", "first", "plan")
+    __slots__ = ("at", "attempt", "count", "first", "plan")
 
-    def __init__(self, plan: Plan, attempt: Attempt, first: _InFlight | Reply) -> None:
+    def __init__(self, plan: Plan, attempt: Attempt, first: _InFlight | Reply, count: int,
+                 at: float) -> None:
         self.plan = plan
         self.attempt = attempt
         """The attempt in flight."""
         self.first = first
         """How its send went: the channel and the reply to come, or UNSENT."""
+        self.count = count
+        """How many numbers the request asks for."""
+        self.at = at
+        """When the attempt in flight was sent."""
 
 
 SWEEP_S: Final = 0.05
@@ -309,7 +335,7 @@ class AsyncClient(ClientBase):
         first attempt."""
         plan = self._plan(name, count, started)
         attempt = next(plan)
-        return _Sent(plan, attempt, self._start(attempt))
+        return _Sent(plan, attempt, self._start(attempt), count, self._clock())
 
     async def _request(self, name: str, count: int, started: float) -> list[int]:
         """One request with failover (``next_many``): its numbers, or the error that ends it."""
@@ -329,10 +355,11 @@ class AsyncClient(ClientBase):
         plan = sent.plan
         try:
             while True:
-                reply = await self._receive(sent.attempt[0], sent.first)
+                reply = await self._reply(sent)
                 sent.first = None
                 sent.attempt = plan.send(reply)
                 sent.first = self._start(sent.attempt)
+                sent.at = self._clock()
         except StopIteration as done:
             values: list[int] = done.value
             return values
@@ -349,6 +376,77 @@ class AsyncClient(ClientBase):
             return UNSENT
         except zmq.ZMQError as exc:  # no socket to be had (too many open files?)
             raise Unavailable(f"cannot use {self._endpoints[index]}: {exc}") from exc
+
+    async def _reply(self, sent: _Sent) -> Reply:
+        """The reply of the attempt in flight; hedged (``_race``) when it has not come within
+        the hedge delay."""
+        first = sent.first
+        hedging = self._hedging
+        if hedging is not None and isinstance(first, tuple) and not first[1].reply.done():
+            wait_s = sent.at + hedging.delay_s - self._clock()
+            if wait_s < sent.attempt[1] and not await _within(first[1].reply, wait_s):
+                hedge = self._hedge_to(sent.attempt[0])
+                if hedge is not None:
+                    return await self._race(sent, first, hedge)
+        reply = await self._receive(sent.attempt[0], first)
+        self._answered(sent.at, reply)
+        return reply
+
+    async def _race(self, sent: _Sent, first: _InFlight, hedge: int) -> Reply:
+        """Send the request to ``hedge`` too and take the first answer that ends it; the
+        other attempt goes on unwatched (``_lost``). With no final answer from either, what
+        the first attempt brought goes to the plan (the hedge's failure is counted here)."""
+        index, timeout_s, frame = sent.attempt
+        hedge_at = self._clock()
+        full_s = self.options.timeout_s
+        # The same timeout as any attempt, unless the call's deadline comes first.
+        second = self._start((hedge, full_s if timeout_s >= full_s else sent.at + timeout_s - hedge_at,
+                              frame))
+        racing: dict[Future[bytes | None], tuple[int, float, _InFlight]] = {
+            first[1].reply: (index, sent.at, first)}
+        if isinstance(second, tuple):
+            racing[second[1].reply] = (hedge, hedge_at, second)
+        else:  # not even queued: a failure of that endpoint; the first attempt goes on alone
+            self._hedge_failed(hedge, hedge_at, second)
+        outcome: Reply = None
+        try:
+            while racing:
+                done, _ = await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
+                for future in done:
+                    which, at, attempt = racing.pop(future)
+                    reply = await self._receive(which, attempt)
+                    self._answered(at, reply)
+                    if self._final(reply, sent.count):
+                        if which == hedge:
+                            self._hedge_won(index, sent.at, hedge, hedge_at)
+                            if first[1].reply not in racing and outcome is None:
+                                self._lanes.stats.timeouts += 1  # the first timed out before
+                        self._let_go(racing, sent.count)
+                        return reply
+                    if which == index:
+                        outcome = reply
+                    else:
+                        self._hedge_failed(hedge, hedge_at, reply)
+        except BaseException:  # cancelled: the first attempt is left for _carry_on
+            racing.pop(first[1].reply, None)
+            self._let_go(racing, sent.count)
+            raise
+        return outcome
+
+    def _let_go(self, racing: dict[Future[bytes | None], tuple[int, float, _InFlight]],
+                count: int) -> None:
+        """Attempts that lost their race: what each brings, when it comes, is counted."""
+        for future, (index, at, attempt) in racing.items():
+            future.add_done_callback(partial(self._lost, index, at, attempt, count))
+
+    def _lost(self, index: int, at: float, attempt: _InFlight, count: int, _: object) -> None:
+        channel, pending = attempt
+        reply = pending.reply.result()
+        channel.drop(pending)
+        if reply is None and self._channels[index] is channel and not self._closed:
+            self._channels[index] = None  # no reply in time: a new socket (see _receive)
+            channel.close()
+        self._late(index, at, reply, count)
 
     async def _receive(self, index: int, first: _InFlight | Reply) -> Reply:
         """The reply of an attempt on endpoint ``index``, None when none came in time, or

@@ -25,6 +25,7 @@ from seqgen_client.options import (
 )
 from seqgen_common.curve import KeySource
 from seqgen_common.errors import RETRY_ELSEWHERE, ErrorCode, RequestError, SeqgenError, Unavailable
+from seqgen_common.hedging import Hedging
 from seqgen_common.limits import MAX_VALUE
 from seqgen_common.protocol import decode_reply
 
@@ -106,6 +107,12 @@ class ClientBase:
     ``coalesce`` (on by default): concurrent ``next`` calls for one name share
     one round trip (docs/client.md, "Coalescing"); ``coalesce=False`` sends
     every call on its own.
+
+    ``hedge`` (on by default): a request whose attempt has not been answered
+    within the hedge delay (twice the recent p99 latency, 10..50 ms) is sent to
+    the next healthy endpoint too, within a budget of 5 % extra requests; the
+    first answer wins, the other is counted and dropped (docs/client.md,
+    "Hedging"). ``hedge=False`` waits for each attempt's timeout instead.
     """
 
     def __init__(
@@ -120,11 +127,13 @@ class ClientBase:
         client_secret_key: KeySource | None = None,
         prefetch: int = 1,
         coalesce: bool = True,
+        hedge: bool = True,
     ) -> None:
         self.options = ClientOptions.build(
             endpoints, timeout_s=timeout_s, deadline_s=deadline_s, backoff_s=backoff_s,
             max_backoff_s=max_backoff_s, server_public_key=server_public_key,
             client_secret_key=client_secret_key, prefetch=prefetch, coalesce=coalesce,
+            hedge=hedge,
         )
         opts = self.options
         self._endpoints = opts.endpoints
@@ -135,6 +144,8 @@ class ClientBase:
         )
         self._last = LastSeen()
         self._lanes = Lanes(opts.prefetch, opts.coalesce)
+        self._hedging: Hedging | None = Hedging() if opts.hedge and len(opts.endpoints) > 1 else None
+        """The hedge delay and budget; None: no hedging (turned off, or one endpoint)."""
         self._closed = False
         self._setup()
 
@@ -153,7 +164,8 @@ class ClientBase:
     def stats(self) -> Stats:
         """A copy of the counters (docs/client.md, "Statistics")."""
         s = self._lanes.stats
-        return Stats(s.requests, s.calls, s.coalesced_calls, s.lost_numbers, s.attempts, s.timeouts)
+        return Stats(s.requests, s.calls, s.coalesced_calls, s.lost_numbers, s.attempts, s.timeouts,
+                     s.hedges, s.hedge_wins, s.late_answers)
 
     def last(self, name: str) -> int:
         """The highest number this client has received for ``name`` (0 when none).
@@ -202,6 +214,8 @@ class ClientBase:
         assert index is not None  # nothing is skipped yet
         stats = self._lanes.stats
         stats.attempts += 1
+        if self._hedging is not None:
+            self._hedging.sent()
         reply = yield index, min(opts.timeout_s, started + opts.deadline_s - attempt_started), frame
         if isinstance(reply, bytes):
             try:
@@ -231,6 +245,72 @@ class ClientBase:
             outcome = call.outcome(index, attempt_started, clock(), reply, count)
         self._last.record(name, outcome[-1])
         return outcome
+
+    # ---- hedging (seqgen_common.hedging): what both clients do around their I/O ----------
+
+    def _hedge_to(self, index: int) -> int | None:
+        """The endpoint to hedge an attempt on ``index`` to, when the budget allows; None when
+        no other endpoint is healthy or the budget is spent."""
+        hedging = self._hedging
+        if hedging is None:
+            return None
+        target = self._rotation.pick_healthy(index)
+        if target is None or not hedging.allow():
+            return None
+        stats = self._lanes.stats
+        stats.hedges += 1
+        stats.attempts += 1
+        return target
+
+    def _answered(self, started: float, reply: Reply) -> None:
+        """An attempt sent at ``started`` brought ``reply``: its latency feeds the hedge delay."""
+        if self._hedging is not None and isinstance(reply, bytes):
+            self._hedging.observe(self._clock() - started)
+
+    @staticmethod
+    def _final(reply: Reply, count: int) -> bool:
+        """Whether ``reply`` ends the request (numbers, or an error every endpoint would give)."""
+        if not isinstance(reply, bytes):
+            return False
+        try:
+            decode_reply(reply, count)
+        except SeqgenError as exc:
+            return exc.code not in RETRY_ELSEWHERE
+        return True
+
+    def _hedge_won(self, index: int, started: float, hedge: int, hedge_started: float) -> None:
+        """The hedge on ``hedge`` answered before the attempt on ``index``: that endpoint is
+        suspect (skipped for a back-off) until it answers; the hedge's endpoint is up."""
+        self._lanes.stats.hedge_wins += 1
+        self._rotation.suspect(index, started, self._clock())
+        self._rotation.succeeded(hedge, hedge_started)
+
+    def _hedge_failed(self, index: int, started: float, reply: Reply) -> None:
+        """A hedge sent at ``started`` to ``index`` ended without an answer that ends its
+        request (none in time, or INTERNAL/UNAVAILABLE): a failure of its endpoint."""
+        if not isinstance(reply, bytes):
+            self._lanes.stats.timeouts += 1
+        self._rotation.failed(index, started, self._clock())
+
+    def _late(self, index: int, started: float, reply: Reply, count: int) -> None:
+        """The attempt on ``index`` sent at ``started`` lost its race and has now ended with
+        ``reply``: a late answer is counted (its numbers lost, never delivered); none in time
+        is a failure of its endpoint, as for any attempt (the same outage as its loss)."""
+        stats, now = self._lanes.stats, self._clock()
+        if not isinstance(reply, bytes):
+            stats.timeouts += 1
+            self._rotation.failed(index, started, now)
+            return
+        stats.late_answers += 1
+        # Its latency is not observed: it is the tail that hedging cuts, and it would raise
+        # the hedge delay exactly while hedges are needed (a frozen or lossy endpoint).
+        # It stays skipped until its back-off is over: an endpoint that answers late (a lossy
+        # link) would otherwise take first attempts again at once and spend the budget.
+        try:
+            decode_reply(reply, count)
+        except SeqgenError:
+            return
+        stats.lost_numbers += count
 
     def _led(self, batch: Batch, leader: Waiter, outcome: list[int] | SeqgenError) -> Batch | None:
         """The request that ``leader`` sent for ``batch`` ended with ``outcome``; the next batch."""

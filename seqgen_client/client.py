@@ -5,6 +5,12 @@ threads run their round trips side by side. A socket whose reply did not come
 in time is closed, never reused (the Lazy Pirate pattern of the ZeroMQ guide):
 a late reply dies with it and can never be read by another call.
 
+Hedging (seqgen_common.hedging): an attempt unanswered within the hedge delay
+is sent on a second socket to the next healthy endpoint, and both are polled
+(``_race``). The socket of the attempt that lost is not reused before its
+reply is read: a later call reads it when it has come (a late answer,
+counted; the socket goes back to the pool) or closes it at its timeout.
+
 Concurrent ``next`` calls for one name share a request (seqgen_client.lanes):
 the thread that leads a batch does its round trip; the others sleep, each
 until its own deadline, and are woken with their number, their error, or a
@@ -16,7 +22,6 @@ round trip, and this way the two overlap.
 
 from __future__ import annotations
 
-import math
 import threading
 from types import TracebackType
 from typing import NoReturn
@@ -29,9 +34,12 @@ from seqgen_client.base import Attempt, ClientBase, Plan, Waiter
 from seqgen_client.failover import NO_ANSWER, Reply
 from seqgen_client.forksafe import keep_from_parent
 from seqgen_client.lanes import Batch
+from seqgen_client.reqsockets import Conn as _Conn
+from seqgen_client.reqsockets import Lost as _Lost
+from seqgen_client.reqsockets import ms as _ms
 from seqgen_client.wakeups import ThreadWaiter, WakeQueue, own_lock
 from seqgen_common.errors import AuthError, InternalError, SeqgenError, Unavailable
-from seqgen_common.handshake import HandshakeWatch, open_watched
+from seqgen_common.handshake import open_watched
 from seqgen_common.sockets import CLIENT_REQ
 
 __all__ = ["Client"]
@@ -40,36 +48,21 @@ _send = _BackendSocket.send
 _recv = _BackendSocket.recv
 
 
-class _Conn:
-    """A pooled REQ socket, the timeout it is set to and its handshakes."""
-
-    __slots__ = ("sock", "timeout_s", "watch")
-
-    def __init__(self, sock: zmq.Socket[bytes], watch: HandshakeWatch) -> None:
-        self.sock = sock
-        self.timeout_s = -1.0
-        self.watch = watch
-
-    def close(self) -> None:
-        self.watch.close()
-        self.sock.close(linger=0)
-
-
 class _Sent:
     """The first attempt of a batch's request, sent by the thread that handed the batch over."""
 
-    __slots__ = ("attempt", "conn", "plan", "reply")
+    __slots__ = ("at", "attempt", "conn", "count", "plan", "reply")
 
-    def __init__(self, plan: Plan, attempt: Attempt, conn: _Conn | None, reply: Reply) -> None:
+    def __init__(self, plan: Plan, attempt: Attempt, conn: _Conn | None, reply: Reply, *,
+                 at: float, count: int) -> None:
         self.plan = plan
         self.attempt = attempt
         self.conn = conn
         self.reply = reply
         """None while the reply is still to be received; else what the send brought."""
-
-
-def _ms(seconds: float) -> int:
-    return max(1, math.ceil(seconds * 1000))
+        self.at = at
+        """When it was sent."""
+        self.count = count
 
 
 class Client(ClientBase):
@@ -88,11 +81,13 @@ class Client(ClientBase):
         self._in_use = 0
         self._to_wake = WakeQueue(self._lock)
         """Waiters given their number (or error), to be woken one after the other."""
+        self._lost: list[_Lost] = []
+        """Attempts that lost their race, their reply still to come (each counts in _in_use)."""
         self._lanes.forget()  # a forked child never hands out its parent's numbers
 
     def _after_fork(self) -> None:
         """In a forked child: the parent's sockets belong to the parent; start afresh."""
-        keep_from_parent(self._ctx, self._idle)
+        keep_from_parent(self._ctx, self._idle, self._lost)
         self._open()
 
     # ---- public API -------------------------------------------------------------------
@@ -168,7 +163,8 @@ class Client(ClientBase):
         outcome: list[int] | SeqgenError
         try:
             if isinstance(sent, _Sent):
-                outcome = self._finish(sent.plan, sent.attempt, sent.conn, sent.reply)
+                outcome = self._finish(sent.plan, sent.attempt, sent.conn, sent.reply,
+                                       at=sent.at, count=sent.count)
             else:
                 outcome = self._request(batch.name, batch.count, waiter.started)
         except SeqgenError as exc:
@@ -215,7 +211,8 @@ class Client(ClientBase):
             # Everyone gave up meanwhile: this thread takes the reply itself, so that the
             # numbers go to calls that wait now, or are counted lost (never dropped unseen).
             try:
-                values = self._finish(sent.plan, sent.attempt, sent.conn, sent.reply)
+                values = self._finish(sent.plan, sent.attempt, sent.conn, sent.reply,
+                                      at=sent.at, count=sent.count)
             except (SeqgenError, ValueError):
                 values = []  # nothing came, or the client was closed
             with self._lock:
@@ -241,6 +238,10 @@ class Client(ClientBase):
                 return
             self._closed = True
             self._lanes.forget()
+            lost, self._lost = self._lost, []
+            for entry in lost:  # their late answers die with them
+                entry.conn.close()
+                self._in_use -= 1
             idle = [conn for pool in self._idle for conn in pool]
             self._idle = [[] for _ in self._endpoints]
             ctx = self._ctx if self._in_use == 0 else None
@@ -269,7 +270,7 @@ class Client(ClientBase):
             attempt = next(plan)
             conn = self._borrow(attempt[0])
         conn, reply = self._send(attempt, conn)
-        return self._finish(plan, attempt, conn, reply)
+        return self._finish(plan, attempt, conn, reply, at=self._clock(), count=count)
 
     def _send_first(self, batch: Batch, leader: Waiter) -> _Sent:
         """Plan the request of ``batch`` (on ``leader``'s time) and send its first attempt."""
@@ -277,9 +278,11 @@ class Client(ClientBase):
         with self._lock:
             attempt = next(plan)
             conn = self._borrow(attempt[0])
-        return _Sent(plan, attempt, *self._send(attempt, conn))
+        conn, reply = self._send(attempt, conn)
+        return _Sent(plan, attempt, conn, reply, at=self._clock(), count=batch.count)
 
-    def _finish(self, plan: Plan, attempt: Attempt, conn: _Conn | None, reply: Reply) -> list[int]:
+    def _finish(self, plan: Plan, attempt: Attempt, conn: _Conn | None, reply: Reply, *,
+                at: float, count: int) -> list[int]:
         """Receive the reply of ``attempt`` (sent, unless ``reply`` is already known) and go on
         with ``plan``: the numbers, or the error.
 
@@ -288,10 +291,14 @@ class Client(ClientBase):
         lock hold costs about 0.2 us, and a call needs only two here).
         """
         lock = self._lock
+        if self._lost:
+            self._sweep()
         if reply is None:
-            reply = self._receive(attempt, conn)
+            conn, reply, at = self._receive(attempt, conn, at, count)
         while True:
             with lock:
+                if self._hedging is not None:
+                    self._answered(at, reply)
                 self._give_back(conn, attempt[0], keep=reply is not None)
                 try:
                     attempt = plan.send(reply)
@@ -300,8 +307,9 @@ class Client(ClientBase):
                     return values
                 conn = self._borrow(attempt[0])
             conn, reply = self._send(attempt, conn)
+            at = self._clock()
             if reply is None:
-                reply = self._receive(attempt, conn)
+                conn, reply, at = self._receive(attempt, conn, at, count)
 
     def _borrow(self, index: int) -> _Conn | None:
         """A pooled socket of endpoint ``index`` (None: make one). Under the lock."""
@@ -331,7 +339,7 @@ class Client(ClientBase):
                 conn = self._connect(index)
             sock = conn.sock
             if conn.timeout_s != timeout_s:
-                sock.rcvtimeo = sock.sndtimeo = _ms(timeout_s)
+                sock.rcvtimeo = sock.sndtimeo = conn.rcv_ms = _ms(timeout_s)
                 conn.timeout_s = timeout_s
             _send(sock, frame, 0)  # pyzmq's low-level calls: see seqgen_common.frames
         except zmq.Again:
@@ -340,18 +348,133 @@ class Client(ClientBase):
             self._failed(conn, index, exc)
         return conn, None
 
-    def _receive(self, attempt: Attempt, conn: _Conn | None) -> Reply:
-        """The reply on ``conn``, or None when none came in time."""
+    def _receive(self, attempt: Attempt, conn: _Conn | None, at: float, count: int,
+                 ) -> tuple[_Conn | None, Reply, float]:
+        """The reply on ``conn`` (sent at ``at``), or None when none came in time; hedged
+        (``_race``) when none came within the hedge delay. With the reply: the socket to give
+        back for this attempt (None: dealt with) and when the answered attempt was sent."""
         assert conn is not None
+        hedging, sock = self._hedging, conn.sock
         try:
-            return _recv(conn.sock, 0)
+            if hedging is not None:
+                # The receive timeout is the hedge delay (set only when it changes: the delay
+                # moves rarely), so the common call costs no more than without hedging.
+                index, timeout_s, _ = attempt
+                delay_s = hedging.delay_s
+                wait_ms = _ms(delay_s if delay_s < timeout_s else timeout_s)
+                if conn.rcv_ms != wait_ms:
+                    sock.rcvtimeo = conn.rcv_ms = wait_ms
+                if delay_s < timeout_s:
+                    try:
+                        return conn, _recv(sock, 0), at
+                    except zmq.Again:
+                        pass
+                    with self._lock:
+                        hedge = self._hedge_to(index)
+                    if hedge is not None:
+                        return self._race(attempt, conn, at, count, hedge)
+                    left_s = at + timeout_s - self._clock()
+                    if left_s <= 0 or not sock.poll(_ms(left_s)):
+                        return conn, self._silence(attempt, conn), at
+                    return conn, _recv(sock, zmq.NOBLOCK), at
+            return conn, _recv(sock, 0), at
         except zmq.Again:
-            refusal = conn.watch.check()  # no reply in time: was the handshake refused?
-            if refusal is not None:
-                return AuthError(f"{self._endpoints[attempt[0]]}: {refusal}")
-            return None  # the socket is closed with the late reply
+            return conn, self._silence(attempt, conn), at  # the socket is closed with the late reply
         except zmq.ZMQError as exc:
             self._failed(conn, attempt[0], exc)
+
+    def _silence(self, attempt: Attempt, conn: _Conn) -> Reply:
+        """What an attempt that got no reply in time brought: AuthError when its endpoint
+        refused the security handshake (the socket's monitor says), else None."""
+        refusal = conn.watch.check()
+        if refusal is not None:
+            return AuthError(f"{self._endpoints[attempt[0]]}: {refusal}")
+        return None
+
+    def _race(self, attempt: Attempt, conn: _Conn, at: float, count: int, hedge: int,
+              ) -> tuple[_Conn | None, Reply, float]:
+        """Send the request to ``hedge`` too; the first reply that ends the request wins. The
+        other attempt's socket waits in ``_lost`` for its reply (Lazy Pirate: never reused
+        before its reply is read, closed when none comes). With no final answer from either,
+        what the first attempt brought goes to the plan."""
+        index, timeout_s, frame = attempt
+        full_s = self.options.timeout_s
+        hedge_at = self._clock()
+        hedge_s = full_s if timeout_s >= full_s else at + timeout_s - hedge_at
+        racers = {conn.sock: _Lost(index, conn, at, at + timeout_s, count)}
+        with self._lock:
+            hconn = self._borrow(hedge)
+        try:
+            hconn, unsent = self._send((hedge, hedge_s, frame), hconn)
+        except Unavailable:  # no socket for it (given back already): the first goes on alone
+            hconn, unsent = None, NO_ANSWER
+        if hconn is not None and unsent is None:
+            racers[hconn.sock] = _Lost(hedge, hconn, hedge_at, hedge_at + hedge_s, count)
+        else:
+            with self._lock:
+                self._hedge_failed(hedge, hedge_at, unsent)
+                if hconn is not None:
+                    self._give_back(hconn, hedge, keep=False)
+        first: _Conn | None = conn
+        outcome: Reply = None
+        poller = zmq.Poller()
+        for sock in racers:
+            poller.register(sock, zmq.POLLIN)
+        while racers:
+            soonest = min(racer.end for racer in racers.values())
+            ready = dict(poller.poll(_ms(soonest - self._clock())))
+            now = self._clock()
+            for sock, racer in list(racers.items()):
+                reply: Reply = _recv(sock, zmq.NOBLOCK) if sock in ready else None
+                if reply is None and racer.end > now:
+                    continue
+                del racers[sock]
+                poller.unregister(sock)
+                if isinstance(reply, bytes) and self._final(reply, count):
+                    with self._lock:
+                        for loser in racers.values():  # still out: its reply is read later
+                            self._lost.append(loser)
+                            if loser.index == index:
+                                self._in_use += 1  # held by _lost; the plan gives back too
+                                first = None
+                        if racer.index == index:
+                            return first, reply, at
+                        self._hedge_won(index, at, hedge, hedge_at)
+                        if outcome is None and first is not None:  # the first timed out
+                            self._lanes.stats.timeouts += 1
+                            first.close()
+                            first = None
+                        self._give_back(racer.conn, hedge, keep=True)
+                    return first, reply, hedge_at
+                if racer.index == index:
+                    outcome = reply if reply is not None else self._silence(attempt, racer.conn)
+                else:
+                    with self._lock:
+                        self._hedge_failed(hedge, hedge_at, reply)
+                        self._give_back(racer.conn, hedge, keep=reply is not None)
+        return first, outcome, at
+
+    def _sweep(self) -> None:
+        """Attempts that lost their race: count the late answers that came (their sockets go
+        back to the pool) and the ones past their timeout (closed, a failure)."""
+        with self._lock:
+            lost, self._lost = self._lost, []
+        waiting: list[_Lost] = []
+        for entry in lost:
+            sock = entry.conn.sock
+            try:
+                reply: Reply = _recv(sock, zmq.NOBLOCK) if sock.poll(0) else None
+            except zmq.ZMQError:
+                reply = None
+            if reply is None and self._clock() < entry.end:
+                waiting.append(entry)
+                continue
+            with self._lock:
+                self._late(entry.index, entry.at, reply, entry.count)
+                self._give_back(entry.conn, entry.index, keep=reply is not None)
+        if waiting:
+            with self._lock:
+                self._lost += waiting
 
     def _failed(self, conn: _Conn | None, index: int, exc: zmq.ZMQError) -> NoReturn:
         with self._lock:

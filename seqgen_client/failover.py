@@ -102,6 +102,17 @@ class Rotation:
                 soonest = index
         return soonest
 
+    def pick_healthy(self, other_than: int) -> int | None:
+        """The endpoint for a hedge of an attempt on ``other_than``: the next one in
+        round-robin order that is not in back-off (nor a probe), or None."""
+        size, failures = self._size, self._failures
+        for step in range(size):
+            index = (self._cursor + step) % size
+            if index != other_than and not failures[index]:
+                self._cursor = (index + 1) % size
+                return index
+        return None
+
     def failed(self, index: int, started: float, now: float) -> None:
         """An attempt started at ``started`` got no usable answer by ``now``.
 
@@ -115,6 +126,20 @@ class Rotation:
         self._failures[index] += 1
         self._failed_at[index] = now
         self._retry_at[index] = now + self.delay_s(self._failures[index])
+
+    def suspect(self, index: int, started: float, now: float) -> None:
+        """The attempt on ``index`` started at ``started`` lost to a hedge by ``now``: the
+        endpoint is skipped for ``backoff_s``, not doubled per loss (finding out cost a hedge
+        delay, not a timeout, so probing it every back-off period stays cheap; a healed
+        endpoint is used again within about ``backoff_s``). Its attempt's timeout, if no
+        answer comes, belongs to the same outage."""
+        if started < self._failed_at[index]:
+            return
+        if not self._failures[index]:
+            self._suspects += 1
+            self._failures[index] = 1
+        self._failed_at[index] = now
+        self._retry_at[index] = now + self._backoff_s
 
     def succeeded(self, index: int, started: float) -> None:
         """An attempt started at ``started`` got an answer."""

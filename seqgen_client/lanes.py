@@ -83,6 +83,14 @@ class Stats:
     more attempt of the same request)."""
     timeouts: int = 0
     """Attempts that got no answer in time (the endpoint is then skipped for a back-off)."""
+    hedges: int = 0
+    """Extra attempts sent because the first had not answered within the hedge delay (each is
+    also counted in ``attempts``)."""
+    hedge_wins: int = 0
+    """Requests answered by their hedge before their first attempt."""
+    late_answers: int = 0
+    """Answers that came after the other attempt of their request had won; never delivered
+    (the numbers of a late success are counted in ``lost_numbers``)."""
 
 
 class _Lane:

@@ -56,6 +56,9 @@ class ClientOptions:
     """Numbers fetched per round trip by ``next`` (1: no prefetch)."""
     coalesce: bool = True
     """Concurrent ``next`` calls for one name share one round trip (seqgen_client.lanes)."""
+    hedge: bool = True
+    """A request unanswered within the hedge delay goes to the next healthy endpoint too
+    (seqgen_common.hedging)."""
 
     @classmethod
     def build(
@@ -70,6 +73,7 @@ class ClientOptions:
         client_secret_key: KeySource | None = None,
         prefetch: int = 1,
         coalesce: bool = True,
+        hedge: bool = True,
     ) -> ClientOptions:
         """Validated options; ValueError or TypeError says what is wrong."""
         uris = (endpoints,) if isinstance(endpoints, str) else tuple(endpoints)
@@ -91,6 +95,8 @@ class ClientOptions:
             raise ValueError(f"prefetch must be between 1 and {MAX_COUNT}, got {prefetch}")
         if not isinstance(coalesce, bool):
             raise TypeError(f"coalesce must be True or False, got {coalesce!r}")
+        if not isinstance(hedge, bool):
+            raise TypeError(f"hedge must be True or False, got {hedge!r}")
         return cls(
             endpoints=uris,
             timeout_s=_positive("timeout_s", timeout_s),
@@ -100,4 +106,5 @@ class ClientOptions:
             curve=client_keys(server_public_key, client_secret_key),
             prefetch=prefetch,
             coalesce=coalesce,
+            hedge=hedge,
         )

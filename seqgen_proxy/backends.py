@@ -48,6 +48,11 @@ class BackendPool:
                 return index
         return None
 
+    def choose_healthy(self, skip: int) -> int | None:
+        """A healthy backend not in ``skip`` (a bit mask), round-robin; None if there is none
+        (a hedge goes only to a backend known to be up)."""
+        return self._next_healthy(skip)
+
     def choose(self, tried: int) -> int | None:
         """The backend for the next attempt of a request that tried ``tried``; None if all were."""
         index = self._next_healthy(tried)

@@ -48,6 +48,8 @@ class ProxyConfig:
     """Requests waiting for room in flight; beyond this they are answered UNAVAILABLE."""
     coalesce: bool = True
     """Requests for one name that wait while a request of the name is out leave together."""
+    hedge: bool = True
+    """A backend request unanswered within the hedge delay goes to a second backend too."""
     curve: CurveServer | None = None
     """CURVE on the frontend (clients); None: plain."""
     host_curve: CurveClient | None = None
@@ -96,6 +98,11 @@ def _build_parser() -> argparse.ArgumentParser:
                    "name wait and then go out together as one request, each client getting its "
                    "own numbers; --no-coalesce forwards every request on its own "
                    "(default: coalesce)")
+    p.add_argument("--hedge", action=argparse.BooleanOptionalAction, default=d.hedge,
+                   help="a request a host has not answered within the hedge delay (twice the "
+                   "recent p99 latency, 10 to 50 ms) goes to a second healthy host too, within a "
+                   "budget of 5%% extra requests; the first answer is relayed, the other one's "
+                   "numbers are skipped; --no-hedge waits for --timeout (default: hedge)")
     p.add_argument("--metrics", metavar="URL",
                    help="serve Prometheus metrics at URL/metrics (http://HOST:PORT, e.g. "
                    "http://127.0.0.1:6419), from a thread of their own; off by default")
@@ -155,7 +162,8 @@ def parse_args(argv: list[str] | None = None) -> ProxyConfig:
     return ProxyConfig(
         hosts=tuple(hosts), bind=ns.bind, timeout_s=ns.timeout,
         probe_interval_s=ns.probe_interval, max_names=ns.max_names,
-        max_in_flight=ns.max_in_flight, max_queued=ns.max_queued, coalesce=ns.coalesce, curve=curve,
+        max_in_flight=ns.max_in_flight, max_queued=ns.max_queued, coalesce=ns.coalesce,
+        hedge=ns.hedge, curve=curve,
         host_curve=host_curve, metrics=ns.metrics, log_level=ns.log_level,
         log_format=ns.log_format, memory_limit_mb=ns.memory_limit_mb,
     )

@@ -64,6 +64,8 @@ class Lane:
         mask = 0
         for job in self.jobs:
             mask |= 1 << job.backend
+            if job.hedge_backend >= 0:
+                mask |= 1 << job.hedge_backend
         return mask
 
     def take_job(self) -> Job:
@@ -81,8 +83,8 @@ class Lane:
 class Job:
     """One request to a backend, for one or more client requests of one name."""
 
-    __slots__ = ("backend", "body", "count", "deadline", "fallback", "lane", "members", "sent_at",
-                 "tried")
+    __slots__ = ("backend", "body", "count", "deadline", "fallback", "hedge_at", "hedge_backend",
+                 "lane", "members", "out", "sent_at", "settled", "tried")
 
     def __init__(self, lane: Lane, members: list[Member], count: int) -> None:
         self.lane = lane
@@ -102,6 +104,14 @@ class Job:
         """When the current attempt times out."""
         self.fallback: bytes | None = None
         """An error reply worth retrying elsewhere; the answer if no other backend does better."""
+        self.hedge_backend = -1
+        """The backend its hedge went to (-1: not hedged; seqgen_proxy.hedges)."""
+        self.hedge_at = 0.0
+        """When its hedge was sent."""
+        self.out = 0
+        """Once hedged: its attempts still out."""
+        self.settled = False
+        """Its clients were answered (an attempt still out is then answered late)."""
 
     @property
     def name(self) -> str:

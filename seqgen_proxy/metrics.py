@@ -68,6 +68,10 @@ class ProxyView:
     coalesced_requests: int
     coalesced_jobs: int
     coalesced_numbers: int
+    hedges: int
+    hedge_wins: int
+    late_answers: int
+    late_numbers: int
     caps_applied: int
     cap_names: int
     in_flight: int
@@ -93,6 +97,8 @@ def read_relay(relay: Relay) -> ProxyView:
         unavailable=relay.unavailable, retries=relay.retries, stale_replies=relay.stale_replies,
         undelivered=relay.undelivered, coalesced_requests=relay.coalesced,
         coalesced_jobs=stats.coalesced_jobs, coalesced_numbers=stats.coalesced_numbers,
+        hedges=relay.hedges.hedges, hedge_wins=relay.hedges.wins,
+        late_answers=relay.hedges.late_answers, late_numbers=relay.hedges.late_numbers,
         caps_applied=stats.caps_applied, cap_names=len(relay.caps), in_flight=in_flight,
         queued=queued, max_in_flight=config.max_in_flight, max_queued=config.max_queued,
         max_names=config.max_names, backends=backends)
@@ -154,6 +160,14 @@ def proxy_metric_families(view: ProxyView) -> list[Metric]:
                  "client request.", view.coalesced_jobs),
         _counter("seqgen_proxy_coalesced_numbers", "Numbers asked for by those backend requests.",
                  view.coalesced_numbers),
+        _counter("seqgen_proxy_hedges", "Backend requests sent as hedges: a request unanswered "
+                 "within the hedge delay sent to a second backend too.", view.hedges),
+        _counter("seqgen_proxy_hedge_wins", "Backend requests answered by their hedge first.",
+                 view.hedge_wins),
+        _counter("seqgen_proxy_late_answers", "Answers that came after the other attempt of "
+                 "their request had won; dropped.", view.late_answers),
+        _counter("seqgen_proxy_late_numbers", "Numbers in those late answers: issued, never "
+                 "delivered (skipped).", view.late_numbers),
         _counter("seqgen_proxy_caps_applied", "Requests whose `last` was lowered to the highest "
                  "number the proxy relayed for the name.", view.caps_applied),
         _gauge("seqgen_proxy_cap_names", "Names whose highest relayed number is remembered.",

@@ -25,6 +25,10 @@ Every request gets exactly one reply (docs/protocol.md, "Overload"):
 - Replies that a client's queue cannot take yet wait in the frontend's
   outbox; while it is full, no request is read.
 
+Hedging (seqgen_proxy.hedges, on unless ``--no-hedge``): a backend request
+unanswered within the hedge delay goes to a second healthy backend too; the
+first answer that ends it is relayed, the other is counted and dropped.
+
 Coalescing (seqgen_proxy.jobs, on unless ``--no-coalesce``): requests for a name
 that has a job out wait in the name's lane and leave together as one request
 when it settles; each client gets its own consecutive numbers of the reply.
@@ -51,6 +55,7 @@ from seqgen_common.reqids import RequestIds, split_reply
 from seqgen_proxy.backends import BackendPool
 from seqgen_proxy.caps import CapTable
 from seqgen_proxy.config import ProxyConfig
+from seqgen_proxy.hedges import Hedges
 from seqgen_proxy.jobs import Job, Lane, Member, split_values
 from seqgen_proxy.links import Backend, Links
 from seqgen_proxy.shares import Shares
@@ -133,6 +138,7 @@ class Relay:
         """Client requests that shared a backend request with others."""
         self.stats = ProxyStats(len(config.hosts))
         """What --metrics exports besides the counters above."""
+        self.hedges = Hedges(config.hedge, config.max_in_flight)
 
     def load(self) -> tuple[int, int]:
         """(requests waiting on backends, client requests waiting in the proxy)."""
@@ -235,6 +241,7 @@ class Relay:
 
     def _settled(self, job: Job) -> None:
         """``job`` got its final answer: the lane's next requests may go."""
+        job.settled = True
         lane = job.lane
         lane.jobs.remove(job)
         self._pump(lane)
@@ -285,9 +292,69 @@ class Relay:
             deadline = now + self._timeout_s
             backend.inflight.add(request_id, job, deadline)
             self._in_flight += 1
+            if job.hedge_backend >= 0:
+                job.out += 1
+            elif job.tried == 1 << index:  # its first attempt: a hedge may follow
+                hedge_at = self.hedges.sent(job, now)
+                if hedge_at is not None and hedge_at < deadline:
+                    deadline = hedge_at
             if deadline < self._check_at:  # noqa: PLR1730 - hot path: cheaper than min()
                 self._check_at = deadline
             return
+
+    def _hedge(self, job: Job) -> None:
+        """``job`` is unanswered after the hedge delay: send it to a healthy backend it has not
+        tried too, if the budget and --max-in-flight allow."""
+        if self._in_flight >= self.config.max_in_flight:
+            return
+        index = self.pool.choose_healthy(job.tried | job.lane.busy_backends())
+        if index is None or not self.hedges.allow():
+            return
+        backend = self.backends[index]
+        request_id = self._ids()
+        try:
+            backend.socket.send_multipart([request_id, b"", job.body], zmq.NOBLOCK)
+        except zmq.Again:
+            self._mark_down(backend, "is not connected")
+            return
+        self.hedges.hedges += 1
+        job.tried |= 1 << index
+        job.hedge_backend, job.hedge_at, job.out = index, self._now, 2
+        deadline = self._now + self._timeout_s
+        backend.inflight.add(request_id, job, deadline)
+        self._in_flight += 1
+        self._check_at = min(self._check_at, deadline)
+
+    def _hedged_reply(self, job: Job, backend: Backend, body: bytes) -> bool:
+        """A reply to one attempt of a hedged ``job``; True when it is not to be relayed (a
+        late answer, counted; or an error worth retrying while the other attempt is out)."""
+        job.out -= 1
+        if job.settled:
+            self.hedges.late(job, body.startswith(b"[null"))
+            return True
+        if body.startswith(b"[null") or not judge_error(body)[1]:  # it ends the request
+            if backend.index == job.hedge_backend:
+                self.hedges.wins += 1
+                if job.out > 0:  # the first attempt is still out: that backend is suspect
+                    self._mark_down(self.backends[job.backend],
+                                    f"was slower than a hedge (over {self.hedges.delay_s():g}s)")
+            job.backend = backend.index
+            return False
+        if job.out > 0:  # the other attempt may still bring the answer
+            self._mark_down(backend, "cannot serve (UNAVAILABLE or INTERNAL)")
+            job.fallback = judge_error(body)[0]
+            return True
+        job.backend = backend.index
+        return False
+
+    def _retry(self, job: Job) -> None:
+        """An attempt of ``job`` ended without an answer: the next backend, unless it was
+        hedged and its other attempt is still out (or already won)."""
+        if job.hedge_backend >= 0:
+            job.out -= 1
+            if job.settled or job.out > 0:
+                return
+        self._forward(job)
 
     def _drain_backend(self, backend: Backend) -> None:
         sock, inflight, pool = backend.socket, backend.inflight, self.pool
@@ -314,9 +381,16 @@ class Relay:
                     self._mark_up(backend)
                 continue
             self._in_flight -= 1
-            self.stats.latency[backend.index].observe(self._now - job.sent_at)
-            if not pool.is_healthy(backend.index) and not body.startswith(_CANNOT_SERVE):
+            latency_s = self._now - (job.hedge_at if backend.index == job.hedge_backend
+                                     else job.sent_at)
+            self.stats.latency[backend.index].observe(latency_s)
+            if not job.settled:  # a late answer is the tail hedging cuts: not in the delay
+                self.hedges.observe(latency_s)
+            if (not pool.is_healthy(backend.index) and not body.startswith(_CANNOT_SERVE)
+                    and not job.settled):  # a late answer (hedged) leaves it to its probes
                 self._mark_up(backend)
+            if job.hedge_backend >= 0 and self._hedged_reply(job, backend, body):
+                continue
             try:
                 self._on_reply(job, body)
             except Exception:
@@ -392,7 +466,7 @@ class Relay:
                 waiting = inflight.take_all()
                 self._in_flight -= len(waiting)
                 for each in waiting:
-                    self._forward(each)
+                    self._retry(each)
                 return
             if now - job.sent_at < BUSY_PATIENCE * timeout_s:
                 inflight.extend(request_id, now + timeout_s)  # busy, not dead: wait on
@@ -400,7 +474,7 @@ class Relay:
             # The backend answers others but not this one (lost in a restart?): retry it alone.
             inflight.pop(request_id)
             self._in_flight -= 1
-            self._forward(job)
+            self._retry(job)
 
     def _probe(self, now: float) -> None:
         for index in self.pool.probes_due(now):
@@ -424,7 +498,12 @@ class Relay:
             if backend.probe_id is not None and backend.probe_deadline <= now:
                 self._reset(backend)  # also schedules the next probe
         self._probe(now)
+        for job in self.hedges.due(now):
+            self._hedge(job)
         check_at = now + IDLE_POLL_S
+        hedge_at = self.hedges.next_at()
+        if hedge_at is not None and hedge_at < check_at:
+            check_at = hedge_at
         for backend in self.backends:
             deadline = backend.inflight.oldest_deadline()
             if deadline is not None and deadline < check_at:
@@ -514,6 +593,7 @@ class Relay:
 
     def _finish(self) -> None:
         jobs = [job for backend in self.backends for job in backend.inflight.take_all()]
+        jobs = list({id(job): job for job in jobs if not job.settled}.values())  # hedged: twice
         lanes = [*(job.lane for job in jobs), *self._queued, *self._lanes.values()]
         for member in [m for job in jobs for m in job.members]:
             self._reply(member.envelope, _STOPPING)
@@ -524,12 +604,15 @@ class Relay:
         while self.outbox and self._clock() < give_up_at:
             self.undelivered += self.outbox.flush().dropped
             time.sleep(RETRY_S)
+        hedges = self.hedges
         totals = {"retries": self.retries, "unavailable": self.unavailable, "shed": self.shed,
                   "stale_replies": self.stale_replies,
-                  "undelivered": self.undelivered + self.outbox.size, "coalesced": self.coalesced}
+                  "undelivered": self.undelivered + self.outbox.size, "coalesced": self.coalesced,
+                  "hedges": hedges.hedges, "hedge_wins": hedges.wins,
+                  "late_answers": hedges.late_answers, "late_numbers": hedges.late_numbers}
         log.info("stopped: %d retries, %d UNAVAILABLE, %d shed (overloaded), %d stale replies "
-                 "dropped, %d replies undelivered, %d requests coalesced", *totals.values(),
-                 extra={"totals": totals})
+                 "dropped, %d replies undelivered, %d requests coalesced, %d hedges (%d won, "
+                 "%d late answers, %d numbers skipped)", *totals.values(), extra={"totals": totals})
         self.frontend.close(linger=0)
         self._links.close()
 

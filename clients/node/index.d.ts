@@ -41,6 +41,9 @@ declare namespace seqgen {
     clientSecretKey?: string | Buffer | null;
     /** Concurrent `next()` calls for one name share one request. Default true. */
     coalesce?: boolean;
+    /** An attempt unanswered within the hedge delay (2 x recent p99, 10..50 ms) is sent to the
+     *  next healthy endpoint too, within a budget of 5 % extra requests. Default true. */
+    hedge?: boolean;
   }
 
   /** Options of one call. */
@@ -70,6 +73,13 @@ declare namespace seqgen {
     attempts: number;
     /** Attempts that got no reply within their timeout. */
     timeouts: number;
+    /** Extra attempts sent because the first had not answered within the hedge delay. */
+    hedges: number;
+    /** Requests answered by their hedge first. */
+    hedgeWins: number;
+    /** Answers that came after the other attempt of their request had won; never delivered
+     *  (the numbers of a late success are counted in `lostNumbers`). */
+    lateAnswers: number;
   }
 
   class Client {
@@ -95,6 +105,7 @@ declare namespace seqgen {
       backoffMs: number;
       maxBackoffMs: number;
       coalesce: boolean;
+      hedge: boolean;
       /** Whether CURVE is on (the keys themselves are not shown). */
       curve: boolean;
     }>;

@@ -23,8 +23,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 SCENARIOS = {
     "server-pipelined", "server-lockstep", "batch-1000", "client-next", "prefetch", "async-64",
-    "threads-16", "threads-handoff", "proxy", "proxy-coalesce", "latency", "burst-direct",
-    "burst-proxy",
+    "threads-16", "threads-handoff", "proxy", "proxy-coalesce", "latency", "hedge", "hedge-load",
+    "burst-direct", "burst-proxy",
 }
 WITH_FLOOR = SCENARIOS - {"proxy-coalesce", "latency", "burst-direct", "burst-proxy"}
 """Scenarios whose floor always runs (the coalescing ones need options that may not exist yet)."""

@@ -111,8 +111,10 @@ def test_one_server_lost_costs_at_most_one_timeout_per_back_off(
     cluster: Cluster, make: Any, fault: str
 ) -> None:
     lost, alive = two_servers(cluster)
+    # Without hedging: the timeouts and back-offs themselves (tests/integration/
+    # test_client_hedging.py has the hedged path).
     client = make([lost.bind, alive.bind], timeout_s=TIMEOUT_S, deadline_s=5.0,
-                  backoff_s=BACKOFF_S, max_backoff_s=BACKOFF_S)
+                  backoff_s=BACKOFF_S, max_backoff_s=BACKOFF_S, hedge=False)
     warm = [client.next("lose") for _ in range(10)]
     assert {v % 2 for v in warm} == {0, 1}
     if fault == "kill":
@@ -144,7 +146,7 @@ def test_stats_count_requests_attempts_and_timeouts(cluster: Cluster, make: Any)
     """The counters have the Node.js client's meanings (docs/client.md, "Statistics")."""
     frozen, alive = two_servers(cluster)
     client = make([frozen.bind, alive.bind], timeout_s=TIMEOUT_S, deadline_s=5.0,
-                  backoff_s=60.0, max_backoff_s=60.0)
+                  backoff_s=60.0, max_backoff_s=60.0, hedge=False)
     warm = [client.next("counted") for _ in range(2)]
     assert {v % 2 for v in warm} == {0, 1}
     frozen.stop()
@@ -195,7 +197,7 @@ def test_all_servers_lost_gives_unavailable_within_the_deadline(
 def test_threads_fail_over_together(cluster: Cluster) -> None:
     frozen, alive = two_servers(cluster)
     client = Client([frozen.bind, alive.bind], timeout_s=TIMEOUT_S, deadline_s=5.0,
-                    backoff_s=BACKOFF_S, max_backoff_s=BACKOFF_S)
+                    backoff_s=BACKOFF_S, max_backoff_s=BACKOFF_S, hedge=False)
     threads_n = 4
     seconds = 2.5
     results: list[tuple[list[int], list[float]]] = []

@@ -266,7 +266,9 @@ def test_back_pressure_loses_nothing(cluster: Cluster) -> None:
 def test_requests_are_in_flight_concurrently(cluster: Cluster, coalesce: str) -> None:
     """A frozen backend holds only its own requests: later ones to the other backend pass."""
     frozen, alive = two_servers(cluster)
-    proxy = cluster.proxy([frozen.bind, alive.bind], extra=["--timeout", "3", coalesce])
+    # Without hedging, which would move the frozen server's requests on after tens of ms
+    # (test_proxy_hedging.py): here the point is the requests' concurrency in the relay.
+    proxy = cluster.proxy([frozen.bind, alive.bind], extra=["--timeout", "3", coalesce, "--no-hedge"])
     frozen.stop()
     outcomes, threads = run_clients(proxy.bind, [1, 2, 3, 4], rounds=1, extra_wait_s=0.0)
     for thread in threads:

@@ -9,6 +9,7 @@ never reach a client. Everything else is tested against real servers.
 
 from __future__ import annotations
 
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -113,9 +114,12 @@ def client_factory() -> Iterator[list[Client]]:
             client.close()
 
 
-def start_proxy(cluster: Cluster, hosts: list[ScriptedBackend], timeout_s: str = "0.5") -> Proc:
-    """A proxy whose start-up probes are answered, so every host starts healthy."""
-    proxy = cluster.proxy([b.bind for b in hosts], extra=["--timeout", timeout_s], wait=False)
+def start_proxy(cluster: Cluster, hosts: list[ScriptedBackend], timeout_s: str = "0.5", *,
+                hedge: bool = False) -> Proc:
+    """A proxy whose start-up probes are answered, so every host starts healthy. Without
+    hedging unless asked: these tests script each attempt, and a hedge is one more."""
+    proxy = cluster.proxy([b.bind for b in hosts], wait=False,
+                          extra=["--timeout", timeout_s, "--hedge" if hedge else "--no-hedge"])
     for backend in hosts:
         envelope, body = backend.receive(10)
         assert body == b"[]"  # a probe: it must not use a number
@@ -184,6 +188,43 @@ def test_a_late_reply_after_the_retry_reaches_nobody(
     assert client.reply() == b'[null,"2"]'
     assert client.nothing_more(1.0)
     assert "did not answer within" in proxy.log()
+
+
+def hedge_totals(proxy: Proc) -> str:
+    assert proxy.term() == 0
+    found = re.search(r"\d+ hedges \(\d+ won, \d+ late answers, \d+ numbers skipped\)", proxy.log())
+    assert found is not None, proxy.log()[-2000:]
+    return found.group(0)
+
+
+@pytest.mark.parametrize("winner", ["hedge", "first"])
+def test_a_hedged_request_is_answered_once_and_the_other_answer_reaches_nobody(
+    cluster: Cluster, backends: list[ScriptedBackend], client_factory: list[Client], winner: str,
+) -> None:
+    first, second = backends
+    proxy = start_proxy(cluster, [first, second], timeout_s="5", hedge=True)
+    client = Client(proxy.bind)
+    client_factory.append(client)
+    client.send(b'["h","0",2]')
+    started = time.monotonic()
+    first_envelope, body = first.receive_request()  # round-robin: the first host first
+    # No answer within the hedge delay (50 ms until latencies are known): the same request
+    # goes to the other host too, long before the 5 s timeout.
+    second_envelope, hedged = second.receive_request(2.0)
+    assert time.monotonic() - started < 1.0
+    assert hedged == body and second_envelope[1] != first_envelope[1]
+    if winner == "hedge":
+        second.send(second_envelope, b'[null,"2","4"]')
+        assert client.reply() == b'[null,"2","4"]'
+        first.send(first_envelope, b'[null,"1","3"]')  # too late
+        expected = "1 hedges (1 won, 1 late answers, 2 numbers skipped)"
+    else:
+        first.send(first_envelope, b'[null,"1","3"]')
+        assert client.reply() == b'[null,"1","3"]'
+        second.send(second_envelope, b'[null,"2","4"]')  # too late
+        expected = "1 hedges (0 won, 1 late answers, 2 numbers skipped)"
+    assert client.nothing_more(1.0)  # one answer per request, never two
+    assert hedge_totals(proxy) == expected
 
 
 def test_internal_and_malformed_replies_are_retried_elsewhere(

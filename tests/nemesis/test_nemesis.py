@@ -17,8 +17,16 @@ pytestmark = pytest.mark.nemesis
 
 MIN_SUCCESS = 0.999
 """With one faulty server host, at least this share of calls succeeds."""
-P99_LIMIT_S = ATTEMPT_TIMEOUT_S + 0.1
-"""With one faulty server host, p99 latency during the fault is at most this."""
+P99_LIMIT_S = 0.1
+"""With one faulty server host, p99 latency during the fault is at most this: the clients and
+proxies hedge (issue 27), so a lost host costs a call about one hedge delay (at most 50 ms), not
+an attempt timeout (1 s). Measured 2026-12-06: 7 to 54 ms in every such row (docs/reliability.md)."""
+LOADED_EXTRA_S = 0.05
+"""When the machine itself is so loaded that the clients' p99 *before* a fault already passes
+P99_LIMIT_S - LOADED_EXTRA_S, the fault may add at most this (the hedge delay's ceiling) to it:
+the goal is about what a lost host costs, and a shared 2-core CI machine can make p99 near 100 ms
+with no fault at all (seen once: 94 to 118 ms before the faults). On a machine that is not that
+loaded, the limit is P99_LIMIT_S itself."""
 
 CATCH_UP_MAX_REQUESTS = 3
 """A server that fell far behind (more than twice drift) is within drift of the others again after
@@ -45,9 +53,16 @@ def _goal_failures(row: Row) -> list[str]:
         failures.append("no calls during the fault")
     elif d.success_ratio < MIN_SUCCESS:
         failures.append(f"{d.failed} of {d.calls} calls failed ({dict(d.errors)})")
-    if d.p99_s is not None and d.p99_s > P99_LIMIT_S:
-        failures.append(f"p99 {d.p99_s * 1000:.0f} ms > {P99_LIMIT_S * 1000:.0f} ms")
+    limit_s = p99_limit_s(row)
+    if d.p99_s is not None and d.p99_s > limit_s:
+        failures.append(f"p99 {d.p99_s * 1000:.0f} ms > {limit_s * 1000:.0f} ms")
     return [f"{row.episode.label}: {f}" for f in failures]
+
+
+def p99_limit_s(row: Row) -> float:
+    """P99_LIMIT_S, or on a machine loaded before the fault, its p99 then + LOADED_EXTRA_S."""
+    before = row.before.p99_s
+    return P99_LIMIT_S if before is None else max(P99_LIMIT_S, before + LOADED_EXTRA_S)
 
 
 def test_no_number_is_acknowledged_twice(nemesis_run: NemesisRun) -> None:
@@ -71,7 +86,7 @@ def test_clients_stop_cleanly(nemesis_run: NemesisRun) -> None:
 
 @pytest.mark.parametrize("kind", ONE_SERVER_HOST)
 def test_one_faulty_server_host(nemesis_run: NemesisRun, kind: str) -> None:
-    """>= 99.9 % of calls succeed and p99 <= attempt timeout + 100 ms, over every client."""
+    """>= 99.9 % of calls succeed and p99 <= 100 ms (hedging), over every client."""
     assert _goal_failures(_alone(nemesis_run, kind)) == [], nemesis_run.context()
 
 
@@ -161,8 +176,11 @@ def test_direct_clients_use_a_healed_server_within_the_back_off_rule(nemesis_run
             for label in direct:
                 if label not in row.judged:
                     continue
-                compared += 1
                 seconds = per_client[label]
+                observed_s = max(c.t1 for c in nemesis_run.histories[label]) - row.episode.t_heal
+                if seconds is None and observed_s < limit:
+                    continue  # the run ended before the limit: not having used it says nothing
+                compared += 1
                 if seconds is None or seconds > limit:
                     late.append(f"{row.episode.label}: {label} used {server} again after "
                                 f"{seconds} s (limit {limit:.1f} s)")

@@ -65,6 +65,34 @@ def test_only_endpoints_in_back_off_left_gives_the_one_due_soonest() -> None:
     assert rotation.pick(0.6, skip={0, 1, 2}) is None
 
 
+def test_a_hedge_goes_to_the_next_healthy_endpoint_never_one_in_back_off() -> None:
+    rotation = Rotation(3, 1.0, 8.0)
+    assert [rotation.pick_healthy(0) for _ in range(4)] == [1, 2, 1, 2]  # never the attempt's own
+    rotation.failed(2, 10.0, 10.0)
+    assert rotation.pick_healthy(0) == 1
+    assert rotation.pick_healthy(1) == 0
+    assert rotation.pick_healthy(2) in (0, 1)
+    rotation.failed(1, 10.0, 10.0)
+    assert rotation.pick_healthy(0) is None  # its back-off over or not: not a probe target
+    assert rotation.pick(100.0, {0}) in (1, 2)  # a first attempt may probe it, as before
+    assert rotation.pick_healthy(0) is None
+
+
+def test_an_endpoint_that_lost_to_a_hedge_is_probed_every_back_off_not_doubled() -> None:
+    rotation = Rotation(2, 1.0, 30.0)
+    now = 10.0
+    probes = []
+    for _ in range(4):  # each probe loses to a hedge again
+        rotation.suspect(0, now - 0.05, now)
+        rotation.failed(0, now - 0.05, now + 0.95)  # its timeout: the same outage
+        assert rotation.pick(now + 0.5) == 1
+        now += 1.0
+        probes.append(rotation.pick(now))
+    assert probes == [0, 0, 0, 0]  # a probe every second, not after 2, 4, 8 s
+    rotation.failed(0, now, now + 1.0)  # a timeout of its own (no hedge won): doubles as before
+    assert rotation.pick(now + 2.5) == 1
+
+
 def test_rotation_rejects_no_endpoints() -> None:
     with pytest.raises(ValueError):
         Rotation(0, 1.0, 1.0)

@@ -70,7 +70,8 @@ def view(**changes: object) -> ProxyView:
     fields: dict[str, object] = dict(
         outcomes={"OK": 5, "UNAVAILABLE": 2}, numbers=9, shed=1, unavailable=1, retries=3,
         stale_replies=4, undelivered=0, coalesced_requests=6, coalesced_jobs=2,
-        coalesced_numbers=8, caps_applied=1, cap_names=12, in_flight=2, queued=3,
+        coalesced_numbers=8, hedges=7, hedge_wins=5, late_answers=6, late_numbers=11,
+        caps_applied=1, cap_names=12, in_flight=2, queued=3,
         max_in_flight=1000, max_queued=10_000, max_names=100_000,
         backends=[BackendView("tcp://a:1", True, 2, 0, buckets, sum_s),
                   BackendView("tcp://b:2", False, 0, 3, [0] * len(buckets), 0.0)],
@@ -89,6 +90,8 @@ def test_families_name_every_counter_and_each_backend() -> None:
         "seqgen_proxy_stale_replies_total": 4, "seqgen_proxy_replies_undelivered_total": 0,
         "seqgen_proxy_coalesced_requests_total": 6, "seqgen_proxy_coalesced_jobs_total": 2,
         "seqgen_proxy_coalesced_numbers_total": 8, "seqgen_proxy_caps_applied_total": 1,
+        "seqgen_proxy_hedges_total": 7, "seqgen_proxy_hedge_wins_total": 5,
+        "seqgen_proxy_late_answers_total": 6, "seqgen_proxy_late_numbers_total": 11,
         "seqgen_proxy_cap_names": 12, "seqgen_proxy_cap_names_limit": 100_000,
         "seqgen_proxy_in_flight": 2, "seqgen_proxy_in_flight_limit": 1000,
         "seqgen_proxy_queued": 3, "seqgen_proxy_queued_limit": 10_000,

@@ -17,6 +17,7 @@ const zmq = require('zeromq');
 const { CODES, FAILOVER_CODES, SeqgenError, closedError } = require('./errors');
 const { CLOSED, Endpoint } = require('./endpoint');
 const { buildOptions, positiveMs } = require('./options');
+const { Hedging } = require('./hedging');
 const { CallPlan, NO_ANSWER, Rotation, UNSENT, unavailable } = require('./rotation');
 const { MAX_COUNT, countError, nameError } = require('./validate');
 const { encodeRequest, parseReply } = require('./wire');
@@ -26,6 +27,7 @@ const SENT = 2; // its request is out
 const DONE = 3; // settled: it got its number(s) or an error, or gave up
 
 const now = () => performance.now();
+const HEDGE_DUE = Symbol('hedge due');
 
 /** One `next()` or `nextMany()` call. */
 class Caller {
@@ -122,6 +124,7 @@ class Client {
       backoffMs: opts.backoffMs,
       maxBackoffMs: opts.maxBackoffMs,
       coalesce: opts.coalesce,
+      hedge: opts.hedge,
       curve: opts.curve !== null,
     });
     /** @type {Map<string, bigint>} name -> highest number received (names in it are valid) */
@@ -133,7 +136,10 @@ class Client {
     /** The same counters, with the same meanings, as the Python client's (docs/client.md). */
     this._stats = {
       requests: 0, calls: 0, coalescedCalls: 0, lostNumbers: 0, attempts: 0, timeouts: 0,
+      hedges: 0, hedgeWins: 0, lateAnswers: 0,
     };
+    /** The hedge delay and budget (lib/hedging.js); null: no hedging (off, or one endpoint). */
+    this._hedging = opts.hedge && opts.endpoints.length > 1 ? new Hedging() : null;
     this._closed = false;
   }
 
@@ -365,7 +371,11 @@ class Client {
       [index, timeoutMs] = planned;
       started = time;
       this._stats.attempts += 1;
-      const reply = await this._sockets[index].attempt(frame, timeoutMs);
+      if (this._hedging !== null && !plan.hedgeBudgeted) {
+        plan.hedgeBudgeted = true;
+        this._hedging.sent();
+      }
+      const reply = await this._attempt(index, started, frame, timeoutMs, count);
       if (reply === CLOSED) throw closedError();
       if (reply === NO_ANSWER || reply === UNSENT) {
         if (reply === NO_ANSWER) this._stats.timeouts += 1;
@@ -396,6 +406,112 @@ class Client {
       if (highest > this.last(name)) this._last.set(name, highest);
       return values;
     }
+  }
+
+  // ---- hedging (lib/hedging.js; docs/client.md, "Hedging") ----------------------------
+
+  /**
+   * The reply of one attempt on `index` (sent at `started`), hedged to the next healthy
+   * endpoint when it has not come within the hedge delay: the first reply that ends the
+   * request wins; the other one, when it comes, is counted and never delivered.
+   */
+  async _attempt(index, started, frame, timeoutMs, count) {
+    const first = this._sockets[index].attempt(frame, timeoutMs);
+    const hedging = this._hedging;
+    if (hedging === null || hedging.delayMs >= timeoutMs) return this._answered(started, await first);
+    let timer = null;
+    const due = new Promise((resolve) => { timer = setTimeout(resolve, hedging.delayMs, HEDGE_DUE); });
+    const early = await Promise.race([first, due]);
+    clearTimeout(timer);
+    if (early !== HEDGE_DUE) return this._answered(started, early);
+    const hedge = this._hedgeTo(index);
+    if (hedge === null) return this._answered(started, await first);
+    const hedgeStarted = now();
+    // The same timeout as any attempt, unless the request's deadline comes first.
+    const hedgeTimeoutMs = timeoutMs >= this._timeoutMs ? this._timeoutMs : started + timeoutMs - hedgeStarted;
+    const second = this._sockets[hedge].attempt(frame, Math.max(hedgeTimeoutMs, 1));
+    const racing = new Map([
+      [index, [started, first.then((reply) => [index, reply])]],
+      [hedge, [hedgeStarted, second.then((reply) => [hedge, reply])]],
+    ]);
+    let outcome = NO_ANSWER;
+    while (racing.size > 0) {
+      const [which, reply] = await Promise.race([...racing.values()].map((entry) => entry[1]));
+      const [at] = racing.get(which);
+      racing.delete(which);
+      if (reply === CLOSED) return CLOSED;
+      this._answered(at, reply);
+      if (this._final(reply, count)) {
+        if (which === hedge) {
+          this._stats.hedgeWins += 1;
+          this._rotation.suspect(index, started, now()); // skipped until it answers
+          this._rotation.succeeded(hedge, hedgeStarted);
+          if (!racing.has(index) && outcome === NO_ANSWER) this._stats.timeouts += 1;
+        }
+        for (const [other, [otherAt, pending]] of racing) {
+          pending.then(([, late]) => this._late(other, otherAt, late, count));
+        }
+        return reply;
+      }
+      if (which === index) {
+        outcome = reply;
+      } else {
+        if (!Buffer.isBuffer(reply)) this._stats.timeouts += 1;
+        this._rotation.failed(hedge, hedgeStarted, now());
+      }
+    }
+    return outcome;
+  }
+
+  /** The endpoint to hedge an attempt on `index` to, when one is healthy and the budget allows. */
+  _hedgeTo(index) {
+    const target = this._rotation.pickHealthy(index);
+    if (target === null || !this._hedging.allow()) return null;
+    this._stats.hedges += 1;
+    this._stats.attempts += 1;
+    return target;
+  }
+
+  /** An attempt sent at `started` brought `reply`: its latency feeds the hedge delay. */
+  _answered(started, reply) {
+    if (this._hedging !== null && Buffer.isBuffer(reply)) this._hedging.observe(now() - started);
+    return reply;
+  }
+
+  /** Whether `reply` ends the request: numbers, or an error every endpoint would give. */
+  _final(reply, count) {
+    if (!Buffer.isBuffer(reply)) return false;
+    try {
+      parseReply(reply, count);
+    } catch (err) {
+      return !(err instanceof SeqgenError) || !FAILOVER_CODES.has(err.code);
+    }
+    return true;
+  }
+
+  /**
+   * The attempt on `index` sent at `started` lost its race and ended with `reply`: a late
+   * answer is counted (its numbers lost); none in time is a failure of its endpoint.
+   */
+  _late(index, started, reply, count) {
+    if (reply === CLOSED) return;
+    const stats = this._stats;
+    if (!Buffer.isBuffer(reply)) {
+      if (reply === NO_ANSWER) stats.timeouts += 1;
+      this._rotation.failed(index, started, now());
+      return;
+    }
+    stats.lateAnswers += 1;
+    // Its latency is not observed: it is the tail that hedging cuts, and it would raise the
+    // hedge delay exactly while hedges are needed (a frozen or lossy endpoint).
+    // It stays skipped until its back-off is over: an endpoint that answers late (a lossy
+    // link) would otherwise take first attempts again at once and spend the budget.
+    try {
+      parseReply(reply, count);
+    } catch {
+      return;
+    }
+    stats.lostNumbers += count;
   }
 }
 

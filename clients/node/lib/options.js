@@ -18,6 +18,7 @@ const DEFAULTS = Object.freeze({
   serverPublicKey: null,
   clientSecretKey: null,
   coalesce: true,
+  hedge: true,
 });
 
 /**
@@ -113,6 +114,7 @@ function buildOptions(endpoints, options, env, makePair) {
   const maxBackoffMs = positiveMs('maxBackoffMs', merged.maxBackoffMs);
   if (maxBackoffMs < backoffMs) throw new RangeError('maxBackoffMs must not be less than backoffMs');
   if (typeof merged.coalesce !== 'boolean') throw new TypeError('coalesce must be true or false');
+  if (typeof merged.hedge !== 'boolean') throw new TypeError('hedge must be true or false');
   return {
     endpoints: endpointsFrom(endpoints, env),
     timeoutMs,
@@ -120,6 +122,7 @@ function buildOptions(endpoints, options, env, makePair) {
     backoffMs,
     maxBackoffMs,
     coalesce: merged.coalesce,
+    hedge: merged.hedge,
     curve: clientKeys(merged.serverPublicKey, merged.clientSecretKey, makePair),
   };
 }

@@ -102,6 +102,38 @@ class Rotation {
     this._retryAt[index] = now + this.delayMs(this._failures[index]);
   }
 
+  /**
+   * The endpoint for a hedge of an attempt on `otherThan`: the next one in round-robin
+   * order that is not in back-off (nor a probe), or null.
+   */
+  pickHealthy(otherThan) {
+    const size = this.size;
+    for (let step = 0; step < size; step += 1) {
+      const index = (this._cursor + step) % size;
+      if (index !== otherThan && this._failures[index] === 0) {
+        this._cursor = (index + 1) % size;
+        return index;
+      }
+    }
+    return null;
+  }
+
+  /**
+   * The attempt on `index` started at `started` lost to a hedge by `now`: the endpoint is
+   * skipped for `backoffMs`, not doubled per loss (finding out cost a hedge delay, not a
+   * timeout, so probing it every back-off period stays cheap). Its attempt's timeout, if no
+   * answer comes, belongs to the same outage.
+   */
+  suspect(index, started, now) {
+    if (started < this._failedAt[index]) return;
+    if (this._failures[index] === 0) {
+      this._suspects += 1;
+      this._failures[index] = 1;
+    }
+    this._failedAt[index] = now;
+    this._retryAt[index] = now + this._backoffMs;
+  }
+
   /** An attempt started at `started` got an answer. */
   succeeded(index, started) {
     if (this._failures[index] > 0 && started >= this._failedAt[index]) {

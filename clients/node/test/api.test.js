@@ -121,6 +121,7 @@ describe('seqgen client against a real server', { skip: skipReason() ?? false },
     // The first call went out alone at once; the 499 that came while it was in flight, together.
     assert.deepEqual(seq.stats, {
       requests: 2, calls: 500, coalescedCalls: 499, lostNumbers: 0, attempts: 2, timeouts: 0,
+      hedges: 0, hedgeWins: 0, lateAnswers: 0,
     });
     assert.equal((await requestCounters(server)).OK - okBefore, 2);
     assert.equal(seq.last('burst'), values[499]);
@@ -143,6 +144,7 @@ describe('seqgen client against a real server', { skip: skipReason() ?? false },
     // coalesced; d's call was served by c's number.
     assert.deepEqual(seq.stats, {
       requests: 3, calls: 4, coalescedCalls: 0, lostNumbers: 0, attempts: 3, timeouts: 0,
+      hedges: 0, hedgeWins: 0, lateAnswers: 0,
     });
   });
 
@@ -153,6 +155,7 @@ describe('seqgen client against a real server', { skip: skipReason() ?? false },
     for (let i = 1; i < values.length; i += 1) assert.ok(values[i - 1] < values[i], `at ${i}`);
     assert.deepEqual(seq.stats, {
       requests: 3, calls: 1502, coalescedCalls: 1501, lostNumbers: 0, attempts: 3, timeouts: 0,
+      hedges: 0, hedgeWins: 0, lateAnswers: 0,
     });
   });
 

@@ -49,7 +49,10 @@ describe('failover', { skip: skipReason() ?? false }, () => {
     });
 
     it('a frozen (SIGSTOP) server costs one attempt timeout, not the deadline', async () => {
-      const seq = client([odd.bind, even.bind], { timeoutMs: 400, deadlineMs: 20000, ...LONG_BACKOFF });
+      // Without hedging: the timeouts themselves (the hedged path is tested below).
+      const seq = client([odd.bind, even.bind], {
+        timeoutMs: 400, deadlineMs: 20000, hedge: false, ...LONG_BACKOFF,
+      });
       await seq.next('frozen');
       await seq.next('frozen'); // both endpoints answered once
       even.freeze();
@@ -71,7 +74,7 @@ describe('failover', { skip: skipReason() ?? false }, () => {
 
         // Many concurrent calls meet the frozen server at once: each fails over.
         const many = client([odd.bind, even.bind], {
-          timeoutMs: 400, deadlineMs: 20000, coalesce: false, ...LONG_BACKOFF,
+          timeoutMs: 400, deadlineMs: 20000, coalesce: false, hedge: false, ...LONG_BACKOFF,
         });
         const [burst, ms] = await timed(Promise.all(Array.from({ length: 100 }, () => many.next('frozen'))));
         assert.equal(new Set([...burst, ...values]).size, 110);
@@ -82,8 +85,55 @@ describe('failover', { skip: skipReason() ?? false }, () => {
       }
     });
 
+    it('hedged: a frozen server costs the hedge delay; its late answer is counted, never delivered',
+      async () => {
+        const seq = client([odd.bind, even.bind], {
+          timeoutMs: 5000, deadlineMs: 20000, backoffMs: 3000, maxBackoffMs: 3000,
+        });
+        const warm = [];
+        for (let i = 0; i < 32; i += 1) warm.push(await seq.next('hedged'));
+        assert.equal(warm.filter(isOdd).length, 16, `both answered: ${warm}`);
+        const before = seq.stats; // a busy machine may have delayed an answer past the delay
+        even.freeze();
+        const durations = [];
+        const values = [];
+        try {
+          for (let i = 0; i < 20; i += 1) {
+            const [value, ms] = await timed(seq.next('hedged'));
+            values.push(value);
+            durations.push(ms);
+          }
+        } finally {
+          even.thaw();
+        }
+        assert.ok(values.every(isOdd), `only the live server answers: ${values}`);
+        assert.ok(Math.max(...durations) < 1000, `the hedge delay (<= 50 ms), not the 5 s timeout: ${durations}`);
+        // One hedge, and it won; the frozen server was then skipped, neither tried nor hedged to.
+        assert.ok(seq.stats.hedgeWins - before.hedgeWins >= 1, JSON.stringify(seq.stats));
+        assert.ok(seq.stats.hedges - before.hedges <= 3, JSON.stringify(seq.stats));
+        // Thawed, it answers the request it held: counted, its number lost, never delivered.
+        const later = [];
+        const until = performance.now() + 10000;
+        while (seq.stats.lateAnswers === before.lateAnswers && performance.now() < until) {
+          later.push(await seq.next('hedged'));
+        }
+        assert.ok(seq.stats.lateAnswers > before.lateAnswers);
+        assert.equal(seq.stats.lostNumbers, seq.stats.lateAnswers, 'one number each');
+        assert.equal(seq.stats.timeouts, 0);
+        // It is used again after its back-off (3 s), its probe answered in time.
+        const again = performance.now() + 8000;
+        while (isOdd(later[later.length - 1] ?? 1n) && performance.now() < again) {
+          later.push(await seq.next('hedged'));
+        }
+        assert.ok(!isOdd(later[later.length - 1]), `used again after its back-off: ${later.slice(-5)}`);
+        const everything = [...warm, ...values, ...later];
+        assert.equal(new Set(everything).size, everything.length, 'no number twice');
+      });
+
     it('a killed (SIGKILL) server: calls go on through the other', async () => {
-      const seq = client([odd.bind, even.bind], { timeoutMs: 500, deadlineMs: 20000, ...LONG_BACKOFF });
+      const seq = client([odd.bind, even.bind], {
+        timeoutMs: 500, deadlineMs: 20000, hedge: false, ...LONG_BACKOFF,
+      });
       const warm = [await seq.next('killed'), await seq.next('killed')];
       assert.equal(warm.filter(isOdd).length, 1, `both answered: ${warm}`);
       await even.kill();

@@ -14,6 +14,32 @@ const z85 = require('../lib/z85');
 const ENDPOINTS = ['tcp://a:1', 'tcp://b:1', 'tcp://c:1'];
 
 describe('Rotation', () => {
+  it('hedges to the next healthy endpoint, never one in back-off', () => {
+    const rotation = new Rotation(3, 1000, 8000);
+    assert.deepEqual([0, 0, 0, 0].map((i) => rotation.pickHealthy(i)), [1, 2, 1, 2]);
+    rotation.failed(2, 10000, 10000);
+    assert.equal(rotation.pickHealthy(0), 1);
+    assert.equal(rotation.pickHealthy(1), 0);
+    rotation.failed(1, 10000, 10000);
+    assert.equal(rotation.pickHealthy(0), null);
+    assert.ok([1, 2].includes(rotation.pick(100000, new Set([0])))); // a first attempt may probe
+    assert.equal(rotation.pickHealthy(0), null);
+  });
+
+  it('an endpoint that lost to a hedge is probed every back-off, not doubled', () => {
+    const rotation = new Rotation(2, 1000, 30000);
+    let now = 10000;
+    const probes = [];
+    for (let i = 0; i < 4; i += 1) {
+      rotation.suspect(0, now - 50, now);
+      rotation.failed(0, now - 50, now + 950); // its timeout: the same outage
+      assert.equal(rotation.pick(now + 500), 1);
+      now += 1000;
+      probes.push(rotation.pick(now));
+    }
+    assert.deepEqual(probes, [0, 0, 0, 0]);
+  });
+
   it('goes round-robin from its start index', () => {
     const rotation = new Rotation(3, 1000, 8000, 1);
     assert.deepEqual(Array.from({ length: 7 }, () => rotation.pick(0)), [1, 2, 0, 1, 2, 0, 1]);
@@ -153,11 +179,14 @@ describe('options', () => {
     const seq = seqgen(['tcp://[::1]:6410', 'ipc:///tmp/x', 'inproc://y']);
     try {
       assert.deepEqual(seq.options, {
-        timeoutMs: 1000, deadlineMs: 5000, backoffMs: 1000, maxBackoffMs: 30000, coalesce: true, curve: false,
+        timeoutMs: 1000, deadlineMs: 5000, backoffMs: 1000, maxBackoffMs: 30000, coalesce: true, hedge: true,
+        curve: false,
       });
       assert.deepEqual(seq.stats, {
         requests: 0, calls: 0, coalescedCalls: 0, lostNumbers: 0, attempts: 0, timeouts: 0,
+        hedges: 0, hedgeWins: 0, lateAnswers: 0,
       });
+      assert.throws(() => seqgen('tcp://127.0.0.1:9', { hedge: 'yes' }), /hedge must be true or false/);
     } finally {
       seq.close();
     }
