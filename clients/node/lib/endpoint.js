@@ -126,7 +126,10 @@ class Endpoint {
       timer = setTimeout(() => {
         // Silent, or refused? The monitor says, before the socket is closed (one read of it
         // at a time: attempts that time out together share it).
-        if (conn.checking === null) conn.checking = queuedRefusal(conn.events, conn.refusal);
+        if (conn.checking === null) {
+          // Whatever happens to the monitor, the attempt ends: a silence is then NO_ANSWER.
+          conn.checking = queuedRefusal(conn.events, conn.refusal).catch(() => null);
+        }
         conn.checking.then((refusal) => {
           conn.refusal = refusal;
           settle(refusal === null ? NO_ANSWER : { refused: refusal });

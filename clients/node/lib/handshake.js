@@ -47,7 +47,12 @@ async function queuedRefusal(observer, previous) {
   let refusal = previous;
   for (;;) {
     if (observer.closed) return refusal;
-    const next = observer.receive();
+    let next;
+    try {
+      next = observer.receive();
+    } catch {
+      return refusal; // closed with its socket, or already being read: nothing more to learn
+    }
     const queued = await Promise.race([
       next.then((event) => event, () => null),
       new Promise((resolve) => { setImmediate(resolve, undefined); }),
