@@ -10,7 +10,6 @@ newer ones; the rest are closed by the header timeout.
 
 from __future__ import annotations
 
-import concurrent.futures
 import resource
 import socket
 from collections.abc import Iterator
@@ -154,18 +153,41 @@ def test_an_address_whose_connections_are_all_being_answered_gets_503(cluster: C
                         extra=["--max-connections-per-client", "2"])
     source = "127.0.0.9"
     server.stop()
+    # Both requests are on the wire before the probes below: an answered /healthz from
+    # another address then means the admin has read them (one event loop, in order). A
+    # third connection made while one of them was still unread would close that one as
+    # idle instead of being refused.
+    slow = [send_request(admin.url, "/status", source) for _ in range(2)]
     try:
-        with concurrent.futures.ThreadPoolExecutor(2) as pool:
-            slow = [pool.submit(get, admin.url, "/status", source, 30.0) for _ in range(2)]
-            wait_until(lambda: get(admin.url, "/healthz", "127.0.0.1") == 200
-                       and third(admin.url, source).startswith(b"HTTP/1.1 503"), 15,
-                       "the third connection refused")
-            assert b"too many connections" in third(admin.url, source)
-            assert [f.result() for f in slow] == [503, 503]  # the server did not answer
+        wait_until(lambda: get(admin.url, "/healthz", "127.0.0.1") == 200
+                   and third(admin.url, source).startswith(b"HTTP/1.1 503"), 15,
+                   "the third connection refused")
+        assert b"too many connections" in third(admin.url, source)
+        assert [status_of(sock) for sock in slow] == [503, 503]  # the server did not answer
     finally:
+        for sock in slow:
+            sock.close()
         server.cont()
     assert get(admin.url, "/healthz", source) == 200
     assert "refusing more" in admin.proc.log()
+
+
+def send_request(url: str, path: str, source: str) -> socket.socket:
+    """A whole GET of ``path`` sent from ``source`` on a raw connection (answer not read)."""
+    parts = urlsplit(url)
+    sock = socket.create_connection((parts.hostname, parts.port), timeout=30,
+                                    source_address=(source, 0))
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+                 "Connection: close\r\n\r\n".encode())
+    return sock
+
+
+def status_of(sock: socket.socket) -> int:
+    """The status code of the answer on ``sock`` (read until the admin closes it)."""
+    got = b""
+    while chunk := sock.recv(4096):
+        got += chunk
+    return int(got.split(b" ", 2)[1])
 
 
 def third(url: str, source: str) -> bytes:
