@@ -76,11 +76,13 @@ def server_counters(control: str) -> dict[str, Any]:
 class Daemon:
     """One started process: its pid, the endpoint clients use, and (servers) the control one."""
 
-    def __init__(self, proc: subprocess.Popen[bytes], bind: str, control: str | None = None) -> None:
+    def __init__(self, proc: subprocess.Popen[bytes], bind: str, control: str | None = None,
+                 data: Path | None = None) -> None:
         self.proc = proc
         self.pid = proc.pid
         self.bind = bind
         self.control = control
+        self.data = data
 
 
 class Daemons:
@@ -106,13 +108,17 @@ class Daemons:
                 return
         raise RuntimeError(f"{proc.args!r}: {endpoint} not ready after {READY_TIMEOUT_S}s")
 
-    def seqgen_server(self, instance: int = 1, instances: int = 1, data: Path | None = None) -> Daemon:
-        bind, control = free_endpoint(), free_endpoint()
+    def seqgen_server(self, instance: int = 1, instances: int = 1, data: Path | None = None, *,
+                      bind: str | None = None, control: str | None = None,
+                      extra: tuple[str, ...] = ()) -> Daemon:
+        """A server (on new free endpoints unless ``bind`` and ``control`` are given: a
+        restart in place), with ``extra`` flags (``--fenced``)."""
+        bind, control = bind or free_endpoint(), control or free_endpoint()
         data = data or self.tmp / f"data-{len(self._procs)}"
         proc = self._start("seqgen_server", "--bind", bind, "--control", control, "--instance", str(instance),
-                           "--instances", str(instances), "--data", str(data))
+                           "--instances", str(instances), "--data", str(data), *extra)
         self._wait_ready(proc, control, _PING)
-        return Daemon(proc, bind, control)
+        return Daemon(proc, bind, control, data)
 
     def seqgen_proxy(self, hosts: list[str], *extra: str) -> Daemon:
         bind = free_endpoint()
