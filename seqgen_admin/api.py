@@ -55,6 +55,7 @@ from seqgen_admin.models import (
     WitnessPage,
     changes_out,
     check_name,
+    fence_out,
     page_out,
     ready_out,
     sequence_out,
@@ -393,7 +394,7 @@ async def fence(state: State) -> FenceResult:
     """From now on the server's public socket answers every request UNAVAILABLE "fenced"
     (clients move to another server at once); durable before this answers, so the server
     stays fenced across restarts."""
-    return FenceResult(fenced=(await state.client.fence()).fenced)
+    return fence_out(await state.client.fence())
 
 
 @router.post("/unfence", tags=["cluster"], dependencies=[Depends(require_writer)],
@@ -410,7 +411,7 @@ async def unfence(state: State) -> FenceResult:
                                                            if p.reachable and p.instances])
     if waiting is not None and not own.retired and own.resize_to is None:
         raise Conflict(waiting)
-    return FenceResult(fenced=(await state.client.unfence()).fenced)
+    return fence_out(await state.client.unfence())
 
 
 @router.post(

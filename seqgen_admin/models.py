@@ -23,6 +23,7 @@ from seqgen_common.control import (
     Change,
     ChangePage,
     Counters,
+    FenceState,
     Pong,
     SequenceInfo,
     SequencePage,
@@ -54,6 +55,7 @@ __all__ = [
     "WitnessPage",
     "changes_out",
     "check_name",
+    "fence_out",
     "page_out",
     "ready_out",
     "sequence_out",
@@ -119,6 +121,7 @@ if TYPE_CHECKING:  # for type checkers: the fields are made from the messages at
     class Ready(_Model): ...
     class WitnessEntry(_Model): ...
     class WitnessPage(_Model): ...
+    class FenceResult(_Model): ...
 else:
     ServerCounters = derive(Counters, "ServerCounters", "Counters since the server started.")
     ServerStatus = derive(Status, "ServerStatus")
@@ -130,6 +133,7 @@ else:
     Ready = derive(messages.Ready, "Ready")
     WitnessEntry = derive(messages.WitnessEntry, "WitnessEntry")
     WitnessPage = derive(messages.WitnessPage, "WitnessPage")
+    FenceResult = derive(FenceState, "FenceResult")
 
 
 class FloorRequest(_Model):
@@ -146,10 +150,6 @@ class FloorRequest(_Model):
 
 
 # ---- the operator's plane -----------------------------------------------------------
-
-
-class FenceResult(_Model):
-    fenced: bool = Field(description="Whether the server is fenced now (durably).")
 
 
 class PeerState(_Model):
@@ -225,6 +225,10 @@ def when(unix_s: float | None) -> datetime | None:
 
 def ready_out(pong: Pong) -> Ready:
     return to_model(messages.Ready(status="ready", **msgspec.structs.asdict(pong)), Ready)
+
+
+def fence_out(state: FenceState) -> FenceResult:
+    return to_model(state, FenceResult)
 
 
 def status_out(s: Status) -> ServerStatus:

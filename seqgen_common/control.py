@@ -267,8 +267,7 @@ class FloorsRaised(_Message, tag="floors_raised", frozen=True):
 
 
 class FenceState(_Message, tag="fence_state", frozen=True):
-    fenced: bool
-    """The fence now in force (and durable)."""
+    fenced: Annotated[bool, described("Whether the server is fenced now (durably).")]
 
 
 class Layout(_Message, tag="layout", frozen=True):

@@ -40,7 +40,6 @@ NOT_MESSAGES: dict[str, str] = {
     "RecoverRequest": "a request body, read by pydantic only",
     "ResizeRequest": "a request body, read by pydantic only",
     "ResizeStepRequest": "a request body, read by pydantic only",
-    "FenceResult": "one field of the control FenceState; no peer reads it",
     "ClusterView": "composed by this admin from its plane; no peer reads it",
     "PeerState": "this admin's PeerView as served; no peer reads it",
     "RecoverResult": "composed from recover.Outcome; no peer reads it",
