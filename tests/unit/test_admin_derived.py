@@ -123,6 +123,8 @@ def test_a_message_round_trips_through_what_the_admin_serves_and_a_peer_reads(
         if field.digits:
             assert f'"{field.name}":"{MAX_VALUE - 1}"'.encode() in served
     assert read_answer(served, entry.message, int) == message
+    newer = served[:-1] + b',"from_a_newer_peer":1}'  # a field this admin does not know
+    assert read_answer(newer, entry.message, int) == message
 
 
 def test_a_bad_value_in_a_peers_answer_goes_through_the_check_given() -> None:
