@@ -31,13 +31,13 @@ from starlette.convertors import StringConvertor, register_url_convertor
 from starlette.routing import BaseRoute
 
 from seqgen_admin import backup as backups
+from seqgen_admin import messages
 from seqgen_admin.auth import bearer, check_write_access
 from seqgen_admin.config import AdminConfig
 from seqgen_admin.control_client import ControlClient
 from seqgen_admin.guard import MAX_BODY_BYTES
 from seqgen_admin.layout import waiting_to_join
 from seqgen_admin.models import (
-    BackwardsReport,
     Changes,
     ClusterView,
     FenceResult,
@@ -52,15 +52,16 @@ from seqgen_admin.models import (
     Sequence,
     SequenceList,
     ServerStatus,
-    WitnessEntry,
     WitnessPage,
     changes_out,
     check_name,
+    fence_out,
     page_out,
     ready_out,
     sequence_out,
     status_out,
     when,
+    witness_out,
 )
 from seqgen_admin.plane import Plane
 from seqgen_admin.recover import recover as run_recovery
@@ -354,14 +355,14 @@ async def get_witness(
     now = time.time()
     at = known.lost_at if known.lost_at is not None else now  # rates as they were at the loss
     items, next_cursor = await run_in_threadpool(witness.page, instance, prefix, cursor, limit, at)
-    return WitnessPage(
+    return witness_out(messages.WitnessPage(
         instance=instance,
-        items=[WitnessEntry(name=i.name, value=str(i.value), seen_at=datetime.fromtimestamp(
+        items=[messages.WitnessEntry(name=i.name, value=i.value, seen_at=datetime.fromtimestamp(
             i.seen_at, UTC), rate=i.rate) for i in items],
         next_cursor=next_cursor, interval_s=state.config.witness_interval_s,
         confirmed_at=when(known.confirmed_at), lost_at=when(known.lost_at),
         stale_s=known.stale_s(now),
-    )
+    ))
 
 
 @router.get("/changes", tags=["cluster"], summary="The change feed that peers' witnesses poll",
@@ -383,8 +384,7 @@ async def get_changes(
     follower = state.plane.follower
     if follower is not None:  # what this server's own values are, for free
         follower.learn_own((change.name, change.current) for change in page.items)
-    return changes_out(page, [BackwardsReport(instance=instance, conflict=conflict)
-                              for instance, conflict in state.plane.backwards_seen()])
+    return changes_out(page, state.plane.backwards_seen())
 
 
 @router.post("/fence", tags=["cluster"], dependencies=[Depends(require_writer)],
@@ -394,7 +394,7 @@ async def fence(state: State) -> FenceResult:
     """From now on the server's public socket answers every request UNAVAILABLE "fenced"
     (clients move to another server at once); durable before this answers, so the server
     stays fenced across restarts."""
-    return FenceResult(fenced=(await state.client.fence()).fenced)
+    return fence_out(await state.client.fence())
 
 
 @router.post("/unfence", tags=["cluster"], dependencies=[Depends(require_writer)],
@@ -411,7 +411,7 @@ async def unfence(state: State) -> FenceResult:
                                                            if p.reachable and p.instances])
     if waiting is not None and not own.retired and own.resize_to is None:
         raise Conflict(waiting)
-    return FenceResult(fenced=(await state.client.unfence()).fenced)
+    return fence_out(await state.client.unfence())
 
 
 @router.post(

@@ -31,6 +31,7 @@ from seqgen_admin.plane import ClusterState
 from seqgen_admin.witness import InstanceState, WitnessStore
 from seqgen_common.control import Counters, Status, counter_fields
 from seqgen_common.errors import StoreError
+from seqgen_common.fields import field_docs
 
 __all__ = [
     "ClusterCollector",
@@ -91,24 +92,13 @@ def server_metric_families(status: Status | None) -> list[Metric]:
     if status is None:
         return [up]
     info = InfoMetricFamily("seqgen_server", "The server's version and place in the cluster.")
-    info.add_metric([], {
-        "version": status.version,
-        "instance": str(status.instance),
-        "instances": str(status.instances),
-    })
+    info.add_metric([], {field.name: str(getattr(status, field.name))
+                         for field in field_docs(Status) if field.extra.get("info")})
     return [
         up,
         info,
-        _gauge("seqgen_uptime_seconds", "Seconds since the server started.", status.uptime_s),
-        _gauge("seqgen_drift", "The server's --drift.", status.drift),
-        _gauge("seqgen_reserve", "The server's --reserve (own numbers per name).", status.reserve),
-        _gauge("seqgen_sequences", "Sequences (names) the server holds.", status.sequences),
-        _gauge("seqgen_clean_start", "1 if the previous run stopped cleanly, else 0.",
-               int(status.clean_start)),
-        _gauge("seqgen_store_ok", "1 while the store persists, 0 while it fails.",
-               int(status.store_ok)),
-        _gauge("seqgen_fenced", "1 while the server is fenced (it issues nothing), else 0.",
-               int(status.fenced)),
+        *(_gauge(field.extra["gauge"], field.extra["help"], float(getattr(status, field.name)))
+          for field in field_docs(Status) if "gauge" in field.extra),
         *_counter_families(status.counters),
     ]
 

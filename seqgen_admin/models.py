@@ -2,33 +2,41 @@
 
 Sequence values are 64-bit; JSON numbers lose precision above 2**53 in many
 clients (JavaScript), so every sequence value travels as a string of decimal
-digits, as on the public wire protocol. The ``*_out`` functions turn control
-replies (msgspec structs) into these models.
+digits, as on the public wire protocol. The models of messages (the control
+replies of seqgen_common.control, the admin's own of seqgen_admin.messages) are
+derived from them (seqgen_admin.derive); the ``*_out`` functions turn a message
+into its model. The models written here are those of no message (requests, and
+what only this admin composes).
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, Any, Final, Literal
+from typing import TYPE_CHECKING, Annotated, Final, Literal
 
 import msgspec
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import Field
 
+from seqgen_admin import messages
+from seqgen_admin.derive import DIGITS_PATTERN, Digits, Model, derive, to_model
 from seqgen_common.control import (
+    Change,
     ChangePage,
     Counters,
+    FenceState,
     Pong,
     SequenceInfo,
     SequencePage,
     Status,
-    counter_fields,
 )
 from seqgen_common.limits import MAX_VALUE
 from seqgen_common.protocol import NAME_PATTERN, name_problem
 
 __all__ = [
+    "DIGITS_PATTERN",
     "NAME_PATTERN",
     "BackwardsReport",
+    "ChangeItem",
     "Changes",
     "ClusterView",
     "FenceResult",
@@ -43,17 +51,18 @@ __all__ = [
     "SequenceList",
     "ServerCounters",
     "ServerStatus",
+    "WitnessEntry",
     "WitnessPage",
     "changes_out",
     "check_name",
+    "fence_out",
     "page_out",
     "ready_out",
     "sequence_out",
     "status_out",
     "when",
+    "witness_out",
 ]
-
-DIGITS_PATTERN: Final = r"^[0-9]+$"
 
 
 def check_name(name: str) -> str:
@@ -82,16 +91,11 @@ def digits_at_most(limit: int) -> str:
     return "^0*(?:" + "|".join(choices) + ")$"
 
 
+_Model = Model
+"""The base of every HTTP model (seqgen_admin.derive)."""
+
 VALUE_PATTERN: Final = digits_at_most(MAX_VALUE)
 """A floor value: decimal digits of a number from 0 to 2**63 - 1."""
-
-
-Digits = Annotated[str, Field(pattern=DIGITS_PATTERN, examples=["100000"])]
-"""A 64-bit value as a string of decimal digits."""
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class Problem(_Model):
@@ -104,76 +108,32 @@ class Health(_Model):
     status: Literal["ok"] = Field(description="The admin process serves HTTP.")
 
 
-class Ready(_Model):
-    status: Literal["ready"] = Field(description="The server answers its control socket.")
-    version: str = Field(description="The server's seqgen version.")
-    instance: int = Field(description="This server's instance number K (1..N).")
-    instances: int = Field(description="N, the number of servers in the cluster.")
+# ---- derived from the messages (seqgen_admin.derive) ---------------------------------
 
-
-def _counters_model() -> type[BaseModel]:
-    """``ServerCounters``, field by field from ``seqgen_common.control.Counters``."""
-    fields: dict[str, Any] = {
-        field.name: (field.value_type, Field(description=field.description))
-        for field in counter_fields()
-    }
-    return create_model("ServerCounters", __base__=_Model, __doc__="Counters since the server started.",
-                        **fields)
-
-
-if TYPE_CHECKING:
-    class ServerCounters(_Model):
-        """For type checkers: the fields are made from ``Counters`` at import."""
+if TYPE_CHECKING:  # for type checkers: the fields are made from the messages at import
+    class ServerCounters(_Model): ...
+    class ServerStatus(_Model): ...
+    class Sequence(_Model): ...
+    class SequenceList(_Model): ...
+    class ChangeItem(_Model): ...
+    class BackwardsReport(_Model): ...
+    class Changes(_Model): ...
+    class Ready(_Model): ...
+    class WitnessEntry(_Model): ...
+    class WitnessPage(_Model): ...
+    class FenceResult(_Model): ...
 else:
-    ServerCounters = _counters_model()
-
-
-class ServerStatus(_Model):
-    version: str = Field(description="The server's seqgen version.")
-    instance: int = Field(description="This server's instance number K: it issues v ≡ K mod N.")
-    instances: int = Field(description="N, the number of servers in the cluster.")
-    drift: int = Field(description="How far a client's `last` may run ahead before a catch-up.")
-    reserve: int = Field(description="Own numbers per name made durable ahead of use.")
-    uptime_s: float = Field(description="Seconds since the server started.")
-    data_dir: str = Field(description="The server's data directory.")
-    sequences: int = Field(description="How many sequences (names) the server holds.")
-    clean_start: bool = Field(
-        description="False when the previous run did not stop cleanly (crash, kill -9)."
-    )
-    store_ok: bool = Field(
-        description="False while the store cannot persist (requests that need it get INTERNAL)."
-    )
-    counters: ServerCounters = Field(description="Counters since the server started.")
-    fenced: bool = Field(
-        description="True while the server is fenced: its public socket answers every request "
-        "UNAVAILABLE \"fenced\" and issues nothing (POST /recover or /unfence releases it)."
-    )
-    restored: bool = Field(
-        default=False,
-        description="True when this run started on a restored backup (GET /backup), not after a "
-        "crash: it starts fenced, and POST /recover brings it back.")
-    resize_to: int | None = Field(
-        default=None, description="A resize to this many servers is unfinished on this server "
-        "(null: none); `POST /resize` with that number finishes it.")
-    retired: bool = Field(default=False, description="A resize retired this server: it stays "
-                          "fenced for good.")
-
-
-class Sequence(_Model):
-    name: str = Field(description="The sequence name.")
-    current: Digits = Field(
-        description="The highest number issued (or the floor): the next number is greater."
-    )
-    durable: Digits = Field(
-        description="The durable high-water mark: after a crash the server restarts above it."
-    )
-
-
-class SequenceList(_Model):
-    items: list[Sequence] = Field(description="Sequences in name order (UTF-8 byte order).")
-    next_cursor: str | None = Field(
-        description="Pass as `cursor` to get the next page; null on the last page."
-    )
+    ServerCounters = derive(Counters, "ServerCounters", "Counters since the server started.")
+    ServerStatus = derive(Status, "ServerStatus")
+    Sequence = derive(SequenceInfo, "Sequence")
+    SequenceList = derive(SequencePage, "SequenceList")
+    ChangeItem = derive(Change, "ChangeItem")
+    BackwardsReport = derive(messages.BackwardsReport, "BackwardsReport")
+    Changes = derive(messages.Changes, "Changes", messages.Changes.__doc__)
+    Ready = derive(messages.Ready, "Ready")
+    WitnessEntry = derive(messages.WitnessEntry, "WitnessEntry")
+    WitnessPage = derive(messages.WitnessPage, "WitnessPage")
+    FenceResult = derive(FenceState, "FenceResult")
 
 
 class FloorRequest(_Model):
@@ -190,40 +150,6 @@ class FloorRequest(_Model):
 
 
 # ---- the operator's plane -----------------------------------------------------------
-
-
-class FenceResult(_Model):
-    fenced: bool = Field(description="Whether the server is fenced now (durably).")
-
-
-class ChangeItem(_Model):
-    name: str = Field(description="The sequence name.")
-    current: Digits = Field(description="Its current value (the highest number issued, or the floor).")
-    jumped: bool = Field(description="A floor was raised for the name since it was last sent "
-                         "to this consumer: the change is not a rate of issue.")
-
-
-class BackwardsReport(_Model):
-    instance: int = Field(description="The instance that went backwards.")
-    conflict: str = Field(description="The conflict, as this admin's `/cluster` shows it.")
-
-
-class Changes(_Model):
-    """A page of the change feed (what a peer's witness polls)."""
-
-    version: str = Field(description="The server's seqgen version.")
-    instance: int = Field(description="The server's instance number K.")
-    instances: int = Field(description="N, the number of servers in the cluster.")
-    epoch: str = Field(description="Random per server start; a new epoch means the server restarted.")
-    fenced: bool = Field(description="Whether the server is fenced.")
-    seq: int = Field(description="Send this back as `ack` once the items are stored.")
-    resync: bool = Field(description="Read every sequence (`GET /sequences`) first: the consumer "
-                         "is new to the server, or the server restarted.")
-    more: bool = Field(description="More changed names wait: ask again at once.")
-    items: list[ChangeItem] = Field(description="Names whose value changed, with their current value.")
-    backwards: list[BackwardsReport] = Field(
-        default_factory=list, description="Servers this admin saw go backwards (values below "
-        "what it witnessed them issue): the polling admin of that instance shows it too.")
 
 
 class PeerState(_Model):
@@ -255,31 +181,6 @@ class ClusterView(_Model):
         description="Misconfigurations, one sentence each: two servers with the same instance, "
         "servers that disagree on the number of instances, an instance out of range. Empty "
         "when all is well.")
-
-
-class WitnessEntry(_Model):
-    name: str = Field(description="The sequence name.")
-    value: Digits = Field(description="The highest value this host saw that instance issue.")
-    seen_at: datetime = Field(description="When that value was first seen (UTC).")
-    rate: float = Field(description="The name's observed rate of issue there, numbers per "
-                        "second: a peak that fades over about a minute, shown as it was when "
-                        "the record was last complete (`lost_at`, else now).")
-
-
-class WitnessPage(_Model):
-    instance: int = Field(description="The instance witnessed.")
-    items: list[WitnessEntry] = Field(description="Names in name order (UTF-8 byte order).")
-    next_cursor: str | None = Field(
-        description="Pass as `cursor` to get the next page; null on the last page.")
-    interval_s: float = Field(description="This admin's witness interval.")
-    confirmed_at: datetime | None = Field(
-        description="When the record of this instance was last known complete (null: never).")
-    lost_at: datetime | None = Field(
-        description="When it was first not complete after that (the server stopped answering, "
-        "restarted or was fenced); null while it is.")
-    stale_s: float | None = Field(
-        description="How long that instance may have issued numbers missing here: lost_at (or "
-        "now) minus confirmed_at; null when never confirmed.")
 
 
 class RecoverRequest(_Model):
@@ -319,40 +220,35 @@ def when(unix_s: float | None) -> datetime | None:
     return None if unix_s is None else datetime.fromtimestamp(unix_s, UTC)
 
 
-# ---- control replies -> HTTP models ------------------------------------------------
+# ---- messages -> HTTP models --------------------------------------------------------
 
 
 def ready_out(pong: Pong) -> Ready:
-    return Ready(status="ready", version=pong.version, instance=pong.instance,
-                 instances=pong.instances)
+    return to_model(messages.Ready(status="ready", **msgspec.structs.asdict(pong)), Ready)
 
 
-def _counters_out(c: Counters) -> ServerCounters:
-    return ServerCounters(**msgspec.structs.asdict(c))
+def fence_out(state: FenceState) -> FenceResult:
+    return to_model(state, FenceResult)
 
 
 def status_out(s: Status) -> ServerStatus:
-    """The HTTP model has the control reply's fields, one for one."""
-    fields = msgspec.structs.asdict(s)
-    fields["counters"] = _counters_out(s.counters)
-    return ServerStatus(**fields)
+    return to_model(s, ServerStatus)
 
 
 def sequence_out(info: SequenceInfo) -> Sequence:
-    return Sequence(name=info.name, current=str(info.current), durable=str(info.durable))
+    return to_model(info, Sequence)
 
 
 def page_out(page: SequencePage) -> SequenceList:
-    return SequenceList(
-        items=[sequence_out(info) for info in page.items], next_cursor=page.next_cursor
-    )
+    return to_model(page, SequenceList)
 
 
+def changes_out(page: ChangePage, backwards: list[tuple[int, str]] | None = None) -> Changes:
+    """The page, and the servers this admin saw go backwards: (instance, conflict)."""
+    reports = [messages.BackwardsReport(instance=instance, conflict=conflict)
+               for instance, conflict in backwards or []]
+    return to_model(messages.Changes(**msgspec.structs.asdict(page), backwards=reports), Changes)
 
-def changes_out(page: ChangePage, backwards: list[BackwardsReport] | None = None) -> Changes:
-    return Changes(
-        backwards=backwards or [],
-        version=page.version, instance=page.instance, instances=page.instances, epoch=page.epoch,
-        fenced=page.fenced, seq=page.seq, resync=page.resync, more=page.more,
-        items=[ChangeItem(name=c.name, current=str(c.current), jumped=c.jumped) for c in page.items],
-    )
+
+def witness_out(page: messages.WitnessPage) -> WitnessPage:
+    return to_model(page, WitnessPage)

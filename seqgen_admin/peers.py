@@ -28,9 +28,12 @@ import httpx
 import msgspec
 
 from seqgen_admin.cluster import Node
+from seqgen_admin.derive import read_answer
 from seqgen_admin.follow import Follower
+from seqgen_admin.messages import Changes, Ready, WitnessPage
 from seqgen_admin.tls import describe_error
 from seqgen_admin.witness import Seen, WitnessStore
+from seqgen_common.control import SequencePage
 from seqgen_common.errors import SeqgenError, Unavailable
 from seqgen_common.limits import MAX_VALUE
 
@@ -42,7 +45,6 @@ __all__ = [
     "PeerPoller",
     "PeerReader",
     "PeerView",
-    "WitnessPageWire",
     "failure",
     "http_client",
     "peer_value",
@@ -67,72 +69,9 @@ class PeerError(Unavailable):
     """A peer did not answer, or answered with an error or something unreadable."""
 
 
-# ---- what peers send (decoded with msgspec: a page may hold thousands of names) -------
-
-
-class _Wire(msgspec.Struct, forbid_unknown_fields=False):
-    pass
-
-
-class _ChangeWire(_Wire):
-    name: str
-    current: str
-    jumped: bool = False
-
-
-class _BackwardsWire(_Wire):
-    instance: int
-    conflict: str
-
-
-class _ChangesWire(_Wire):
-    version: str
-    instance: int
-    instances: int
-    epoch: str
-    fenced: bool
-    seq: int
-    resync: bool
-    more: bool
-    items: list[_ChangeWire]
-    backwards: list[_BackwardsWire] = []
-
-
-class _SequenceWire(_Wire):
-    name: str
-    current: str
-
-
-class _PageWire(_Wire):
-    """A page of a listing: ``next_cursor`` is null on the last one."""
-
-    next_cursor: str | None
-
-
-class _SequencesWire(_PageWire):
-    items: list[_SequenceWire]
-
-
-class _ReadyWire(_Wire):
-    instance: int
-    instances: int
-
-
-class _WitnessItemWire(_Wire):
-    name: str
-    value: str
-    rate: float
-
-
-class WitnessPageWire(_PageWire):
-    instance: int
-    items: list[_WitnessItemWire]
-    interval_s: float
-    stale_s: float | None
-
-
-_W = TypeVar("_W", bound=_Wire)
-_Paged = TypeVar("_Paged", bound=_PageWire)
+_M = TypeVar("_M", bound=msgspec.Struct)
+_Paged = TypeVar("_Paged", SequencePage, WitnessPage)
+"""A page of a listing: ``next_cursor`` is null on the last one."""
 
 
 def http_client(token: str | None, timeout_s: float, tls: ssl.SSLContext) -> httpx.AsyncClient:
@@ -156,9 +95,10 @@ def failure(url: str, exc: httpx.HTTPError) -> str:
     return f"{url}: {reason or f'{type(exc).__name__}: {exc}'.rstrip(': ')}"
 
 
-async def _get(http: httpx.AsyncClient, url: str, params: dict[str, Any], kind: type[_W],
-               timeout_s: float = PEER_TIMEOUT_S) -> _W:
-    """One GET to a peer: its whole answer within ``timeout_s`` and ``MAX_ANSWER_BYTES``."""
+async def _get(http: httpx.AsyncClient, url: str, params: dict[str, Any], kind: type[_M],
+               timeout_s: float = PEER_TIMEOUT_S) -> _M:
+    """One GET to a peer: its whole answer within ``timeout_s`` and ``MAX_ANSWER_BYTES``, read
+    as the message ``kind`` (its values checked by ``peer_value``)."""
     try:
         async with asyncio.timeout(timeout_s):
             status, content = await _read(http, url, params)
@@ -173,7 +113,9 @@ async def _get(http: httpx.AsyncClient, url: str, params: dict[str, Any], kind: 
             detail = ""
         raise PeerError(f"{url}: HTTP {status} {str(detail)[:500]}".rstrip())
     try:
-        return msgspec.json.decode(content, type=kind)
+        return read_answer(content, kind, peer_value)
+    except PeerError:
+        raise
     except (msgspec.DecodeError, ValueError) as exc:
         raise PeerError(f"{url}: unreadable answer: {exc}") from exc
 
@@ -236,17 +178,17 @@ class PeerReader:
 
     async def node(self) -> Node:
         """Who the peer's server says it is (``GET /readyz``)."""
-        ready = await _get(self._http, f"{self.url}/readyz", {}, _ReadyWire)
+        ready = await _get(self._http, f"{self.url}/readyz", {}, Ready)
         return Node(self.url, ready.instance, ready.instances)
 
     async def sequences(self) -> AsyncIterator[list[tuple[str, int]]]:
         """Every sequence of the peer's server with its current value, page by page."""
-        async for page in self._pages("sequences", _SequencesWire):
-            yield [(item.name, peer_value(item.current)) for item in page.items]
+        async for page in self._pages("sequences", SequencePage):
+            yield [(item.name, item.current) for item in page.items]
 
-    async def witnessed(self, instance: int) -> AsyncIterator[WitnessPageWire]:
+    async def witnessed(self, instance: int) -> AsyncIterator[WitnessPage]:
         """The peer's witness record of ``instance``, page by page."""
-        async for page in self._pages(f"witness/{instance}", WitnessPageWire):
+        async for page in self._pages(f"witness/{instance}", WitnessPage):
             yield page
 
     async def _pages(self, path: str, wire: type[_Paged]) -> AsyncIterator[_Paged]:
@@ -320,7 +262,7 @@ class PeerPoller:
                 sent_at = self._clock()
                 page = await _get(self._http, f"{view.url}/changes", {
                     "consumer": self._consumer, "epoch": self._epoch or "", "ack": self._ack,
-                    "limit": CHANGES_PAGE}, _ChangesWire)
+                    "limit": CHANGES_PAGE}, Changes)
                 unfenced = view.fenced is True and not page.fenced
                 self._saw(page)
                 # Unfenced: read it in full, to see at once any name that went backwards.
@@ -344,7 +286,7 @@ class PeerPoller:
             view.reachable = False
             view.error = f"unexpected error: {exc}"
 
-    def _saw(self, page: _ChangesWire) -> None:
+    def _saw(self, page: Changes) -> None:
         view = self.view
         if not view.reachable:
             log.info("peer %s answers: instance %d of %d%s", view.url, page.instance,
@@ -360,7 +302,7 @@ class PeerPoller:
         view.last_seen = self._clock()
         view.reports = [(report.instance, report.conflict[:1000]) for report in page.backwards[:100]]
 
-    async def _resync(self, page: _ChangesWire, sent_at: float) -> None:
+    async def _resync(self, page: Changes, sent_at: float) -> None:
         """Read every sequence of the peer (the feed carries what changes meanwhile)."""
         if self._epoch is not None and page.epoch != self._epoch:
             log.info("peer %s restarted (a new epoch): reading it in full", self.view.url)
@@ -378,9 +320,9 @@ class PeerPoller:
         self._ack = page.seq
         self._drained_at = sent_at
 
-    async def _record(self, page: _ChangesWire, sent_at: float) -> None:
+    async def _record(self, page: Changes, sent_at: float) -> None:
         sample = not page.fenced
-        seen = [Seen(item.name, peer_value(item.current), sample and not item.jumped)
+        seen = [Seen(item.name, item.current, sample and not item.jumped)
                 for item in page.items]
         if self._follower is not None:  # the feed only: a resync's full listing is not offered
             self._follower.offer((s.name, s.value) for s in seen)

@@ -41,7 +41,7 @@ from seqgen_admin.margin import (
     record_problem,
     value_problem,
 )
-from seqgen_admin.peers import PeerError, PeerReader, peer_value
+from seqgen_admin.peers import PeerError, PeerReader
 from seqgen_common.control import MAX_FLOORS, MAX_PAGE, Status
 from seqgen_common.errors import Conflict, Unavailable
 
@@ -130,7 +130,7 @@ async def _ask(http: httpx.AsyncClient, url: str, instance: int, *, check_rate: 
             raise PeerError(f"{url} has never witnessed instance {instance}")
         window_s = max(page.interval_s, page.stale_s)
         for item in page.items:
-            record = Witnessed(peer_value(item.value), item.rate, window_s)
+            record = Witnessed(item.value, item.rate, window_s)
             if (problem := record_problem(record, check_rate=check_rate)) is not None:
                 hint = ' (or give {"margin": "<digits>"}: rates are then not used)' if (
                     "rate" in problem) else ""

@@ -8,15 +8,15 @@ answers every request, including malformed ones, with exactly one reply
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass
-from typing import Annotated, Any, Final, Literal, get_args, get_type_hints
+from typing import Annotated, Final
 
 import msgspec
 
-from seqgen_common.errors import ControlCode, ErrorCode
+from seqgen_common.errors import ControlCode
+from seqgen_common.fields import described
 from seqgen_common.limits import MAX_VALUE
 from seqgen_common.protocol import name_problem
+from seqgen_common.status import CounterField, Counters, Status, counter_fields
 
 __all__ = [
     "MAX_BACKUP_CHUNK",
@@ -245,128 +245,18 @@ class Pong(_Message, tag="pong", frozen=True):
     instances: int
 
 
-Kind = Literal["counter", "gauge", "summary_count", "summary_sum"]
-"""How /metrics exports a field: a counter, a gauge, or the count or sum of a summary."""
-
-
-def _count(kind: Kind, metric: str, description: str) -> Any:
-    """Field metadata: how /status documents a counter and /metrics exports it."""
-    return msgspec.Meta(description=description, extra={"kind": kind, "metric": metric})
-
-
-class Counters(msgspec.Struct, kw_only=True):
-    """Counters since the server started: the one definition.
-
-    The server counts into an instance of this; the admin derives its HTTP model
-    (``/status``) and its Prometheus families (``/metrics``) from these fields.
-    """
-
-    requests: Annotated[dict[str, int], _count(
-        "counter", "seqgen_requests", 'Public requests by outcome: "OK" or the error code.')] = (
-        msgspec.field(default_factory=lambda: Counter(dict.fromkeys(["OK", *ErrorCode], 0))))
-    numbers_issued: Annotated[int, _count(
-        "counter", "seqgen_numbers_issued",
-        "Numbers handed out to clients (counted once their reply was handed to the socket).")] = 0
-    catchups: Annotated[int, _count(
-        "counter", "seqgen_catchups",
-        "Requests whose `last` made the server skip ahead past another server.")] = 0
-    catchup_skipped: Annotated[int, _count(
-        "counter", "seqgen_catchup_skipped_numbers", "Own numbers skipped by catch-ups.")] = 0
-    skipped_at_start: Annotated[int, _count(
-        "gauge", "seqgen_skipped_at_start_numbers",
-        "Own numbers skipped at start: reserved before a crash, maybe never issued.")] = 0
-    reservations_written: Annotated[int, _count(
-        "counter", "seqgen_reservations_written",
-        "Durable high-water marks written (one per name per store write).")] = 0
-    store_writes: Annotated[int, _count(
-        "summary_count", "seqgen_store_write_seconds",
-        "Store transactions (batches of durable marks) and their time.")] = 0
-    store_write_failures: Annotated[int, _count(
-        "counter", "seqgen_store_write_failures", "Store transactions that failed.")] = 0
-    store_write_seconds_sum: Annotated[float, _count(
-        "summary_sum", "seqgen_store_write_seconds", "Time spent in store transactions.")] = 0.0
-    store_write_seconds_max: Annotated[float, _count(
-        "gauge", "seqgen_store_write_seconds_max", "The slowest store transaction since start.")] = 0.0
-    disk_waits: Annotated[int, _count(
-        "counter", "seqgen_disk_waits",
-        "Public requests whose reply had to wait for a store write.")] = 0
-    replies_undelivered: Annotated[int, _count(
-        "counter", "seqgen_replies_undelivered",
-        "Replies that could not be handed to a client that had left; their numbers were "
-        "never issued (they are skipped).")] = 0
-    control_requests: Annotated[int, _count(
-        "counter", "seqgen_control_requests", "Control requests served (admin traffic).")] = 0
-    highest_mark: Annotated[int, _count(
-        "gauge", "seqgen_highest_mark",
-        "The highest durable mark of any name: no number issued is above it. Names end at "
-        "9223372036854775807 (EXHAUSTED); alert well before.")] = 0
-
-
-@dataclass(frozen=True, slots=True)
-class CounterField:
-    """One field of ``Counters`` with its documentation."""
-
-    name: str
-    value_type: Any
-    """``int``, ``float`` or ``dict[str, int]`` (requests by outcome)."""
-    kind: Kind
-    metric: str
-    """The Prometheus family name (counters get ``_total`` appended by the exposition)."""
-    description: str
-
-    @property
-    def labelled(self) -> bool:
-        """True for ``requests``: numbers by outcome rather than one number."""
-        return self.value_type not in (int, float)
-
-
-def counter_fields() -> list[CounterField]:
-    """The fields of ``Counters`` in order, with their kind, metric name and description."""
-    fields: list[CounterField] = []
-    for name, hint in get_type_hints(Counters, include_extras=True).items():
-        base, meta = get_args(hint)[:2]
-        assert isinstance(meta, msgspec.Meta) and meta.extra is not None
-        fields.append(CounterField(name, base, meta.extra["kind"], meta.extra["metric"],
-                                   meta.description or name))
-    return fields
-
-
-class Status(_Message, tag="status", frozen=True):
-    version: str
-    instance: int
-    instances: int
-    drift: int
-    reserve: int
-    uptime_s: float
-    data_dir: str
-    sequences: int
-    clean_start: bool
-    """False when the previous run did not stop cleanly (crash, kill -9)."""
-    store_ok: bool
-    """False while the store cannot persist (requests needing it get INTERNAL)."""
-    counters: Counters
-    fenced: bool = False
-    """True while the public socket answers every request ["UNAVAILABLE", "fenced"]."""
-    restored: bool = False
-    """This run started on a restored backup (GET /backup): not after a crash."""
-    resize_to: int | None = None
-    """The count of a resize begun here and not ended (None: none)."""
-    retired: bool = False
-    """A resize retired this server: it stays fenced for good."""
-
-
 class SequenceInfo(_Message, tag="sequence", frozen=True):
-    name: str
-    current: int
-    """The highest number issued (or the floor); the next is greater."""
-    durable: int
-    """The durable high-water mark: after a crash the server restarts above it."""
+    name: Annotated[str, described("The sequence name.")]
+    current: Annotated[int, described(
+        "The highest number issued (or the floor): the next number is greater.", digits=True)]
+    durable: Annotated[int, described(
+        "The durable high-water mark: after a crash the server restarts above it.", digits=True)]
 
 
 class SequencePage(_Message, tag="sequence_page", frozen=True):
-    items: list[SequenceInfo]
-    next_cursor: str | None
-    """Pass as ``cursor`` for the next page; None on the last page."""
+    items: Annotated[list[SequenceInfo], described("Sequences in name order (UTF-8 byte order).")]
+    next_cursor: Annotated[str | None, described(
+        "Pass as `cursor` to get the next page; null on the last page.")]
 
 
 class FloorsRaised(_Message, tag="floors_raised", frozen=True):
@@ -377,8 +267,7 @@ class FloorsRaised(_Message, tag="floors_raised", frozen=True):
 
 
 class FenceState(_Message, tag="fence_state", frozen=True):
-    fenced: bool
-    """The fence now in force (and durable)."""
+    fenced: Annotated[bool, described("Whether the server is fenced now (durably).")]
 
 
 class Layout(_Message, tag="layout", frozen=True):
@@ -394,27 +283,28 @@ class Layout(_Message, tag="layout", frozen=True):
 class Change(msgspec.Struct, array_like=True, frozen=True):
     """One changed name of a ChangePage: ``[name, current, jumped]``."""
 
-    name: str
-    current: int
-    jumped: bool = False
-    """A floor was raised for the name since it was last sent to this consumer: the change
-    is not a rate of issue (a witness does not count it as one)."""
+    name: Annotated[str, described("The sequence name.")]
+    current: Annotated[int, described(
+        "Its current value (the highest number issued, or the floor).", digits=True)]
+    jumped: Annotated[bool, described(
+        "A floor was raised for the name since it was last sent to this consumer: the change "
+        "is not a rate of issue.")] = False
 
 
 class ChangePage(_Message, tag="change_page", frozen=True):
-    version: str
-    instance: int
-    instances: int
-    epoch: str
-    """Random per server start: a new epoch means a restart, and a full resync."""
-    fenced: bool
-    seq: int
-    """Acknowledge this page by sending it as ``ack`` once its items are stored."""
-    resync: bool
-    """Read everything with ListSequences first (the consumer is new, or the server restarted)."""
-    more: bool
-    """More changed names wait: ask again at once."""
-    items: list[Change]
+    version: Annotated[str, described("The server's seqgen version.")]
+    instance: Annotated[int, described("The server's instance number K.")]
+    instances: Annotated[int, described("N, the number of servers in the cluster.")]
+    epoch: Annotated[str, described(
+        "Random per server start; a new epoch means the server restarted.")]
+    fenced: Annotated[bool, described("Whether the server is fenced.")]
+    seq: Annotated[int, described("Send this back as `ack` once the items are stored.")]
+    resync: Annotated[bool, described(
+        "Read every sequence (`GET /sequences`) first: the consumer is new to the server, or "
+        "the server restarted.")]
+    more: Annotated[bool, described("More changed names wait: ask again at once.")]
+    items: Annotated[list[Change], described(
+        "Names whose value changed, with their current value.")]
 
 
 class BackupReady(_Message, tag="backup_ready", frozen=True):
