@@ -84,6 +84,8 @@ def table(episodes: Sequence[ResizeEpisode], histories: dict[str, list[CallRecor
         cells = [_cell(stats(c for calls in histories.values() for c in calls if lo <= c.t0 < hi))
                  for lo, hi in windows(ep).values()]
         requests = "; ".join(str(a.status or a.error) for a in ep.attempts)[:120]
+        if ep.restarted_early:
+            requests += f" (restarted with the new count first: {', '.join(ep.restarted_early)})"
         lines.append(f"| {i} | {ep.label} | {ep.fault_delay_s:.2f} | {requests} "
                      f"| {ep.t_done - ep.t_first:.2f} | {' | '.join(cells)} |")
     lines.append("\n(calls / failed / p50 / p99 / max ms)\n")
