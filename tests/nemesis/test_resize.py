@@ -64,7 +64,7 @@ def windows(ep: ResizeEpisode) -> dict[str, tuple[float, float]]:
     """before: the 2 s before the first request; resize: from it until the request that
     answered 200 returned; after: the 3 s after; restarts: the servers restarted with the new
     count, one after the other (and, for a shrink, the retired one stopped)."""
-    return {"before": (ep.t_first - (ep.t_first - ep.t_before), ep.t_first),
+    return {"before": (ep.t_before, ep.t_first),
             "resize": (ep.t_first, ep.t_done), "after": (ep.t_done, ep.t_restart),
             "restarts": (ep.t_restart, ep.t_end)}
 
