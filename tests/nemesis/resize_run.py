@@ -177,7 +177,6 @@ class ResizeCluster(Cluster):
     def __init__(self, root: Path, tag: str, rate_per_worker_s: float, max_duration_s: float) -> None:
         super().__init__(root, tag, rate_per_worker_s, max_duration_s)
         self.resizer: Agent | None = None
-        self.pki: Pki | None = None
         self.instances = 2
 
     def proxy_endpoints(self, near: str) -> list[str]:
@@ -185,20 +184,20 @@ class ResizeCluster(Cluster):
 
     def start(self) -> None:
         self.net.build(HOSTS)
-        self.pki = Pki(self.root / "pki")
+        pki = Pki(self.root / "pki")  # the admin plane runs over mutual TLS, as deployed
         for k, host in enumerate(SERVER_HOSTS, start=1):
             env = self.host_env(k, 2, STAYING) if host in STAYING else self.host_env(k, 3, SERVER_HOSTS)
-            self.servers[host] = self.server_host(self.pki, host, env)
+            self.servers[host] = self.server_host(pki, host, env)
         servers = [self.address(h) for h in SERVER_HOSTS]
         self.proxies["c1"] = SupervisedHost(self.net, "c1", self.root / "c1",
                                             render_proxy(VENV, getpass.getuser(), servers), base_env())
         for host in (*STAYING, "c1"):
             (self.servers | self.proxies)[host].start()
-        observer = self.pki.host("observer")
+        observer = pki.host("observer")
         config = AgentConfig(
             publics={h: public(self.address(h)) for h in SERVER_HOSTS} | {"p1": public(self.address("c1"))},
             admins={f"admin-{h}": self.admin_url(h) for h in SERVER_HOSTS},
-            tls={"ca": str(self.pki.ca), "cert": str(observer.cert), "key": str(observer.key)})
+            tls={"ca": str(pki.ca), "cert": str(observer.cert), "key": str(observer.key)})
         argv = self.net.exec_argv("c1", [sys.executable, "-m", "tests.nemesis.agent",
                                          msgspec.json.encode(config).decode()])
         self.agent = Agent(argv, self.root / "agent.log")

@@ -173,12 +173,13 @@ def test_each_server_issues_increasing_numbers_under_each_layout(resize_run: Res
 
 def test_numbers_after_a_resize_are_above_every_number_before_it(resize_run: ResizeRun) -> None:
     """The boundaries lie above every number issued before the resize began."""
-    every = [c for calls in resize_run.histories.values() for c in calls if c.value is not None]
+    every = [(c.t0, c.t1, c.value) for calls in resize_run.histories.values() for c in calls
+             if c.value is not None]
     for ep in resize_run.episodes:
-        before = [c.value for c in every if c.t1 < ep.t_first]
-        after = [c.value for c in every if c.t0 > ep.t_done]
+        before = [value for _, t1, value in every if t1 < ep.t_first]
+        after = [value for t0, _, value in every if t0 > ep.t_done]
         assert before and after, ep.label
-        assert max(before) < min(after), (ep.label, max(before), min(after))  # type: ignore[type-var]
+        assert max(before) < min(after), (ep.label, max(before), min(after))
 
 
 def test_every_server_serves_under_the_new_layout(resize_run: ResizeRun) -> None:
