@@ -5,10 +5,11 @@
 reads one JSON command per line on standard input and answers each with one
 JSON line on standard output:
 
-- ``{"op": "ready", "timeout_s": 60, "peered": false}``: until every public
+- ``{"op": "ready", "timeout_s": 60, "peered": false, "only": null}``: until every public
   endpoint (servers and proxies) has handed out a number and every admin
   answered ``/readyz`` with 200 (with ``peered``, also until its ``/cluster``
-  shows every other admin reachable). Answer: ``{"ok", "elapsed_s", "failing"}``.
+  shows every other admin reachable); with ``only`` (labels), just those, and
+  ``peered`` counts only the admins among them. Answer: ``{"ok", "elapsed_s", "failing"}``.
 - ``{"op": "converge", "name": "busy", "drift": 100, "timeout_s": 30}``: poll
   each admin's ``GET /sequences/{name}`` until all answer and their current
   values lie within ``drift`` of each other. Answer: ``{"ok", "t_all_up",
@@ -22,6 +23,13 @@ JSON line on standard output:
   stateless requests to both servers in turn until the one behind hands out a number
   within ``drift`` of the latest from the one ahead. Answer: ``{"ok", "t_close",
   "behind", "ahead", "rounds"}``.
+
+- ``{"op": "reply", "endpoint": URI, "name": "n"}``: one request (``last`` "0") on a
+  fresh socket. Answer: ``{"reply": the decoded reply, or null when none came in time}``.
+- ``{"op": "http", "method": "POST", "url": URL, "body": {...}, "token": "t", "timeout_s": 30}``:
+  one request to an admin (``token``: sent as the bearer token). Answer: ``{"status": the
+  HTTP status or null, "body": the decoded JSON or the text, "error": the exception when
+  no answer came, "t0", "t1"}`` (time.monotonic, before and after).
 
 It runs in a client host's namespace because the suite's addresses exist only there.
 """
@@ -59,6 +67,23 @@ class Ready(msgspec.Struct):
     timeout_s: float = 60.0
     peered: bool = False
     """Also wait until every admin's /cluster shows every peer reachable (over mutual TLS)."""
+    only: list[str] | None = None
+    """The labels (publics and admins) to wait for; None: all of them."""
+
+
+class Reply(msgspec.Struct):
+    op: str
+    endpoint: str
+    name: str
+
+
+class Http(msgspec.Struct):
+    op: str
+    url: str
+    method: str = "GET"
+    body: dict[str, object] | None = None
+    token: str | None = None
+    timeout_s: float = 5.0
 
 
 class Converge(msgspec.Struct):
@@ -85,8 +110,9 @@ class Close(msgspec.Struct):
     timeout_s: float = 20.0
 
 
-def number(ctx: zmq.Context[zmq.Socket[bytes]], endpoint: str, name: str) -> int | None:
-    """One request (``last`` "0") on a fresh REQ socket; its number, None when none came in time."""
+def reply(ctx: zmq.Context[zmq.Socket[bytes]], endpoint: str, name: str) -> object:
+    """One request (``last`` "0") on a fresh REQ socket; the decoded reply, None when none came
+    in time."""
     sock = ctx.socket(zmq.REQ)
     sock.setsockopt(zmq.LINGER, 0)
     try:
@@ -94,11 +120,16 @@ def number(ctx: zmq.Context[zmq.Socket[bytes]], endpoint: str, name: str) -> int
         sock.send(msgspec.json.encode([name, "0"]))
         if not sock.poll(int(ATTEMPT_TIMEOUT_S * 1000)):
             return None
-        reply = msgspec.json.decode(sock.recv())
-        ok = isinstance(reply, list) and len(reply) == 2 and reply[0] is None
-        return int(reply[1]) if ok else None
+        return msgspec.json.decode(sock.recv())
     finally:
         sock.close()
+
+
+def number(ctx: zmq.Context[zmq.Socket[bytes]], endpoint: str, name: str) -> int | None:
+    """One request (``last`` "0") on a fresh REQ socket; its number, None when none came in time."""
+    answer = reply(ctx, endpoint, name)
+    ok = isinstance(answer, list) and len(answer) == 2 and answer[0] is None
+    return int(answer[1]) if ok else None  # type: ignore[index]
 
 
 def one_number(ctx: zmq.Context[zmq.Socket[bytes]], endpoint: str, name: str) -> bool:
@@ -116,26 +147,33 @@ class Agent:
             verify.load_cert_chain(config.tls["cert"], config.tls["key"])
         self.http = httpx.Client(timeout=ATTEMPT_TIMEOUT_S, verify=verify)
 
-    def _admin_ready(self, base: str, peered: bool) -> bool:
+    def _admin_ready(self, base: str, peers_wanted: int | None) -> bool:
+        """/readyz answers 200; with ``peers_wanted``, /cluster shows that many peers, all
+        reachable."""
         try:
             if self.http.get(f"{base}/readyz").status_code != 200:
                 return False
-            if not peered:
+            if peers_wanted is None:
                 return True
             peers = self.http.get(f"{base}/cluster").json()["peers"]
-            return len(peers) == len(self.config.admins) - 1 and all(p["reachable"] for p in peers)
+            return len(peers) == peers_wanted and all(p["reachable"] for p in peers)
         except (httpx.HTTPError, ValueError, KeyError, TypeError):
             return False
 
     def ready(self, cmd: Ready) -> dict[str, object]:
         started = time.monotonic()
-        failing = set(self.config.publics) | set(self.config.admins)
+        labels = set(self.config.publics) | set(self.config.admins)
+        failing = labels if cmd.only is None else labels & set(cmd.only)
+        unknown = set(cmd.only or ()) - labels
+        if unknown:
+            return {"ok": False, "elapsed_s": 0.0, "failing": sorted(unknown)}
+        peers_wanted = len(failing & set(self.config.admins)) - 1 if cmd.peered else None
         while failing:
             for label in sorted(failing):
                 if label in self.config.publics:
                     ok = one_number(self.ctx, self.config.publics[label], self.config.probe_name)
                 else:
-                    ok = self._admin_ready(self.config.admins[label], cmd.peered)
+                    ok = self._admin_ready(self.config.admins[label], peers_wanted)
                 if ok:
                     failing.discard(label)
             if not failing or time.monotonic() - started > cmd.timeout_s:
@@ -206,6 +244,24 @@ class Agent:
             time.sleep(0.02)  # between rounds of real requests
         return {"ok": False, "t_close": None, "behind": behind, "ahead": ahead, "rounds": rounds}
 
+    def request(self, cmd: Http) -> dict[str, object]:
+        headers = {"Connection": "close"}  # never a pooled connection to an admin that restarted
+        if cmd.token is not None:
+            headers["Authorization"] = f"Bearer {cmd.token}"
+        t0 = time.monotonic()
+        try:
+            answer = self.http.request(cmd.method, cmd.url, json=cmd.body, headers=headers,
+                                       timeout=cmd.timeout_s)
+        except httpx.HTTPError as exc:
+            return {"status": None, "body": None, "error": f"{type(exc).__name__}: {exc}",
+                    "t0": t0, "t1": time.monotonic()}
+        t1 = time.monotonic()
+        try:
+            body: object = answer.json()
+        except ValueError:
+            body = answer.text
+        return {"status": answer.status_code, "body": body, "error": None, "t0": t0, "t1": t1}
+
     def close(self) -> None:
         self.http.close()
         self.ctx.destroy(linger=0)
@@ -226,6 +282,11 @@ def main(argv: list[str]) -> int:
                 answer = agent.stateless(msgspec.json.decode(line, type=Stateless))
             elif op == "close":
                 answer = agent.close_in(msgspec.json.decode(line, type=Close))
+            elif op == "reply":
+                cmd = msgspec.json.decode(line, type=Reply)
+                answer = {"reply": reply(agent.ctx, cmd.endpoint, cmd.name)}
+            elif op == "http":
+                answer = agent.request(msgspec.json.decode(line, type=Http))
             else:
                 answer = {"error": f"unknown op {op!r}"}
             sys.stdout.write(msgspec.json.encode(answer).decode() + "\n")

@@ -23,6 +23,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -62,6 +63,11 @@ def worker_program(spec: WorkerSpec) -> list[str]:
     node = shutil.which("node")
     assert node is not None, node_missing()
     return [node, str(NODE_WORKER)]
+
+
+def base_env() -> dict[str, str]:
+    """This process's environment without any SEQGEN_ variable (supervisord's, before a host's)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("SEQGEN_")}
 
 
 def public(address: str) -> str:
@@ -210,33 +216,19 @@ class Cluster:
     def start(self) -> None:
         self.net.build(SERVER_HOSTS | CLIENT_HOSTS)
         user = getpass.getuser()
-        base_env = {k: v for k, v in os.environ.items() if not k.startswith("SEQGEN_")}
         pki = Pki(self.root / "pki")  # the admin plane runs over mutual TLS, as deployed
         for k, host in enumerate(SERVER_HOSTS, start=1):
-            root = self.root / host
-            data = root / "data"
-            data.mkdir(parents=True)
-            tls = root / "tls"
-            tls.mkdir()
-            cert = pki.host(host, alt_names=f"IP:{self.address(host)}")
-            shutil.copy(pki.ca, tls / "ca.crt")
-            shutil.copy(cert.cert, tls / "host.crt")
-            shutil.copy(cert.key, tls / "host.key")
             # The admins peer as deployed: each polls the others over mutual TLS.
-            peers = " ".join(f"https://{self.address(h)}:{ADMIN_PORT}" for h in SERVER_HOSTS if h != host)
-            env = base_env | {"SEQGEN_INSTANCE": str(k), "SEQGEN_INSTANCES": str(INSTANCES),
-                              "SEQGEN_ADMIN_TOKEN": ADMIN_TOKEN, "SEQGEN_PEERS": peers}
-            self.servers[host] = SupervisedHost(self.net, host, root,
-                                                render_host(VENV, data, user, tls), env)
+            self.servers[host] = self.server_host(pki, host, self.host_env(k, INSTANCES, SERVER_HOSTS))
         servers = [self.address(h) for h in SERVER_HOSTS]
         for host in CLIENT_HOSTS:
             self.proxies[host] = SupervisedHost(self.net, host, self.root / host,
-                                                render_proxy(VENV, user, servers), base_env)
+                                                render_proxy(VENV, user, servers), base_env())
         for supervised in [*self.servers.values(), *self.proxies.values()]:
             supervised.start()
         publics = {h: public(self.address(h)) for h in SERVER_HOSTS}
         publics |= {PROXY_OF[h]: public(self.address(h)) for h in CLIENT_HOSTS}
-        admins = {f"admin-{h}": f"https://{self.address(h)}:{ADMIN_PORT}" for h in SERVER_HOSTS}
+        admins = {f"admin-{h}": self.admin_url(h) for h in SERVER_HOSTS}
         observer = pki.host("observer")
         config = AgentConfig(publics=publics, admins=admins, tls={
             "ca": str(pki.ca), "cert": str(observer.cert), "key": str(observer.key)})
@@ -248,6 +240,32 @@ class Cluster:
             self._start_worker(spec)
         self._wait_workers_serving()
         self.started_at = time.monotonic()
+
+    def host_env(self, instance: int, instances: int, peered: Iterable[str]) -> dict[str, str]:
+        """supervisord's environment for a server host (what the template reads): its instance,
+        the count, the token and the admin URLs of the ``peered`` hosts other than itself."""
+        host = list(SERVER_HOSTS)[instance - 1]
+        peers = " ".join(self.admin_url(h) for h in peered if h != host)
+        return base_env() | {"SEQGEN_INSTANCE": str(instance), "SEQGEN_INSTANCES": str(instances),
+                           "SEQGEN_ADMIN_TOKEN": ADMIN_TOKEN, "SEQGEN_PEERS": peers}
+
+    def admin_url(self, host: str) -> str:
+        return f"https://{self.address(host)}:{ADMIN_PORT}"
+
+    def server_host(self, pki: Pki, host: str, env: dict[str, str]) -> SupervisedHost:
+        """A server host on the rendered template: its data directory, its admin's certificate
+        (signed by ``pki``), supervisord's environment ``env`` (started by the caller)."""
+        root = self.root / host
+        data = root / "data"
+        data.mkdir(parents=True)
+        tls = root / "tls"
+        tls.mkdir()
+        cert = pki.host(host, alt_names=f"IP:{self.address(host)}")
+        shutil.copy(pki.ca, tls / "ca.crt")
+        shutil.copy(cert.cert, tls / "host.crt")
+        shutil.copy(cert.key, tls / "host.key")
+        return SupervisedHost(self.net, host, root, render_host(VENV, data, getpass.getuser(), tls),
+                              env)
 
     def _start_worker(self, spec: WorkerSpec) -> None:
         endpoints = self.server_endpoints() if spec.path == "direct" else self.proxy_endpoints(spec.host)
@@ -273,11 +291,14 @@ class Cluster:
                 raise AssertionError(f"clients without numbers after {timeout_s} s: {sorted(waiting)}")
             time.sleep(0.1)  # between reads of their real results
 
-    def wait_ready(self, what: str, timeout_s: float = READY_TIMEOUT_S, *, peered: bool = False) -> float:
+    def wait_ready(self, what: str, timeout_s: float = READY_TIMEOUT_S, *, peered: bool = False,
+                   only: Iterable[str] | None = None) -> float:
         """Every server and proxy hands out a number, every admin is ready (with ``peered``, and
-        sees every other admin over mutual TLS); the seconds it took."""
+        sees every other admin over mutual TLS); with ``only``, just those labels (of the
+        agent's config). The seconds it took."""
         assert self.agent is not None
-        answer = self.agent.ask({"op": "ready", "timeout_s": timeout_s, "peered": peered}, timeout_s + 30)
+        answer = self.agent.ask({"op": "ready", "timeout_s": timeout_s, "peered": peered,
+                                 "only": None if only is None else sorted(only)}, timeout_s + 30)
         if not answer["ok"]:
             raise AssertionError(f"{what}: not ready after {timeout_s} s: {answer['failing']}\n"
                                  + self.logs())
