@@ -5,10 +5,13 @@ number repeats. The admin that receives the request coordinates; every admin
 (itself included) runs the steps on its own server (``run_step``, behind
 ``POST /resize/step`` for the peers):
 
-``state``  what the server says of its layout (nothing changes);
-``begin``  the fence and the unfinished resize, durable;
-``floors`` this admin reads its own server and every peer (all fenced now),
-           computes the boundaries and raises its server's floors to them;
+``state``   what the server says of its layout (nothing changes);
+``prepare`` while the cluster still serves: this admin reads every server and
+            watches their change feeds (seqgen_admin.resize_prep);
+``begin``   the fence and the unfinished resize, durable;
+``floors``  this admin drains the feeds (all fenced now: only what changed since
+            ``prepare``; without a preparation it reads every server in full),
+            computes the boundaries and raises its server's floors to them;
 ``commit`` the new layout (or the retirement) recorded by the server;
 ``end``    the resize finished there; the fence released unless retired.
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,7 +40,8 @@ from seqgen_admin.control_client import ControlClient
 from seqgen_admin.layout import LayoutError, LayoutNode, boundaries, resize_margin, resize_plan
 from seqgen_admin.margin import Implausible
 from seqgen_admin.peers import PeerError, PeerReader
-from seqgen_admin.recover import floor_batches, own_values
+from seqgen_admin.recover import own_values
+from seqgen_admin.resize_prep import FeedLost, Preparations, Prepared, prepare, raise_all, settle
 from seqgen_common.errors import Conflict, SeqgenError, Unavailable
 
 __all__ = ["STEP_TIMEOUT_S", "Part", "ResizeOutcome", "Step", "StepAnswer", "coordinate",
@@ -44,7 +49,7 @@ __all__ = ["STEP_TIMEOUT_S", "Part", "ResizeOutcome", "Step", "StepAnswer", "coo
 
 log = logging.getLogger(__name__)
 
-Step = Literal["state", "begin", "floors", "commit", "end"]
+Step = Literal["state", "prepare", "begin", "floors", "commit", "end"]
 STEP_TIMEOUT_S: Final = 600.0
 """The longest one step may take at a peer (``floors`` reads every server: large stores)."""
 
@@ -64,6 +69,8 @@ class StepAnswer(msgspec.Struct, frozen=True):
     """``floors``: floors that moved."""
     largest_jump: int = 0
     """``floors``: the largest boundary minus this server's value before."""
+    prepared: bool = False
+    """``floors``: only what changed since ``prepare`` was read under the fence."""
 
 
 async def _peer_values(http: httpx.AsyncClient, url: str) -> tuple[int, list[tuple[str, int]]]:
@@ -76,14 +83,9 @@ async def _peer_values(http: httpx.AsyncClient, url: str) -> tuple[int, list[tup
     return instance, values
 
 
-async def _raise_boundaries(client: ControlClient, http: httpx.AsyncClient, peers: Sequence[str],
-                            *, instances: int, margin: int, servers: int) -> tuple[int, int, int]:
-    """Read every server, raise this one's floors to the boundaries; (names, raised, jump)."""
-    status = await client.status()
-    if status.resize_to is None and status.instances == instances:
-        return 0, 0, 0  # another coordinator finished here already: its boundaries hold
-    if status.resize_to != instances:
-        raise Conflict(f"no resize to {instances} servers is begun on this server")
+async def _read_all(client: ControlClient, http: httpx.AsyncClient, peers: Sequence[str],
+                    ) -> tuple[dict[str, int], list[list[tuple[str, int]]], set[int]]:
+    """Every server in full: this one's values, every server's, the instances read."""
     own_read = asyncio.ensure_future(own_values(client))
     try:
         theirs = await asyncio.gather(*(_peer_values(http, url) for url in peers))
@@ -92,7 +94,44 @@ async def _raise_boundaries(client: ControlClient, http: httpx.AsyncClient, peer
         raise
     own = await own_read
     read: list[list[tuple[str, int]]] = [list(own.items()), *(values for _, values in theirs)]
-    missing = set(range(1, servers + 1)) - {status.instance, *(k for k, _ in theirs)}
+    return own, read, {k for k, _ in theirs}
+
+
+async def _settled(client: ControlClient, http: httpx.AsyncClient,
+                   prepared: Prepared | None) -> Prepared | None:
+    """The preparation brought up to date under the fence, or None (then read in full)."""
+    if prepared is None:
+        return None
+    began = time.monotonic()
+    try:
+        changed = await settle(client, http, prepared)
+    except (FeedLost, SeqgenError) as exc:
+        log.warning("resize: the feeds cannot say what changed since prepare (%s); reading "
+                    "every server in full under the fence", exc)
+        return None
+    log.info("resize: %d change(s) since prepare drained in %.3f s", changed,
+             time.monotonic() - began)
+    return prepared
+
+
+async def _raise_boundaries(client: ControlClient, http: httpx.AsyncClient, peers: Sequence[str],
+                            *, instances: int, margin: int, servers: int,
+                            prepared: Prepared | None = None) -> tuple[int, int, int, bool]:
+    """Read every server (or what changed since ``prepared``), raise this one's floors to the
+    boundaries; (names, raised, jump, whether the preparation was used)."""
+    status = await client.status()
+    if status.resize_to is None and status.instances == instances:
+        return 0, 0, 0, False  # another coordinator finished here already: its boundaries hold
+    if status.resize_to != instances:
+        raise Conflict(f"no resize to {instances} servers is begun on this server")
+    settled = await _settled(client, http, prepared)
+    if settled is not None:
+        read: list[list[tuple[str, int]]] = [list(settled.values.items())]
+        instances_read = settled.instances_read()
+        own = settled.own
+    else:
+        own, read, instances_read = await _read_all(client, http, peers)
+    missing = set(range(1, servers + 1)) - {status.instance, *instances_read}
     if missing:
         raise Conflict(f"this admin does not read instance(s) {sorted(missing)} of the "
                        f"resize's {servers}: every admin must be peered with every other")
@@ -100,33 +139,42 @@ async def _raise_boundaries(client: ControlClient, http: httpx.AsyncClient, peer
         floors = boundaries(read, margin)
     except Implausible as exc:
         raise Conflict(str(exc)) from exc
-    raised = 0
-    for batch in floor_batches(sorted(floors.items())):
-        raised += (await client.raise_floors(batch)).raised
+    raised = await raise_all(client, sorted(floors.items()))
     jump = max((floor - own.get(name, 0) for name, floor in floors.items()), default=0)
-    return len(floors), raised, jump
+    return len(floors), raised, jump, settled is not None
 
 
 async def run_step(client: ControlClient, http: httpx.AsyncClient, peers: Sequence[str], step: Step,
                    *, instances: int, retire: bool = False, margin: int = 0, servers: int = 0,
-                   quiet: Callable[[str], None] | None = None) -> StepAnswer:
+                   token: str = "", quiet: Callable[[str], None] | None = None,
+                   preparations: Preparations | None = None) -> StepAnswer:
     """One step on this admin's own server; SeqgenError (Conflict for a step out of order).
-    ``quiet`` pauses this admin's polling of its peers for the steps of a resize."""
-    if quiet is not None and step != "state":
+    ``quiet`` pauses this admin's polling of its peers for the fenced steps of a resize;
+    ``preparations`` keeps what ``prepare`` read for the ``floors`` step of the same
+    ``token``."""
+    if quiet is not None and step not in ("state", "prepare"):
         quiet(step)
     names = raised = jump = 0
-    if step == "begin":
+    used = False
+    if step == "prepare" and preparations is not None and token:
+        preparations.clear()
+        preparations.put(await prepare(client, http, peers, token=token, instances=instances))
+    elif step == "begin":
         await client.begin_resize(instances)
     elif step == "floors":
-        names, raised, jump = await _raise_boundaries(client, http, peers, instances=instances,
-                                                      margin=margin, servers=servers)
+        prepared = preparations.get(token, instances) if preparations is not None else None
+        names, raised, jump, used = await _raise_boundaries(client, http, peers, instances=instances,
+                                                      margin=margin, servers=servers,
+                                                      prepared=prepared)
     elif step == "commit":
         await client.commit_resize(instances, retire)
     elif step == "end":
+        if preparations is not None:
+            preparations.clear()
         await client.end_resize(instances)
     status = await client.status()
     return StepAnswer(status.instance, status.instances, status.fenced, status.resize_to,
-                      status.retired, status.drift, names, raised, jump)
+                      status.retired, status.drift, names, raised, jump, used)
 
 
 class Part(Protocol):
@@ -135,7 +183,7 @@ class Part(Protocol):
     who: str
 
     async def step(self, step: Step, *, instances: int, retire: bool = False, margin: int = 0,
-                   servers: int = 0) -> StepAnswer: ...
+                   servers: int = 0, token: str = "") -> StepAnswer: ...
 
 
 @dataclass
@@ -144,12 +192,14 @@ class _Local:
     http: httpx.AsyncClient
     peers: Sequence[str]
     quiet: Callable[[str], None] | None
+    preparations: Preparations | None
     who: str = THIS_SERVER
 
     async def step(self, step: Step, *, instances: int, retire: bool = False, margin: int = 0,
-                   servers: int = 0) -> StepAnswer:
+                   servers: int = 0, token: str = "") -> StepAnswer:
         return await run_step(self.client, self.http, self.peers, step, instances=instances,
-                              retire=retire, margin=margin, servers=servers, quiet=self.quiet)
+                              retire=retire, margin=margin, servers=servers, token=token,
+                              quiet=self.quiet, preparations=self.preparations)
 
 
 @dataclass
@@ -158,9 +208,9 @@ class _Remote:
     who: str
 
     async def step(self, step: Step, *, instances: int, retire: bool = False, margin: int = 0,
-                   servers: int = 0) -> StepAnswer:
+                   servers: int = 0, token: str = "") -> StepAnswer:
         body = {"step": step, "instances": instances, "retire": retire, "margin": margin,
-                "servers": servers}
+                "servers": servers, "token": token}
         try:
             response = await self.http.post(f"{self.who}/resize/step", json=body,
                                             timeout=STEP_TIMEOUT_S)
@@ -185,9 +235,11 @@ def _detail(content: bytes) -> str:
 
 
 def parts(client: ControlClient, http: httpx.AsyncClient, peers: Sequence[str],
-          quiet: Callable[[str], None] | None = None) -> list[Part]:
+          quiet: Callable[[str], None] | None = None,
+          preparations: Preparations | None = None) -> list[Part]:
     """This admin's server and every peer's."""
-    return [_Local(client, http, peers, quiet), *(_Remote(http, url) for url in peers)]
+    return [_Local(client, http, peers, quiet, preparations),
+            *(_Remote(http, url) for url in peers)]
 
 
 @dataclass(slots=True)
@@ -198,6 +250,10 @@ class ResizeOutcome:
     names: int = 0
     largest_jump: int = 0
     margin: int = 0
+    fenced_s: float = 0.0
+    """From the first ``begin`` to the last ``end``: how long the servers were fenced."""
+    prepared: bool = False
+    """Every ``floors`` step read only what changed since ``prepare``."""
     retired: str | None = None
     servers: list[tuple[str, StepAnswer]] = field(default_factory=list)
 
@@ -259,20 +315,33 @@ async def coordinate(servers: Sequence[Part], target: int) -> ResizeOutcome:
     log.warning("resize %d -> %d servers: fencing %d server(s)", plan.old, target, len(taking))
     unfinished = (f"; the resize to {target} servers is unfinished (the servers stay fenced): "
                   "send the same request again to finish it")
+    token = secrets.token_hex(8)
+    try:  # while the cluster serves: what the fence then need not wait for
+        await _each("prepare", [(p, p.step("prepare", instances=target, token=token))
+                                for p in staying])
+    except SeqgenError as exc:
+        log.warning("resize: reading the servers before the fence failed (%s); they are read "
+                    "in full under the fence", exc)
+    fenced_at = time.monotonic()
     try:
         await _each("begin", [(p, p.step("begin", instances=target)) for p in taking])
         outcome.margin = resize_margin(max(s.drift for s in states), plan.old, target)
         raised = await _each("floors", [(p, p.step("floors", instances=target,
-                                                   margin=outcome.margin, servers=len(taking)))
+                                                   margin=outcome.margin, servers=len(taking),
+                                                   token=token))
                                         for p in staying])
         await _each("commit", [(p, p.step("commit", instances=target,
                                           retire=p.who == plan.retire)) for p in taking])
         ended = await _each("end", [(p, p.step("end", instances=target)) for p in taking])
     except SeqgenError as exc:
         raise type(exc)(exc.message + unfinished) from exc
+    outcome.fenced_s = time.monotonic() - fenced_at
+    outcome.prepared = all(answer.prepared for answer in raised)
     outcome.names = max((answer.names for answer in raised), default=0)
     outcome.largest_jump = max((answer.largest_jump for answer in raised), default=0)
     outcome.servers = [(p.who, answer) for p, answer in zip(taking, ended, strict=True)]
-    log.warning("resized to %d servers: %d name(s), largest jump %d, margin %d", target,
-                outcome.names, outcome.largest_jump, outcome.margin)
+    log.warning("resized to %d servers: %d name(s), largest jump %d, margin %d, fenced %.3f s "
+                "(%s)", target, outcome.names, outcome.largest_jump, outcome.margin,
+                outcome.fenced_s, "read before the fence" if outcome.prepared
+                else "read in full under the fence")
     return outcome

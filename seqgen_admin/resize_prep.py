@@ -1,0 +1,203 @@
+"""A resize's reading of every server before the fence (docs/protocol.md, "Changing the
+number of servers"), so that the fenced part of a resize reads only what changed.
+
+Step ``prepare`` (the cluster still serves), on each admin that will raise floors:
+
+1. it becomes a consumer of every server's change feed (its own through the control
+   socket, each peer's through that admin's ``GET /changes``), under an id of its own
+   for this resize (``resize-<token>-<instance>``): from that reply on, every name whose
+   value changes on that server is in the feed for it;
+2. it reads every server in full (``ListSequences``, the peers' ``GET /sequences``) and
+   keeps, per name, the highest value read (``Prepared.values``);
+3. it drains every feed once (what changed during the read).
+
+Step ``floors`` (every server fenced) then only drains the feeds again (``settle``):
+every value that changed since a server was read is in its feed, so the highest value
+kept per name equals the highest value any server holds under the fence: exactly what a
+full read under the fence gives. A feed that cannot say so (the server restarted: a new
+epoch; it forgot the consumer: ``resync``) raises ``FeedLost`` and the caller reads
+everything under the fence instead, as without a preparation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+import httpx
+
+from seqgen_admin.cluster import THIS_SERVER
+from seqgen_admin.control_client import ControlClient
+from seqgen_admin.peers import CHANGES_PAGE, PeerReader, peer_value
+from seqgen_admin.recover import FRAME_BUDGET_BYTES, floor_batches, own_values
+from seqgen_common.control import MAX_CHANGES_PAGE
+
+__all__ = [
+    "FLOORS_IN_FLIGHT",
+    "FeedLost",
+    "Preparations",
+    "Prepared",
+    "prepare",
+    "raise_all",
+    "settle",
+]
+
+log = logging.getLogger(__name__)
+
+FLOORS_IN_FLIGHT: Final = 8
+"""RaiseFloors requests sent at once (the server makes them durable in one write)."""
+MAX_DRAIN_PAGES: Final = 10_000
+"""Pages one drain reads at most (a feed that never empties is not waited for)."""
+
+
+class FeedLost(Exception):
+    """A server's change feed cannot say what changed since it was read."""
+
+
+@dataclass(slots=True)
+class _Feed:
+    """One server's change feed, as this admin consumes it."""
+
+    who: str
+    """THIS_SERVER or the peer's admin URL."""
+    instance: int
+    epoch: str
+    ack: int
+
+
+@dataclass(slots=True)
+class Prepared:
+    token: str
+    instances: int
+    """The count of the resize it was prepared for."""
+    feeds: list[_Feed] = field(default_factory=list)
+    values: dict[str, int] = field(default_factory=dict)
+    """Per name, the highest value read on any server (then drained from the feeds)."""
+    own: dict[str, int] = field(default_factory=dict)
+    """Per name, this admin's own server's value (for the jump it makes)."""
+
+    def instances_read(self) -> set[int]:
+        return {feed.instance for feed in self.feeds}
+
+    def merge(self, items: Sequence[tuple[str, int]], *, own: bool = False) -> None:
+        values = self.values
+        for name, value in items:
+            if value > values.get(name, -1):
+                values[name] = value
+        if own:
+            self.own.update(items)
+
+
+class Preparations:
+    """The one preparation this admin holds (a newer one replaces it)."""
+
+    def __init__(self) -> None:
+        self._prepared: Prepared | None = None
+
+    def put(self, prepared: Prepared) -> None:
+        self._prepared = prepared
+
+    def get(self, token: str, instances: int) -> Prepared | None:
+        prepared = self._prepared
+        if prepared is None or not token or prepared.token != token:
+            return None
+        return prepared if prepared.instances == instances else None
+
+    def clear(self) -> None:
+        self._prepared = None
+
+
+# ---- the feeds --------------------------------------------------------------------
+
+_Page = tuple[bool, str, int, int, bool, list[tuple[str, int]]]
+"""(resync, epoch, seq, instance, more, [(name, current)])."""
+
+
+async def _poll(client: ControlClient, http: httpx.AsyncClient, who: str, consumer: str, *,
+                epoch: str | None, ack: int) -> _Page:
+    if who == THIS_SERVER:
+        page = await client.watch_changes(consumer, epoch, ack, MAX_CHANGES_PAGE)
+        return (page.resync, page.epoch, page.seq, page.instance, page.more,
+                [(item.name, item.current) for item in page.items])
+    wire = await PeerReader(http, who).changes(consumer, epoch, ack, CHANGES_PAGE)
+    return (wire.resync, wire.epoch, wire.seq, wire.instance, wire.more,
+            [(item.name, peer_value(item.current)) for item in wire.items])
+
+
+async def _drain(client: ControlClient, http: httpx.AsyncClient, consumer: str, feed: _Feed,
+                 into: Prepared) -> int:
+    """Every change of ``feed`` into ``into``; how many; FeedLost when it cannot say."""
+    changed = 0
+    for _ in range(MAX_DRAIN_PAGES):
+        resync, epoch, seq, _, more, items = await _poll(client, http, feed.who, consumer,
+                                                         epoch=feed.epoch, ack=feed.ack)
+        if resync or epoch != feed.epoch:
+            raise FeedLost(f"{feed.who}: the server restarted or forgot this admin's "
+                           "resize consumer")
+        into.merge(items, own=feed.who == THIS_SERVER)
+        changed += len(items)
+        feed.ack = seq
+        if not more:
+            return changed
+    raise FeedLost(f"{feed.who}: its change feed did not empty")
+
+
+async def _read(client: ControlClient, http: httpx.AsyncClient, who: str,
+                ) -> list[tuple[str, int]]:
+    if who == THIS_SERVER:
+        return list((await own_values(client)).items())
+    values: list[tuple[str, int]] = []
+    async for items in PeerReader(http, who).sequences():
+        values.extend(items)
+    return values
+
+
+async def prepare(client: ControlClient, http: httpx.AsyncClient, peers: Sequence[str], *,
+                  token: str, instances: int) -> Prepared:
+    """Steps 1 to 3 of the module doc (SeqgenError or PeerError when a server does not
+    answer)."""
+    own = (await client.status()).instance
+    consumer = f"resize-{token}-{own}"
+    prepared = Prepared(token, instances)
+    whos = [THIS_SERVER, *peers]
+    first = await asyncio.gather(*(_poll(client, http, who, consumer, epoch=None, ack=0) for who in whos))
+    prepared.feeds = [_Feed(who, instance, epoch, seq)
+                      for who, (_, epoch, seq, instance, _, _) in zip(whos, first, strict=True)]
+    read = await asyncio.gather(*(_read(client, http, who) for who in whos))
+    for who, values in zip(whos, read, strict=True):
+        prepared.merge(values, own=who == THIS_SERVER)
+    await settle(client, http, prepared, consumer)
+    return prepared
+
+
+async def settle(client: ControlClient, http: httpx.AsyncClient, prepared: Prepared,
+                 consumer: str | None = None) -> int:
+    """Drain every feed into ``prepared``; the changes read. FeedLost when one cannot say
+    what changed."""
+    if consumer is None:
+        consumer = f"resize-{prepared.token}-{(await client.status()).instance}"
+    counts = await asyncio.gather(*(_drain(client, http, consumer, feed, prepared)
+                                    for feed in prepared.feeds))
+    return sum(counts)
+
+
+# ---- the floors -------------------------------------------------------------------
+
+
+async def raise_all(client: ControlClient, floors: Sequence[tuple[str, int]],
+                    in_flight: int = FLOORS_IN_FLIGHT,
+                    budget_bytes: int = FRAME_BUDGET_BYTES) -> int:
+    """Raise ``floors`` with up to ``in_flight`` RaiseFloors requests at once (each durable
+    before its reply); how many moved."""
+    slots = asyncio.Semaphore(in_flight)
+
+    async def one(batch: list[tuple[str, int]]) -> int:
+        async with slots:
+            return (await client.raise_floors(batch)).raised
+
+    raised = await asyncio.gather(*(one(batch) for batch in floor_batches(floors, budget_bytes)))
+    return sum(raised)
+
