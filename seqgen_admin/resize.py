@@ -14,6 +14,10 @@ number repeats. The admin that receives the request coordinates; every admin
             computes the boundaries and raises its server's floors to them;
 ``commit`` the new layout (or the retirement) recorded by the server;
 ``end``    the resize finished there; the fence released unless retired.
+``abort``  (an undo: ``POST /resize`` with the count from before an unfinished
+           resize) the resize forgotten there and the fence released, unless
+           this server is the new one of a grow (it waits again). Refused where
+           the new layout was recorded already (seqgen_admin.layout).
 
 The coordinator checks every server first (all reachable, a layout that can
 go to the asked count: seqgen_admin.layout) and changes nothing when one
@@ -49,7 +53,7 @@ __all__ = ["STEP_TIMEOUT_S", "Part", "ResizeOutcome", "Step", "StepAnswer", "coo
 
 log = logging.getLogger(__name__)
 
-Step = Literal["state", "prepare", "begin", "floors", "commit", "end"]
+Step = Literal["state", "prepare", "begin", "floors", "commit", "end", "abort"]
 STEP_TIMEOUT_S: Final = 600.0
 """The longest one step may take at a peer (``floors`` reads every server: large stores)."""
 
@@ -168,10 +172,13 @@ async def run_step(client: ControlClient, http: httpx.AsyncClient, peers: Sequen
                                                       prepared=prepared)
     elif step == "commit":
         await client.commit_resize(instances, retire)
-    elif step == "end":
+    elif step in ("end", "abort"):
         if preparations is not None:
             preparations.clear()
-        await client.end_resize(instances)
+        if step == "end":
+            await client.end_resize(instances)
+        else:  # ``servers``: the count the cluster goes back to
+            await client.abort_resize(instances, (await client.status()).instance > servers)
     status = await client.status()
     return StepAnswer(status.instance, status.instances, status.fenced, status.resize_to,
                       status.retired, status.drift, names, raised, jump, used)
@@ -255,6 +262,8 @@ class ResizeOutcome:
     prepared: bool = False
     """Every ``floors`` step read only what changed since ``prepare``."""
     retired: str | None = None
+    undone: int | None = None
+    """The count of the unfinished resize this request undid."""
     servers: list[tuple[str, StepAnswer]] = field(default_factory=list)
 
 
@@ -306,11 +315,17 @@ async def coordinate(servers: Sequence[Part], target: int) -> ResizeOutcome:
         plan = resize_plan(nodes, target)
     except LayoutError as exc:
         raise Conflict(f"cannot resize, this request changed nothing: {exc}") from exc
-    outcome = ResizeOutcome(target, plan.old, plan.done, retired=plan.retire)
+    outcome = ResizeOutcome(target, plan.old, plan.done, retired=plan.retire, undone=plan.undo)
     if plan.done:
         outcome.servers = [(p.who, s) for p, s in zip(servers, states, strict=True)]
         return outcome
     taking = [p for p, s in zip(servers, states, strict=True) if not s.retired or s.resize_to]
+    if plan.undo is not None:
+        log.warning("undoing the unfinished resize to %d servers: back to %d", plan.undo, target)
+        undone = await _each("abort", [(p, p.step("abort", instances=plan.undo, servers=target))
+                                       for p in taking])
+        outcome.servers = [(p.who, answer) for p, answer in zip(taking, undone, strict=True)]
+        return outcome
     staying = [p for p in taking if p.who != plan.retire]
     log.warning("resize %d -> %d servers: fencing %d server(s)", plan.old, target, len(taking))
     unfinished = (f"; the resize to {target} servers is unfinished (the servers stay fenced): "

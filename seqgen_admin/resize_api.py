@@ -29,7 +29,7 @@ class ResizeRequest(_Model):
 
 
 class ResizeStepRequest(_Model):
-    step: Literal["state", "prepare", "begin", "floors", "commit", "end"] = Field(
+    step: Literal["state", "prepare", "begin", "floors", "commit", "end", "abort"] = Field(
         description="The step (docs/protocol.md, \"Changing the number of servers\").")
     instances: Count = Field(description="The number of servers the resize goes to.")
     retire: bool = Field(default=False, strict=True,
@@ -38,7 +38,8 @@ class ResizeStepRequest(_Model):
                         description="`floors`: added to the highest value of each name.")
     servers: int = Field(default=0, ge=0, le=MAX_INSTANCES + 1,
                          description="`floors`: how many servers the resize has: this admin "
-                         "must read instances 1 to `servers` (its own server and its peers).")
+                         "must read instances 1 to `servers` (its own server and its peers). "
+                         "`abort`: the count the cluster goes back to.")
     token: str = Field(default="", max_length=32, pattern="^[0-9a-f]*$",
                        description="`prepare`, `floors`: the resize's id; `floors` uses what "
                        "`prepare` read with the same token (else it reads every server).")
@@ -80,6 +81,8 @@ class ResizeResult(_Model):
                             "(as this admin timed the steps; 0 when nothing was done).")
     prepared: bool = Field(default=False, description="Every server was read before the fence, "
                            "so the fence only waited for what changed since.")
+    undone: int | None = Field(default=None, description="The count of the unfinished resize "
+                               "that this request undid (null: none).")
     servers: list[ServerResized] = Field(description="Each server's layout afterwards.")
 
 
@@ -123,6 +126,7 @@ async def resize(state: State, body: Annotated[ResizeRequest, Body()]) -> Resize
         instances=outcome.instances, previous=outcome.old, already=outcome.done_already,
         names=outcome.names, largest_jump=str(outcome.largest_jump), margin=str(outcome.margin),
         retired=outcome.retired, fenced_s=round(outcome.fenced_s, 3), prepared=outcome.prepared,
+        undone=outcome.undone,
         servers=[ServerResized(who=who, **_out(answer))  # type: ignore[arg-type]
                  for who, answer in outcome.servers])
 

@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 
 FLOORS_IN_FLIGHT: Final = 8
 """RaiseFloors requests sent at once (the server makes them durable in one write)."""
+FLOORS_TIMEOUT_S: Final = 60.0
+"""How long one RaiseFloors request of a resize may wait (many are made durable together)."""
 MAX_DRAIN_PAGES: Final = 10_000
 """Pages one drain reads at most (a feed that never empties is not waited for)."""
 
@@ -196,7 +198,7 @@ async def raise_all(client: ControlClient, floors: Sequence[tuple[str, int]],
 
     async def one(batch: list[tuple[str, int]]) -> int:
         async with slots:
-            return (await client.raise_floors(batch)).raised
+            return (await client.raise_floors(batch, FLOORS_TIMEOUT_S)).raised
 
     raised = await asyncio.gather(*(one(batch) for batch in floor_batches(floors, budget_bytes)))
     return sum(raised)
