@@ -8,6 +8,9 @@ number repeats. The admin that receives the request coordinates; every admin
 ``state``   what the server says of its layout (nothing changes);
 ``prepare`` while the cluster still serves: this admin reads every server and
             watches their change feeds (seqgen_admin.resize_prep);
+``preraise`` still serving: it raises its server's floors to every highest value
+            known + the margin (after that, most names need no fenced write);
+``drain``   still serving, once every server was pre-raised: it reads the feeds;
 ``begin``   the fence and the unfinished resize, durable;
 ``floors``  this admin drains the feeds (all fenced now: only what changed since
             ``prepare``; without a preparation it reads every server in full),
@@ -45,7 +48,15 @@ from seqgen_admin.layout import LayoutError, LayoutNode, boundaries, resize_marg
 from seqgen_admin.margin import Implausible
 from seqgen_admin.peers import PeerError, PeerReader
 from seqgen_admin.recover import own_values
-from seqgen_admin.resize_prep import FeedLost, Preparations, Prepared, prepare, raise_all, settle
+from seqgen_admin.resize_prep import (
+    FeedLost,
+    Preparations,
+    Prepared,
+    prepare,
+    preraise,
+    raise_all,
+    settle,
+)
 from seqgen_common.errors import Conflict, SeqgenError, Unavailable
 
 __all__ = ["STEP_TIMEOUT_S", "Part", "ResizeOutcome", "Step", "StepAnswer", "coordinate",
@@ -53,7 +64,10 @@ __all__ = ["STEP_TIMEOUT_S", "Part", "ResizeOutcome", "Step", "StepAnswer", "coo
 
 log = logging.getLogger(__name__)
 
-Step = Literal["state", "prepare", "begin", "floors", "commit", "end", "abort"]
+Step = Literal["state", "prepare", "preraise", "drain", "begin", "floors", "commit", "end",
+               "abort"]
+UNFENCED: Final = ("state", "prepare", "preraise", "drain")
+"""The steps taken while the cluster serves (the peers' polling goes on meanwhile)."""
 STEP_TIMEOUT_S: Final = 600.0
 """The longest one step may take at a peer (``floors`` reads every server: large stores)."""
 
@@ -101,14 +115,15 @@ async def _read_all(client: ControlClient, http: httpx.AsyncClient, peers: Seque
     return own, read, {k for k, _ in theirs}
 
 
-async def _settled(client: ControlClient, http: httpx.AsyncClient,
-                   prepared: Prepared | None) -> Prepared | None:
-    """The preparation brought up to date under the fence, or None (then read in full)."""
+async def _settled(client: ControlClient, http: httpx.AsyncClient, prepared: Prepared | None,
+                   changes: dict[str, int]) -> Prepared | None:
+    """The preparation brought up to date under the fence (what changed since into
+    ``changes``), or None (then read in full)."""
     if prepared is None:
         return None
     began = time.monotonic()
     try:
-        changed = await settle(client, http, prepared)
+        changed = await settle(client, http, prepared, changes)
     except (FeedLost, SeqgenError) as exc:
         log.warning("resize: the feeds cannot say what changed since prepare (%s); reading "
                     "every server in full under the fence", exc)
@@ -128,23 +143,27 @@ async def _raise_boundaries(client: ControlClient, http: httpx.AsyncClient, peer
         return 0, 0, 0, False  # another coordinator finished here already: its boundaries hold
     if status.resize_to != instances:
         raise Conflict(f"no resize to {instances} servers is begun on this server")
-    settled = await _settled(client, http, prepared)
+    changes: dict[str, int] = {}
+    settled = await _settled(client, http, prepared, changes)
     if settled is not None:
-        read: list[list[tuple[str, int]]] = [list(settled.values.items())]
         instances_read = settled.instances_read()
-        own = settled.own
+        own, before = settled.own, settled.own_before
     else:
         own, read, instances_read = await _read_all(client, http, peers)
+        before = own
     missing = set(range(1, servers + 1)) - {status.instance, *instances_read}
     if missing:
         raise Conflict(f"this admin does not read instance(s) {sorted(missing)} of the "
                        f"resize's {servers}: every admin must be peered with every other")
     try:
-        floors = boundaries(read, margin)
+        floors = (settled.boundaries(changes, margin) if settled is not None
+                  else boundaries(read, margin))
     except Implausible as exc:
         raise Conflict(str(exc)) from exc
-    raised = await raise_all(client, sorted(floors.items()))
-    jump = max((floor - own.get(name, 0) for name, floor in floors.items()), default=0)
+    # a floor this server holds already (raised by step preraise) needs no write
+    raised = await raise_all(client, sorted((name, floor) for name, floor in floors.items()
+                                            if floor > own.get(name, -1)))
+    jump = max((floor - before.get(name, 0) for name, floor in floors.items()), default=0)
     return len(floors), raised, jump, settled is not None
 
 
@@ -156,20 +175,24 @@ async def run_step(client: ControlClient, http: httpx.AsyncClient, peers: Sequen
     ``quiet`` pauses this admin's polling of its peers for the fenced steps of a resize;
     ``preparations`` keeps what ``prepare`` read for the ``floors`` step of the same
     ``token``."""
-    if quiet is not None and step not in ("state", "prepare"):
+    if quiet is not None and step not in UNFENCED:
         quiet(step)
     names = raised = jump = 0
     used = False
+    ready = preparations.get(token, instances) if preparations is not None else None
     if step == "prepare" and preparations is not None and token:
         preparations.clear()
         preparations.put(await prepare(client, http, peers, token=token, instances=instances))
+    elif step == "preraise" and ready is not None:
+        raised = await preraise(client, http, ready, margin)
+    elif step == "drain" and ready is not None:
+        await settle(client, http, ready)
     elif step == "begin":
         await client.begin_resize(instances)
     elif step == "floors":
-        prepared = preparations.get(token, instances) if preparations is not None else None
         names, raised, jump, used = await _raise_boundaries(client, http, peers, instances=instances,
                                                       margin=margin, servers=servers,
-                                                      prepared=prepared)
+                                                      prepared=ready)
     elif step == "commit":
         await client.commit_resize(instances, retire)
     elif step in ("end", "abort"):
@@ -331,16 +354,17 @@ async def coordinate(servers: Sequence[Part], target: int) -> ResizeOutcome:
     unfinished = (f"; the resize to {target} servers is unfinished (the servers stay fenced): "
                   "send the same request again to finish it")
     token = secrets.token_hex(8)
+    outcome.margin = resize_margin(max(s.drift for s in states), plan.old, target)
     try:  # while the cluster serves: what the fence then need not wait for
-        await _each("prepare", [(p, p.step("prepare", instances=target, token=token))
-                                for p in staying])
+        for step in ("prepare", "preraise", "drain"):
+            await _each(step, [(p, p.step(step, instances=target, token=token,
+                                           margin=outcome.margin)) for p in staying])
     except SeqgenError as exc:
-        log.warning("resize: reading the servers before the fence failed (%s); they are read "
-                    "in full under the fence", exc)
+        log.warning("resize: the work before the fence failed (%s); what it did not do is "
+                    "done under the fence", exc)
     fenced_at = time.monotonic()
     try:
         await _each("begin", [(p, p.step("begin", instances=target)) for p in taking])
-        outcome.margin = resize_margin(max(s.drift for s in states), plan.old, target)
         raised = await _each("floors", [(p, p.step("floors", instances=target,
                                                    margin=outcome.margin, servers=len(taking),
                                                    token=token))

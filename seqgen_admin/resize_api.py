@@ -29,13 +29,15 @@ class ResizeRequest(_Model):
 
 
 class ResizeStepRequest(_Model):
-    step: Literal["state", "prepare", "begin", "floors", "commit", "end", "abort"] = Field(
+    step: Literal["state", "prepare", "preraise", "drain", "begin", "floors", "commit", "end",
+                  "abort"] = Field(
         description="The step (docs/protocol.md, \"Changing the number of servers\").")
     instances: Count = Field(description="The number of servers the resize goes to.")
     retire: bool = Field(default=False, strict=True,
                          description="`commit`: this server retires (a shrink).")
     margin: int = Field(default=0, ge=0, le=10**15,
-                        description="`floors`: added to the highest value of each name.")
+                        description="`preraise`, `floors`: added to the highest value of each "
+                        "name.")
     servers: int = Field(default=0, ge=0, le=MAX_INSTANCES + 1,
                          description="`floors`: how many servers the resize has: this admin "
                          "must read instances 1 to `servers` (its own server and its peers). "

@@ -11,19 +11,31 @@ Step ``prepare`` (the cluster still serves), on each admin that will raise floor
    keeps, per name, the highest value read (``Prepared.values``);
 3. it drains every feed once (what changed during the read).
 
+Step ``preraise`` (still serving): it drains the feeds and raises its own server's
+floors to every highest value it knows + the margin (``Prepared.floors``). Step
+``drain`` (still serving, once every admin pre-raised): it drains the feeds again, so
+the other servers' pre-raised floors are known values, not changes.
+
 Step ``floors`` (every server fenced) then only drains the feeds again (``settle``):
-every value that changed since a server was read is in its feed, so the highest value
-kept per name equals the highest value any server holds under the fence: exactly what a
-full read under the fence gives. A feed that cannot say so (the server restarted: a new
-epoch; it forgot the consumer: ``resync``) raises ``FeedLost`` and the caller reads
-everything under the fence instead, as without a preparation.
+every value that changed since a server was read is in its feed, so per name the
+highest value kept is the highest value any server holds under the fence. The
+boundary (``Prepared.boundaries``) is the highest of: the floor pre-raised here, every
+value drained before the fence, and every value drained under the fence + the margin.
+It is at or above every server's value under the fence, so above every number issued;
+a name that moved after the last drain before the fence is the margin above it, and a
+name that did not is the margin above what was known when the floors were pre-raised.
+Only names whose boundary is above this server's value are written under the fence.
+Without a pre-raise (the step failed) the boundary is every highest value + the margin.
+A feed that cannot say what changed (the server restarted: a new epoch; it forgot
+the consumer: ``resync``) raises ``FeedLost`` and the caller reads everything under the
+fence instead, as without a preparation.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -31,6 +43,7 @@ import httpx
 
 from seqgen_admin.cluster import THIS_SERVER
 from seqgen_admin.control_client import ControlClient
+from seqgen_admin.layout import boundaries
 from seqgen_admin.peers import CHANGES_PAGE, PeerReader, peer_value
 from seqgen_admin.recover import FRAME_BUDGET_BYTES, floor_batches, own_values
 from seqgen_common.control import MAX_CHANGES_PAGE
@@ -75,11 +88,32 @@ class Prepared:
     token: str
     instances: int
     """The count of the resize it was prepared for."""
+    consumer: str = ""
     feeds: list[_Feed] = field(default_factory=list)
     values: dict[str, int] = field(default_factory=dict)
     """Per name, the highest value read on any server (then drained from the feeds)."""
     own: dict[str, int] = field(default_factory=dict)
-    """Per name, this admin's own server's value (for the jump it makes)."""
+    """Per name, this admin's own server's current value (as read, then drained)."""
+    own_before: dict[str, int] = field(default_factory=dict)
+    """Per name, its own server's value as read, before any floor of this resize."""
+    floors: dict[str, int] | None = None
+    """The floors step ``preraise`` raised on its own server (None: it did not)."""
+
+    def boundaries(self, changed: Mapping[str, int], margin: int) -> dict[str, int]:
+        """The boundaries once the fenced drain brought ``changed`` (name -> value):
+        without a pre-raise, every highest value + margin; with one, the highest of the
+        floors raised, every value drained before the fence, and every value drained
+        under the fence + margin (docs/protocol.md). Implausible above CEILING."""
+        if self.floors is None:
+            return boundaries([self.values.items()], margin)
+        top = dict(self.values)
+        for name, floor in self.floors.items():
+            if floor > top.get(name, -1):
+                top[name] = floor
+        for name, value in changed.items():
+            if value + margin > top.get(name, -1):
+                top[name] = value + margin
+        return boundaries([top.items()], 0)
 
     def instances_read(self) -> set[int]:
         return {feed.instance for feed in self.feeds}
@@ -129,17 +163,22 @@ async def _poll(client: ControlClient, http: httpx.AsyncClient, who: str, consum
             [(item.name, peer_value(item.current)) for item in wire.items])
 
 
-async def _drain(client: ControlClient, http: httpx.AsyncClient, consumer: str, feed: _Feed,
-                 into: Prepared) -> int:
-    """Every change of ``feed`` into ``into``; how many; FeedLost when it cannot say."""
+async def _drain(client: ControlClient, http: httpx.AsyncClient, feed: _Feed, into: Prepared,
+                 changes: dict[str, int] | None) -> int:
+    """Every change of ``feed`` into ``into`` (and ``changes``: name -> highest value);
+    how many; FeedLost when it cannot say."""
     changed = 0
     for _ in range(MAX_DRAIN_PAGES):
-        resync, epoch, seq, _, more, items = await _poll(client, http, feed.who, consumer,
+        resync, epoch, seq, _, more, items = await _poll(client, http, feed.who, into.consumer,
                                                          epoch=feed.epoch, ack=feed.ack)
         if resync or epoch != feed.epoch:
             raise FeedLost(f"{feed.who}: the server restarted or forgot this admin's "
                            "resize consumer")
         into.merge(items, own=feed.who == THIS_SERVER)
+        if changes is not None:
+            for name, value in items:
+                if value > changes.get(name, -1):
+                    changes[name] = value
         changed += len(items)
         feed.ack = seq
         if not more:
@@ -163,7 +202,7 @@ async def prepare(client: ControlClient, http: httpx.AsyncClient, peers: Sequenc
     answer)."""
     own = (await client.status()).instance
     consumer = f"resize-{token}-{own}"
-    prepared = Prepared(token, instances)
+    prepared = Prepared(token, instances, consumer)
     whos = [THIS_SERVER, *peers]
     first = await asyncio.gather(*(_poll(client, http, who, consumer, epoch=None, ack=0) for who in whos))
     prepared.feeds = [_Feed(who, instance, epoch, seq)
@@ -171,17 +210,29 @@ async def prepare(client: ControlClient, http: httpx.AsyncClient, peers: Sequenc
     read = await asyncio.gather(*(_read(client, http, who) for who in whos))
     for who, values in zip(whos, read, strict=True):
         prepared.merge(values, own=who == THIS_SERVER)
-    await settle(client, http, prepared, consumer)
+    prepared.own_before = dict(prepared.own)
+    await settle(client, http, prepared)
     return prepared
 
 
+async def preraise(client: ControlClient, http: httpx.AsyncClient, prepared: Prepared,
+                   margin: int) -> int:
+    """Step ``preraise`` (the cluster still serves): this admin's server's floors raised to
+    every highest value known now + ``margin``; how many moved."""
+    await settle(client, http, prepared)
+    floors = boundaries([prepared.values.items()], margin)
+    own = prepared.own
+    raised = await raise_all(client, sorted((name, floor) for name, floor in floors.items()
+                                            if floor > own.get(name, -1)))
+    prepared.floors = floors
+    return raised
+
+
 async def settle(client: ControlClient, http: httpx.AsyncClient, prepared: Prepared,
-                 consumer: str | None = None) -> int:
-    """Drain every feed into ``prepared``; the changes read. FeedLost when one cannot say
-    what changed."""
-    if consumer is None:
-        consumer = f"resize-{prepared.token}-{(await client.status()).instance}"
-    counts = await asyncio.gather(*(_drain(client, http, consumer, feed, prepared)
+                 changes: dict[str, int] | None = None) -> int:
+    """Drain every feed into ``prepared`` (and ``changes``); the changes read. FeedLost
+    when one cannot say what changed."""
+    counts = await asyncio.gather(*(_drain(client, http, feed, prepared, changes)
                                     for feed in prepared.feeds))
     return sum(counts)
 

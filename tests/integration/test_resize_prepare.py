@@ -62,3 +62,20 @@ def test_a_server_restarted_after_prepare_is_read_in_full_under_the_fence(
     assert answer["prepared"] is False, answer
     assert _current(one, "hot") > hot + MARGIN - 1
     assert _step(one, "floors", margin=MARGIN, servers=2, token="")["prepared"] is False
+
+
+def test_floors_raised_before_the_fence_are_not_written_again_under_it(cluster: Cluster) -> None:
+    one, two = pair(cluster)
+    quiet = numbers(one.server.bind, "quiet")[0]
+    before = numbers(two.server.bind, "hot")[0]
+    _step(one, "prepare", token=TOKEN)
+    pre = _step(one, "preraise", token=TOKEN, margin=MARGIN)
+    assert (pre["raised"], pre["fenced"]) == (2, False), pre  # while the cluster serves
+    assert _current(one, "quiet") == quiet + MARGIN
+    assert _current(one, "hot") == before + MARGIN
+    _step(one, "drain", token=TOKEN)
+    hot = numbers(two.server.bind, "hot", last=1_000_000)[0]  # moves after the last drain
+    answer = _floors(one, two)
+    assert (answer["prepared"], answer["names"], answer["raised"]) == (True, 2, 1), answer
+    assert _current(one, "hot") == hot + MARGIN  # what moved: the margin above it
+    assert _current(one, "quiet") == quiet + MARGIN  # what did not: as pre-raised
