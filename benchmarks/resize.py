@@ -107,6 +107,7 @@ def _resize(url: str, instances: int, calls: _Calls) -> dict[str, object]:
     time.sleep(0.5)  # the calls right after it count too
     body = answer.json()
     return {"resize_s": took, "fenced_s": body["fenced_s"], "prepared": body["prepared"],
+            "steps": body["steps"],
             "names": body["names"],
             "slowest_call_s": calls.slowest_s, "calls": calls.calls,
             "failed_calls": calls.failed}

@@ -66,8 +66,6 @@ log = logging.getLogger(__name__)
 
 Step = Literal["state", "prepare", "preraise", "drain", "begin", "floors", "commit", "end",
                "abort"]
-UNFENCED: Final = ("state", "prepare", "preraise", "drain")
-"""The steps taken while the cluster serves (the peers' polling goes on meanwhile)."""
 STEP_TIMEOUT_S: Final = 600.0
 """The longest one step may take at a peer (``floors`` reads every server: large stores)."""
 
@@ -147,24 +145,23 @@ async def _raise_boundaries(client: ControlClient, http: httpx.AsyncClient, peer
     settled = await _settled(client, http, prepared, changes)
     if settled is not None:
         instances_read = settled.instances_read()
-        own, before = settled.own, settled.own_before
     else:
         own, read, instances_read = await _read_all(client, http, peers)
-        before = own
     missing = set(range(1, servers + 1)) - {status.instance, *instances_read}
     if missing:
         raise Conflict(f"this admin does not read instance(s) {sorted(missing)} of the "
                        f"resize's {servers}: every admin must be peered with every other")
     try:
-        floors = (settled.boundaries(changes, margin) if settled is not None
-                  else boundaries(read, margin))
+        if settled is not None:  # a floor this server holds already needs no write
+            write, names, jump = settled.fenced(changes, margin)
+        else:
+            floors = boundaries(read, margin)
+            write, names = list(floors.items()), len(floors)
+            jump = max((floor - own.get(name, 0) for name, floor in floors.items()), default=0)
     except Implausible as exc:
         raise Conflict(str(exc)) from exc
-    # a floor this server holds already (raised by step preraise) needs no write
-    raised = await raise_all(client, sorted((name, floor) for name, floor in floors.items()
-                                            if floor > own.get(name, -1)))
-    jump = max((floor - before.get(name, 0) for name, floor in floors.items()), default=0)
-    return len(floors), raised, jump, settled is not None
+    raised = await raise_all(client, sorted(write))
+    return names, raised, jump, settled is not None
 
 
 async def run_step(client: ControlClient, http: httpx.AsyncClient, peers: Sequence[str], step: Step,
@@ -175,8 +172,8 @@ async def run_step(client: ControlClient, http: httpx.AsyncClient, peers: Sequen
     ``quiet`` pauses this admin's polling of its peers for the fenced steps of a resize;
     ``preparations`` keeps what ``prepare`` read for the ``floors`` step of the same
     ``token``."""
-    if quiet is not None and step not in UNFENCED:
-        quiet(step)
+    if quiet is not None and step != "state":
+        quiet(step)  # from ``prepare`` on: the peers' polling would compete with the steps
     names = raised = jump = 0
     used = False
     ready = preparations.get(token, instances) if preparations is not None else None
@@ -187,6 +184,7 @@ async def run_step(client: ControlClient, http: httpx.AsyncClient, peers: Sequen
         raised = await preraise(client, http, ready, margin)
     elif step == "drain" and ready is not None:
         await settle(client, http, ready)
+        ready.set_base()
     elif step == "begin":
         await client.begin_resize(instances)
     elif step == "floors":
@@ -284,16 +282,22 @@ class ResizeOutcome:
     """From the first ``begin`` to the last ``end``: how long the servers were fenced."""
     prepared: bool = False
     """Every ``floors`` step read only what changed since ``prepare``."""
+    steps: dict[str, float] = field(default_factory=dict)
+    """Seconds each step took (on every server at once)."""
     retired: str | None = None
     undone: int | None = None
     """The count of the unfinished resize this request undid."""
     servers: list[tuple[str, StepAnswer]] = field(default_factory=list)
 
 
-async def _each(what: str, steps: Sequence[tuple[Part, Any]]) -> list[StepAnswer]:
-    """Run the steps at once; SeqgenError naming every server where one failed."""
+async def _each(what: str, steps: Sequence[tuple[Part, Any]],
+                timings: dict[str, float] | None = None) -> list[StepAnswer]:
+    """Run the steps at once; SeqgenError naming every server where one failed. The time
+    taken goes into ``timings`` under ``what``."""
     began = time.monotonic()
     results = await asyncio.gather(*(work for _, work in steps), return_exceptions=True)
+    if timings is not None:
+        timings[what] = round(time.monotonic() - began, 3)
     log.info("resize step %s on %d server(s): %.3f s", what, len(steps), time.monotonic() - began,
              extra={"step": what, "seconds": round(time.monotonic() - began, 3)})
     failed = [(part.who, result) for (part, _), result in zip(steps, results, strict=True)
@@ -358,20 +362,24 @@ async def coordinate(servers: Sequence[Part], target: int) -> ResizeOutcome:
     try:  # while the cluster serves: what the fence then need not wait for
         for step in ("prepare", "preraise", "drain"):
             await _each(step, [(p, p.step(step, instances=target, token=token,
-                                           margin=outcome.margin)) for p in staying])
+                                           margin=outcome.margin)) for p in staying],
+                        outcome.steps)
     except SeqgenError as exc:
         log.warning("resize: the work before the fence failed (%s); what it did not do is "
                     "done under the fence", exc)
     fenced_at = time.monotonic()
     try:
-        await _each("begin", [(p, p.step("begin", instances=target)) for p in taking])
+        await _each("begin", [(p, p.step("begin", instances=target)) for p in taking],
+                    outcome.steps)
         raised = await _each("floors", [(p, p.step("floors", instances=target,
                                                    margin=outcome.margin, servers=len(taking),
                                                    token=token))
-                                        for p in staying])
+                                        for p in staying], outcome.steps)
         await _each("commit", [(p, p.step("commit", instances=target,
-                                          retire=p.who == plan.retire)) for p in taking])
-        ended = await _each("end", [(p, p.step("end", instances=target)) for p in taking])
+                                          retire=p.who == plan.retire)) for p in taking],
+                    outcome.steps)
+        ended = await _each("end", [(p, p.step("end", instances=target)) for p in taking],
+                            outcome.steps)
     except SeqgenError as exc:
         raise type(exc)(exc.message + unfinished) from exc
     outcome.fenced_s = time.monotonic() - fenced_at

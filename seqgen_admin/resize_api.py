@@ -83,6 +83,8 @@ class ResizeResult(_Model):
                             "(as this admin timed the steps; 0 when nothing was done).")
     prepared: bool = Field(default=False, description="Every server was read before the fence, "
                            "so the fence only waited for what changed since.")
+    steps: dict[str, float] = Field(default_factory=dict, description="Seconds each step "
+                                    "took, on every server at once.")
     undone: int | None = Field(default=None, description="The count of the unfinished resize "
                                "that this request undid (null: none).")
     servers: list[ServerResized] = Field(description="Each server's layout afterwards.")
@@ -128,7 +130,7 @@ async def resize(state: State, body: Annotated[ResizeRequest, Body()]) -> Resize
         instances=outcome.instances, previous=outcome.old, already=outcome.done_already,
         names=outcome.names, largest_jump=str(outcome.largest_jump), margin=str(outcome.margin),
         retired=outcome.retired, fenced_s=round(outcome.fenced_s, 3), prepared=outcome.prepared,
-        undone=outcome.undone,
+        undone=outcome.undone, steps=outcome.steps,
         servers=[ServerResized(who=who, **_out(answer))  # type: ignore[arg-type]
                  for who, answer in outcome.servers])
 

@@ -99,21 +99,54 @@ class Prepared:
     floors: dict[str, int] | None = None
     """The floors step ``preraise`` raised on its own server (None: it did not)."""
 
-    def boundaries(self, changed: Mapping[str, int], margin: int) -> dict[str, int]:
-        """The boundaries once the fenced drain brought ``changed`` (name -> value):
-        without a pre-raise, every highest value + margin; with one, the highest of the
-        floors raised, every value drained before the fence, and every value drained
-        under the fence + margin (docs/protocol.md). Implausible above CEILING."""
+    base: dict[str, int] | None = None
+    """After step ``drain``: per name the highest of the floor pre-raised and every value
+    known (Implausible checked)."""
+    behind: set[str] = field(default_factory=set)
+    """After step ``drain``: the names whose base is above this server's value then."""
+    base_jump: int = 0
+    """The largest base minus this server's value before the resize."""
+
+    def set_base(self) -> None:
+        """Step ``drain``, after the feeds were drained: what the fence then only updates."""
         if self.floors is None:
-            return boundaries([self.values.items()], margin)
-        top = dict(self.values)
+            return
+        base = dict(self.values)
         for name, floor in self.floors.items():
-            if floor > top.get(name, -1):
-                top[name] = floor
-        for name, value in changed.items():
-            if value + margin > top.get(name, -1):
-                top[name] = value + margin
-        return boundaries([top.items()], 0)
+            if floor > base.get(name, -1):
+                base[name] = floor
+        boundaries([base.items()], 0)  # Implausible above CEILING
+        own, before = self.own, self.own_before
+        self.behind = {name for name, value in base.items() if value > own.get(name, -1)}
+        self.base_jump = max((value - before.get(name, 0) for name, value in base.items()),
+                             default=0)
+        self.base = base
+
+    def fenced(self, changed: Mapping[str, int], margin: int,
+               ) -> tuple[list[tuple[str, int]], int, int]:
+        """Once the fenced drain brought ``changed`` (name -> value): the floors to write on
+        this server, how many names have a boundary, the largest jump. Without a pre-raise
+        (and ``drain``) every boundary is the highest value + margin; with them, the highest
+        of the base and every value drained under the fence + margin (docs/protocol.md).
+        Implausible above CEILING."""
+        own, before = self.own, self.own_before
+        base = self.base
+        if base is None:
+            floors = boundaries([self.values.items()], margin)
+            jump = max((floor - before.get(name, 0) for name, floor in floors.items()),
+                       default=0)
+            return ([(name, floor) for name, floor in floors.items()
+                     if floor > own.get(name, -1)], len(floors), jump)
+        moved = boundaries([((name, value + margin) for name, value in changed.items())], 0)
+        names = len(base) + sum(1 for name in moved if name not in base)
+        write: list[tuple[str, int]] = []
+        jump = self.base_jump
+        for name in self.behind.union(moved):
+            floor = max(base.get(name, -1), moved.get(name, -1))
+            jump = max(jump, floor - before.get(name, 0))
+            if floor > own.get(name, -1):
+                write.append((name, floor))
+        return write, names, jump
 
     def instances_read(self) -> set[int]:
         return {feed.instance for feed in self.feeds}
