@@ -91,10 +91,10 @@ class Plane:
         self._own_task = asyncio.get_running_loop().create_task(self._watch_own(), name="own server")
 
     def quiet(self, step: str) -> None:
-        """Pause polling the peers (witness and following) while a resize step runs here, for
-        at most QUIET_S; ``end`` resumes it. Every server is fenced then, so nothing is issued
-        that the witnesses miss; the floors' jumps reach them afterwards."""
-        self._quiet_until = 0.0 if step == "end" else time.monotonic() + QUIET_S
+        """Pause polling the peers (witness and following) from a resize's first step, for
+        at most QUIET_S; ``end`` (or ``abort``) resumes it. The peers' change feeds keep
+        every change for the witness meanwhile; it catches up afterwards."""
+        self._quiet_until = 0.0 if step in ("end", "abort") else time.monotonic() + QUIET_S
 
     def quiet_now(self) -> bool:
         return time.monotonic() < self._quiet_until

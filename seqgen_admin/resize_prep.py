@@ -62,8 +62,9 @@ log = logging.getLogger(__name__)
 
 FLOORS_IN_FLIGHT: Final = 8
 """RaiseFloors requests sent at once (the server makes them durable in one write)."""
-FLOORS_TIMEOUT_S: Final = 60.0
-"""How long one RaiseFloors request of a resize may wait (many are made durable together)."""
+FLOORS_TIMEOUT_S: Final = 10.0
+"""How long one RaiseFloors request of a resize may wait (many are made durable together;
+a server killed meanwhile costs this long)."""
 MAX_DRAIN_PAGES: Final = 10_000
 """Pages one drain reads at most (a feed that never empties is not waited for)."""
 
