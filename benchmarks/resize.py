@@ -5,8 +5,9 @@
 Starts instances 1 and 2 of 2, each with ``--names`` sequences (floors raised in bulk
 through the control socket) and its admin, and instance 3 of 3 fenced with its admin,
 every admin peered with the two others. A client asks for numbers on every server the
-whole time. Reports the time of ``POST /resize`` 2 -> 3 and then 3 -> 2 (the servers are
-fenced for most of it), and the slowest client call and the failed calls during each.
+whole time. Reports the time of ``POST /resize`` 2 -> 3 and then 3 -> 2, how long the
+servers were fenced during it (``fenced_s``, as the coordinator timed it), and the slowest
+client call and the failed calls during each.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def _caught_up(urls: list[str], serving: list[int], names: int) -> None:
         time.sleep(0.2)
 
 
-def _resize(url: str, instances: int, calls: _Calls) -> dict[str, float]:
+def _resize(url: str, instances: int, calls: _Calls) -> dict[str, object]:
     calls.reset()
     began = time.perf_counter()
     answer = httpx.post(f"{url}/resize", json={"instances": instances}, timeout=600,
@@ -104,7 +105,10 @@ def _resize(url: str, instances: int, calls: _Calls) -> dict[str, float]:
     if answer.status_code != 200:
         raise RuntimeError(answer.text)
     time.sleep(0.5)  # the calls right after it count too
-    return {"resize_s": took, "names": answer.json()["names"],
+    body = answer.json()
+    return {"resize_s": took, "fenced_s": body["fenced_s"], "prepared": body["prepared"],
+            "steps": body["steps"],
+            "names": body["names"],
             "slowest_call_s": calls.slowest_s, "calls": calls.calls,
             "failed_calls": calls.failed}
 

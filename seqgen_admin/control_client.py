@@ -19,6 +19,7 @@ import zmq
 
 from seqgen_common.channel import Channel, Unsent
 from seqgen_common.control import (
+    AbortResize,
     BackupChunk,
     BackupEnded,
     BackupReady,
@@ -170,11 +171,13 @@ class ControlClient:
         """Raises SeqgenError with code CONFLICT when numbers above ``value`` were issued."""
         return await self._expect(RaiseFloor(name=name, value=value), SequenceInfo)
 
-    async def raise_floors(self, floors: list[tuple[str, int]]) -> FloorsRaised:
+    async def raise_floors(self, floors: list[tuple[str, int]],
+                           timeout_s: float | None = None) -> FloorsRaised:
         """Raise many floors in one request (at most MAX_FLOORS, in a frame under 64 KiB);
         durable before the reply. A floor at or below what was issued is kept, not refused."""
         return await self._expect(
-            RaiseFloors(floors=[Floor(name, value) for name, value in floors]), FloorsRaised)
+            RaiseFloors(floors=[Floor(name, value) for name, value in floors]), FloorsRaised,
+            timeout_s)
 
     async def fence(self) -> FenceState:
         return await self._expect(Fence(), FenceState)
@@ -190,6 +193,10 @@ class ControlClient:
 
     async def end_resize(self, instances: int) -> Layout:
         return await self._expect(EndResize(instances=instances), Layout)
+
+    async def abort_resize(self, instances: int, stay_fenced: bool) -> Layout:
+        return await self._expect(AbortResize(instances=instances, stay_fenced=stay_fenced),
+                                  Layout)
 
     async def watch_changes(self, consumer: str, epoch: str | None, ack: int, limit: int,
                             ) -> ChangePage:

@@ -42,6 +42,8 @@ class ResizePlan:
     """Who retires (a shrink), else None."""
     done: bool
     """Every server is at ``target`` already, with no resize unfinished: nothing to do."""
+    undo: int | None = None
+    """The count of an unfinished resize that this request undoes (back to ``target``)."""
 
 
 def resize_plan(nodes: Sequence[LayoutNode], target: int) -> ResizePlan:
@@ -51,6 +53,8 @@ def resize_plan(nodes: Sequence[LayoutNode], target: int) -> ResizePlan:
     # a retired server still counts while its resize is unfinished (it retires in this one)
     active = [node for node in nodes if not node.retired or node.resize_to is not None]
     pending = sorted({node.resize_to for node in active if node.resize_to is not None})
+    if len(pending) == 1 and pending[0] != target:
+        return _undo(active, pending[0], target)
     if any(count != target for count in pending):
         raise LayoutError(
             f"a resize to {pending[0] if pending[0] != target else pending[-1]} servers is "
@@ -83,10 +87,33 @@ def resize_plan(nodes: Sequence[LayoutNode], target: int) -> ResizePlan:
             raise LayoutError(f"to shrink to {target} servers every server must run with "
                               f"--instances {old} (or {target}); they say {_said(active)}")
         leaving = next(node for node in active if node.instance == size)
+        if not pending and leaving.fenced and leaving.instances == size and all(
+                node.instances == target for node in active if node is not leaving):
+            # the cluster has ``target`` servers; the last is a new one waiting to join (a
+            # grow not done yet, or undone): nothing to retire
+            return ResizePlan(target, target, None, done=True)
         return ResizePlan(target, old, leaving.who, done=False)
     raise LayoutError(
         f"the cluster has {size} server(s) (instances 1..{size}); a resize changes that by one: "
         f"to grow to {size + 1}, first start instance {size + 1} (fenced) and peer it")
+
+
+def _undo(active: Sequence[LayoutNode], pending: int, target: int) -> ResizePlan:
+    """Back to ``target`` servers from an unfinished resize to ``pending``: only while no
+    server of the old layout recorded the new one (LayoutError otherwise)."""
+    size = len(active)
+    old = size - 1 if pending == size else size  # a grow counts its new server
+    if target != old or sorted(node.instance for node in active) != list(range(1, size + 1)):
+        raise LayoutError(
+            f"a resize to {pending} servers is unfinished; finish it (POST /resize with "
+            f"{pending}) or undo it (POST /resize with {old})")
+    committed = [node for node in active if node.instance <= old
+                 and (node.retired or node.instances != old)]
+    if committed:
+        raise LayoutError(
+            f"the unfinished resize to {pending} servers cannot be undone: {_said(committed)} recorded "
+            f"the new layout already; finish it (POST /resize with {pending})")
+    return ResizePlan(target, pending, None, done=False, undo=pending)
 
 
 def _said(nodes: Iterable[LayoutNode]) -> str:

@@ -186,6 +186,12 @@ class PeerReader:
         async for page in self._pages("sequences", SequencePage):
             yield [(item.name, item.current) for item in page.items]
 
+    async def changes(self, consumer: str, epoch: str | None, ack: int, limit: int,
+                      ) -> Changes:
+        """One page of the peer's server's change feed for ``consumer`` (``GET /changes``)."""
+        return await _get(self._http, f"{self.url}/changes", {
+            "consumer": consumer, "epoch": epoch or "", "ack": ack, "limit": limit}, Changes)
+
     async def witnessed(self, instance: int) -> AsyncIterator[WitnessPage]:
         """The peer's witness record of ``instance``, page by page."""
         async for page in self._pages(f"witness/{instance}", WitnessPage):

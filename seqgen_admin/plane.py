@@ -21,6 +21,7 @@ from seqgen_admin.config import AdminConfig
 from seqgen_admin.control_client import ControlClient
 from seqgen_admin.follow import FollowCounts, Follower
 from seqgen_admin.peers import MAX_BEHIND, PEER_TIMEOUT_S, PeerPoller, PeerView, http_client
+from seqgen_admin.resize_prep import Preparations
 from seqgen_admin.tls import client_context
 from seqgen_admin.witness import WitnessStore
 from seqgen_common.control import Pong
@@ -59,6 +60,8 @@ class Plane:
         self._own_task: asyncio.Task[None] | None = None
         self.recovering = asyncio.Lock()
         self.resizing = asyncio.Lock()
+        self.resize_prep = Preparations()
+        """What step ``prepare`` of a resize read (seqgen_admin.resize_prep)."""
         self._quiet_until = 0.0
         """Until then (monotonic) the peers are not polled: a resize is under way."""
         """Held while POST /recover runs (one at a time)."""
@@ -88,10 +91,10 @@ class Plane:
         self._own_task = asyncio.get_running_loop().create_task(self._watch_own(), name="own server")
 
     def quiet(self, step: str) -> None:
-        """Pause polling the peers (witness and following) while a resize step runs here, for
-        at most QUIET_S; ``end`` resumes it. Every server is fenced then, so nothing is issued
-        that the witnesses miss; the floors' jumps reach them afterwards."""
-        self._quiet_until = 0.0 if step == "end" else time.monotonic() + QUIET_S
+        """Pause polling the peers (witness and following) from a resize's first step, for
+        at most QUIET_S; ``end`` (or ``abort``) resumes it. The peers' change feeds keep
+        every change for the witness meanwhile; it catches up afterwards."""
+        self._quiet_until = 0.0 if step in ("end", "abort") else time.monotonic() + QUIET_S
 
     def quiet_now(self) -> bool:
         return time.monotonic() < self._quiet_until

@@ -29,16 +29,22 @@ class ResizeRequest(_Model):
 
 
 class ResizeStepRequest(_Model):
-    step: Literal["state", "begin", "floors", "commit", "end"] = Field(
+    step: Literal["state", "prepare", "preraise", "drain", "begin", "floors", "commit", "end",
+                  "abort"] = Field(
         description="The step (docs/protocol.md, \"Changing the number of servers\").")
     instances: Count = Field(description="The number of servers the resize goes to.")
     retire: bool = Field(default=False, strict=True,
                          description="`commit`: this server retires (a shrink).")
     margin: int = Field(default=0, ge=0, le=10**15,
-                        description="`floors`: added to the highest value of each name.")
+                        description="`preraise`, `floors`: added to the highest value of each "
+                        "name.")
     servers: int = Field(default=0, ge=0, le=MAX_INSTANCES + 1,
                          description="`floors`: how many servers the resize has: this admin "
-                         "must read instances 1 to `servers` (its own server and its peers).")
+                         "must read instances 1 to `servers` (its own server and its peers). "
+                         "`abort`: the count the cluster goes back to.")
+    token: str = Field(default="", max_length=32, pattern="^[0-9a-f]*$",
+                       description="`prepare`, `floors`: the resize's id; `floors` uses what "
+                       "`prepare` read with the same token (else it reads every server).")
 
 
 class LayoutOut(_Model):
@@ -53,6 +59,8 @@ class LayoutOut(_Model):
     raised: int = Field(default=0, description="`floors`: floors that moved.")
     largest_jump: int = Field(default=0, description="`floors`: the largest boundary minus "
                               "the server's value before.")
+    prepared: bool = Field(default=False, description="`floors`: only what changed since "
+                           "`prepare` was read under the fence (false: every server in full).")
 
 
 class ServerResized(LayoutOut):
@@ -71,6 +79,14 @@ class ResizeResult(_Model):
                         "the larger count (decimal digits).")
     retired: str | None = Field(description="Who retired (a shrink): `this server` or a peer's "
                                 "admin URL.")
+    fenced_s: float = Field(default=0.0, description="Seconds from the fence to its release "
+                            "(as this admin timed the steps; 0 when nothing was done).")
+    prepared: bool = Field(default=False, description="Every server was read before the fence, "
+                           "so the fence only waited for what changed since.")
+    steps: dict[str, float] = Field(default_factory=dict, description="Seconds each step "
+                                    "took, on every server at once.")
+    undone: int | None = Field(default=None, description="The count of the unfinished resize "
+                               "that this request undid (null: none).")
     servers: list[ServerResized] = Field(description="Each server's layout afterwards.")
 
 
@@ -78,7 +94,7 @@ def _out(answer: StepAnswer) -> dict[str, object]:
     return {"instance": answer.instance, "instances": answer.instances,
             "fenced": answer.fenced, "resize_to": answer.resize_to, "retired": answer.retired,
             "drift": answer.drift, "names": answer.names, "raised": answer.raised,
-            "largest_jump": answer.largest_jump}
+            "largest_jump": answer.largest_jump, "prepared": answer.prepared}
 
 
 _RESIZE_ERRORS: Final = {
@@ -108,11 +124,13 @@ async def resize(state: State, body: Annotated[ResizeRequest, Body()]) -> Resize
         raise Conflict("a resize is already running on this admin")
     async with lock:
         outcome = await coordinate(parts(state.client, state.plane.http, state.config.peers,
-                                         state.plane.quiet), body.instances)
+                                         state.plane.quiet, state.plane.resize_prep),
+                                   body.instances)
     return ResizeResult(
         instances=outcome.instances, previous=outcome.old, already=outcome.done_already,
         names=outcome.names, largest_jump=str(outcome.largest_jump), margin=str(outcome.margin),
-        retired=outcome.retired,
+        retired=outcome.retired, fenced_s=round(outcome.fenced_s, 3), prepared=outcome.prepared,
+        undone=outcome.undone, steps=outcome.steps,
         servers=[ServerResized(who=who, **_out(answer))  # type: ignore[arg-type]
                  for who, answer in outcome.servers])
 
@@ -129,5 +147,6 @@ async def resize_step(state: State, body: Annotated[ResizeStepRequest, Body()]) 
     step: Step = body.step
     answer = await run_step(state.client, state.plane.http, state.config.peers, step,
                             instances=body.instances, retire=body.retire, margin=body.margin,
-                            servers=body.servers, quiet=state.plane.quiet)
+                            servers=body.servers, token=body.token, quiet=state.plane.quiet,
+                            preparations=state.plane.resize_prep)
     return LayoutOut(**_out(answer))  # type: ignore[arg-type]

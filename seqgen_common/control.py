@@ -24,6 +24,7 @@ __all__ = [
     "MAX_CONSUMER_CHARS",
     "MAX_FLOORS",
     "MAX_PAGE",
+    "AbortResize",
     "BackupChunk",
     "BackupEnded",
     "BackupReady",
@@ -190,6 +191,17 @@ class EndResize(_Message, tag="end_resize", frozen=True):
     instances: Count
 
 
+class AbortResize(_Message, tag="abort_resize", frozen=True):
+    """Undo a resize to ``instances`` servers that is not committed here: ``resize_to``
+    cleared and, unless ``stay_fenced`` (the new server of a grow, which goes back to
+    waiting), the fence released; durable before the reply (Layout). CONFLICT when this
+    server committed the resize already (only finishing it is safe then). Nothing happens
+    when no resize is unfinished here."""
+
+    instances: Count
+    stay_fenced: bool = False
+
+
 class WatchChanges(_Message, tag="watch_changes", frozen=True):
     """The change feed of one consumer (a witness): names whose value changed since its
     last acknowledged page, with their current values (ChangePage).
@@ -233,6 +245,7 @@ class EndBackup(_Message, tag="end_backup", frozen=True):
 ControlRequest = (
     Ping | GetStatus | ListSequences | GetSequence | RaiseFloor | RaiseFloors | Fence | Unfence
     | WatchChanges | StartBackup | ReadBackup | EndBackup | BeginResize | CommitResize | EndResize
+    | AbortResize
 )
 
 

@@ -14,6 +14,7 @@ from typing import NamedTuple, cast
 
 from seqgen_common import __version__
 from seqgen_common.control import (
+    AbortResize,
     BeginResize,
     Change,
     ChangePage,
@@ -207,6 +208,8 @@ class ControlHandler:
                 return self._commit_resize(instances, retire)
             case EndResize(instances=instances):
                 return self._end_resize(instances)
+            case AbortResize(instances=instances, stay_fenced=stay_fenced):
+                return self._abort_resize(instances, stay_fenced)
             case _:
                 return ControlError(code=ControlCode.BAD_REQUEST, message="unknown control request")
 
@@ -362,6 +365,30 @@ class ControlHandler:
             return self._layout_or_error(None, error)
 
         return Job(end, finish)
+
+    def _abort_resize(self, instances: int, stay_fenced: bool) -> Job:
+        store = self._require_store()
+        self._fence_changes += 1
+        mine = self._fence_changes
+
+        def abort() -> bool:
+            if store.resize_to is None:
+                return False  # nothing unfinished here (a repeat): nothing changes
+            if store.resize_to != instances:
+                raise Conflict(f"the resize unfinished here is to {store.resize_to} servers")
+            if store.retired or (store.instances == instances and not stay_fenced):
+                raise Conflict(f"this server recorded the layout of {instances} servers "
+                               "already: the resize can only be finished (POST /resize with "
+                               f"{instances})")
+            store.set_meta(fenced=stay_fenced, end_resize=True)
+            return not stay_fenced
+
+        def finish(release: object, error: BaseException | None) -> ControlReply:
+            if error is None and release and self._fence_changes == mine:
+                self._fencing.set(False)
+            return self._layout_or_error(None, error)
+
+        return Job(abort, finish)
 
     def _changes(self, consumer: str, epoch: str | None, ack: int, limit: int) -> ChangePage:
         ledger, feed = self._ledger, self._feed

@@ -57,6 +57,7 @@ def test_grow_two_to_three_under_load_directly_and_through_a_proxy(cluster: Clus
         assert (body["instances"], body["previous"], body["already"]) == (3, 2, False)
         assert body["names"] == 3 and int(body["margin"]) == 10 * 100 * 3
         assert int(body["largest_jump"]) >= int(body["margin"])
+        assert body["prepared"] is True and body["fenced_s"] > 0, body  # read before the fence
         load.wait_for(600)
     finally:
         load.stop()
@@ -83,6 +84,7 @@ def test_shrink_three_to_two_under_load_retires_instance_three(cluster: Cluster)
         done = resize(hosts[1], 2)
         assert done.status_code == 200, done.text
         assert done.json()["retired"] == urls[2]
+        assert done.json()["prepared"] is True, done.text
         load.wait_for(600)
     finally:
         load.stop()

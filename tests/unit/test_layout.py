@@ -62,6 +62,28 @@ def test_done_and_unfinished() -> None:
         resize_plan(unfinished, 2)
 
 
+def test_an_unfinished_resize_is_undone_only_while_no_old_server_recorded_the_new_layout(
+        ) -> None:
+    grow = [LayoutNode("s1", 1, 2, True, resize_to=3), LayoutNode("s2", 2, 2, False),
+            LayoutNode("s3", 3, 3, True, resize_to=3)]
+    plan = resize_plan(grow, 2)
+    assert (plan.undo, plan.old, plan.target, plan.done) == (3, 3, 2, False)
+    shrink = [LayoutNode(f"s{k}", k, 3, True, resize_to=2) for k in (1, 2, 3)]
+    assert resize_plan(shrink, 3).undo == 2
+    retired = [*shrink[:2], LayoutNode("s3", 3, 3, True, resize_to=2, retired=True)]
+    with pytest.raises(LayoutError, match="cannot be undone: s3"):
+        resize_plan(retired, 3)
+    committed = [LayoutNode("s1", 1, 3, True, resize_to=3), *grow[1:]]
+    with pytest.raises(LayoutError, match="cannot be undone: s1"):
+        resize_plan(committed, 2)
+    with pytest.raises(LayoutError, match=r"finish it \(POST /resize with 3\) or undo it"):
+        resize_plan(grow, 4)
+    waiting = [LayoutNode("s1", 1, 2, False), LayoutNode("s2", 2, 2, False),
+               LayoutNode("s3", 3, 3, True)]  # after the undo: the new server waits again
+    assert resize_plan(waiting, 2).done
+    assert resize_plan(waiting, 3).old == 2
+
+
 def test_a_retired_server_counts_until_its_resize_ended() -> None:
     middle = [LayoutNode("s1", 1, 2, True, resize_to=2), LayoutNode("s2", 2, 2, True, resize_to=2),
               LayoutNode("s3", 3, 3, True, resize_to=2, retired=True)]
