@@ -87,6 +87,7 @@ class Relay:
         self._poller = zmq.Poller()
         try:
             self.frontend = self._links.frontend(config.bind)
+            self._poller.register(self.frontend, zmq.POLLIN)  # first: requests before replies
             self.upstream = Upstream(config, self._links, self._poller, self.stats,
                                      answered=self._on_reply, give_up=self._answer)
         except StartupError:
@@ -94,7 +95,6 @@ class Relay:
             raise
         self.upstream.now = self.upstream.check_at = self._now
         self.outbox = Outbox(self.frontend)
-        self._poller.register(self.frontend, zmq.POLLIN)
         self._lanes: dict[str, Lane] = {}
         """Lanes of the names with a job out (coalescing only)."""
         self._queued: deque[Lane] = deque()
