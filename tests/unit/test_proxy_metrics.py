@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -128,7 +129,7 @@ counter each."""
 
 def test_every_field_of_proxy_stats_is_a_declared_counter_or_has_its_own_shape() -> None:
     declared = {field.name for field in STAT_FIELDS}
-    assert declared | SHAPED == set(ProxyStats.__struct_fields__)
+    assert declared | SHAPED == {field.name for field in dataclasses.fields(ProxyStats)}
     assert not declared & SHAPED
     assert len({field.metric for field in STAT_FIELDS}) == len(STAT_FIELDS)
 
