@@ -46,6 +46,7 @@ __all__ = [
     "read_allowed_keys",
     "read_key_pair",
     "read_public_key",
+    "start_gatekeeper",
     "use_as_client",
     "use_as_server",
     "z85_key",
@@ -287,3 +288,15 @@ class Gatekeeper:
         auth, self._auth = self._auth, None
         if auth is not None:
             auth.stop()
+
+
+def start_gatekeeper(ctx: zmq.Context[Any], server: CurveServer, socket_name: str) -> Gatekeeper:
+    """A daemon's CURVE start-up: the context's ``Gatekeeper``, to be started before the bind
+    (no client slips in unchecked), and one log line that says how ``socket_name`` is secured
+    (a warning when any client key is accepted)."""
+    gatekeeper = Gatekeeper(ctx, server)
+    if server.allowed is None:
+        log.warning("%s: %s (no --curve-clients)", socket_name, server.describe())
+    else:
+        log.info("%s: %s", socket_name, server.describe())
+    return gatekeeper

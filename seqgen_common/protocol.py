@@ -3,6 +3,12 @@
 A request is one frame of UTF-8 JSON, ``[name, last]`` or ``[name, last, count]``;
 a reply is ``[null, "v1", ..., "vN"]`` or ``["CODE", "message"]``.
 
+This module owns the compact success reply ``[null,"v1",...,"vN"]`` that servers
+send: it is built (``encode_values``), read (``decode_reply``), cut for
+coalesced clients (``split_values``) and its highest number found
+(``highest_issued``) here only, each without a JSON decode in the common case
+and with a proper decode of any other well-formed spelling.
+
 ``decode_request`` is total: any bytes give either a valid ``Request`` or one
 ``RequestError`` whose code says which part was wrong. The common case is a
 single typed msgspec decode; only a request that fails it is taken apart again
@@ -22,14 +28,20 @@ from seqgen_common.limits import MAX_COUNT, MAX_NAME_BYTES, MAX_VALUE
 __all__ = [
     "CONTROL_SOCKET_MISTAKE",
     "NAME_PATTERN",
+    "OK_HEAD",
+    "OK_SEP",
+    "OK_START",
+    "OK_TAIL",
     "Request",
     "decode_reply",
     "decode_request",
     "encode_error",
     "encode_request",
     "encode_values",
+    "highest_issued",
     "is_control_reply",
     "name_problem",
+    "split_values",
     "validate_count",
     "validate_name",
 ]
@@ -37,6 +49,12 @@ __all__ = [
 NAME_PATTERN: Final = r"^[^\x00-\x1f\x7f-\x9f]+$"
 """The name rule as a regular expression (for schemas): no C0 or C1 control character or
 DEL (Unicode category Cc); with it, 1 to MAX_NAME_BYTES UTF-8 bytes (``name_problem``)."""
+OK_START: Final = b"[null"
+"""Every success reply starts thus, in any spelling; no error reply does."""
+OK_HEAD: Final = b'[null,"'
+"""The compact success reply ``[null,"v1",...,"vN"]``: its head, separator and tail."""
+OK_SEP: Final = b'","'
+OK_TAIL: Final = b'"]'
 _NAME: Final = re.compile(NAME_PATTERN)
 _DIGITS: Final = re.compile(r"[0-9]+")
 _MAX_DIGITS: Final = len(str(MAX_VALUE))
@@ -182,7 +200,7 @@ def encode_request(name: str, last: int, count: int = 1) -> bytes:
 
 
 def encode_values(first: int, step: int, count: int) -> bytes:
-    """The success reply for ``count`` numbers ``first, first + step, ...``."""
+    """The compact success reply for ``count`` numbers ``first, first + step, ...``."""
     if count == 1:
         return b'[null,"%d"]' % first
     # msgspec writes a list of str faster than bytes joins do (measured: 60 vs 69 us per 1000)
@@ -199,11 +217,6 @@ _reply_decoder: Final = msgspec.json.Decoder(list[str | None])
 
 def _is_digits(value: str | None) -> bool:
     return value is not None and value.isascii() and value.isdigit()
-
-
-_OK_HEAD: Final = b'[null,"'
-_OK_TAIL: Final = b'"]'
-_OK_SEP: Final = b'","'
 
 
 CONTROL_SOCKET_MISTAKE: Final = (
@@ -230,13 +243,13 @@ def decode_reply(frame: bytes, count: int | None = None) -> list[int]:
     With ``count``, a success reply must carry exactly that many values. A reply
     that is not well formed raises SeqgenError(INTERNAL).
     """
-    if frame.startswith(_OK_HEAD) and frame.endswith(_OK_TAIL):
+    if frame.startswith(OK_HEAD) and frame.endswith(OK_TAIL):
         # The compact form servers send, read without a JSON decode (measured: 1.1 us less
         # per reply, 0.4 us more for one number); bytes.isdigit() takes ASCII digits only.
         digits = frame[7:-2]
         if count == 1 and digits.isdigit():
             return [int(digits)]
-        parts = digits.split(_OK_SEP)
+        parts = digits.split(OK_SEP)
         if (count is None or len(parts) == count) and all(part.isdigit() for part in parts):
             return [int(part) for part in parts]
     try:
@@ -259,3 +272,44 @@ def decode_reply(frame: bytes, count: int | None = None) -> list[int]:
             f"the server sent {len(values)} number(s) for a request of {count}", ErrorCode.INTERNAL
         )
     return [int(v) for v in values if v is not None]
+
+
+def highest_issued(reply: bytes) -> int | None:
+    """The highest number in a success reply; None for an error or malformed reply.
+
+    A compact reply is ascending (servers issue in order), so its highest number is
+    its last, read without a decode.
+    """
+    if reply.startswith(OK_HEAD) and reply.endswith(OK_TAIL):
+        digits = reply[reply.rfind(b'"', 0, -2) + 1 : -2]
+        if digits.isdigit():
+            return int(digits)
+    if not reply.startswith(b"["):
+        return None
+    # Not in the compact form our servers send: decode it properly.
+    try:
+        values = decode_reply(reply)
+    except SeqgenError:
+        return None
+    return max(values)
+
+
+def split_values(reply: bytes, counts: list[int]) -> tuple[list[bytes], int] | None:
+    """A success ``reply`` cut in order into one compact success reply per count, with the
+    reply's last number (its highest); None for an error or malformed reply, or when it
+    does not carry ``sum(counts)`` numbers."""
+    if reply.startswith(OK_HEAD) and reply.endswith(OK_TAIL):
+        values = reply[len(OK_HEAD):-len(OK_TAIL)].split(OK_SEP)
+    else:  # not in the compact form our servers send: decode it properly
+        try:
+            values = [b"%d" % v for v in decode_reply(reply)]
+        except SeqgenError:
+            return None
+    if len(values) != sum(counts) or not all(v.isdigit() for v in values):
+        return None
+    parts = []
+    start = 0
+    for count in counts:
+        parts.append(OK_HEAD + OK_SEP.join(values[start:start + count]) + OK_TAIL)
+        start += count
+    return parts, int(values[-1])

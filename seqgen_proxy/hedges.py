@@ -3,7 +3,8 @@
 A job (one backend request) unanswered within the hedge delay is sent to a
 second healthy backend too, within the budget (seqgen_common.hedging, the
 clients' rule and constants); the first answer that ends it goes to its
-clients, the other one is counted and dropped (its numbers are skipped). A
+clients, the other one is counted (``ProxyStats.late``) and dropped (its
+numbers are skipped). A
 job is hedged once at most; the backend it lost on is marked down (probed,
 and up again with its late answer or a probe's), so the following requests
 do not each wait for the delay there.
@@ -29,23 +30,15 @@ __all__ = ["Hedges"]
 
 
 class Hedges:
-    """The hedge delay and budget of one proxy, the jobs due for a hedge, and the counters."""
+    """The hedge delay and budget of one proxy, and the jobs due for a hedge."""
 
-    __slots__ = ("_due", "hedges", "late_answers", "late_numbers", "limit", "policy", "wins")
+    __slots__ = ("_due", "limit", "policy")
 
     def __init__(self, enabled: bool, limit: int) -> None:
         self.policy: Hedging | None = Hedging() if enabled else None
         """None: hedging is off (--no-hedge)."""
         self.limit = limit
         self._due: deque[tuple[float, Job]] = deque()
-        self.hedges = 0
-        """Backend requests sent as hedges."""
-        self.wins = 0
-        """Jobs answered by their hedge first."""
-        self.late_answers = 0
-        """Answers that came after the other attempt of their job had won (dropped)."""
-        self.late_numbers = 0
-        """Numbers in those answers: issued by a server, never delivered (skipped)."""
 
     def sent(self, job: Job, now: float) -> float | None:
         """The first attempt of ``job`` went out at ``now``: when its hedge is due (None: no
@@ -83,9 +76,3 @@ class Hedges:
     def allow(self) -> bool:
         """Whether the budget allows one more hedge now (True spends it)."""
         return self.policy is not None and self.policy.allow()
-
-    def late(self, job: Job, success: bool) -> None:
-        """An answer came for ``job`` after it was settled by its other attempt."""
-        self.late_answers += 1
-        if success:
-            self.late_numbers += job.count

@@ -10,25 +10,20 @@ request whose ``count`` is the sum of theirs (at most 1,000) and whose ``last``
 is the highest of their forwarded ``last`` values. Nothing waits on a timer to
 gather a batch, and a frozen backend holds only the job sent to it.
 
-A success reply is split in order: each client gets its own ``count``
-consecutive numbers of the reply, ascending, as if it had asked alone. An
+A success reply is split in order (seqgen_common.protocol.split_values): each
+client gets its own ``count`` consecutive numbers of the reply, ascending, as
+if it had asked alone. An
 error reaches every client of the job; a failover resends the whole job.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from typing import Final
 
-from seqgen_common.errors import SeqgenError
 from seqgen_common.limits import MAX_COUNT
-from seqgen_common.protocol import decode_reply, encode_request
+from seqgen_common.protocol import encode_request
 
-__all__ = ["Job", "Lane", "Member", "split_values"]
-
-_OK_HEAD: Final = b'[null,"'
-_OK_TAIL: Final = b'"]'
-_SEP: Final = b'","'
+__all__ = ["Job", "Lane", "Member"]
 
 
 class Member:
@@ -121,22 +116,3 @@ class Job:
     def received_at(self) -> float:
         """When its oldest client request was read."""
         return self.members[0].received_at
-
-
-def split_values(reply: bytes, counts: list[int]) -> list[bytes] | None:
-    """The success ``reply`` cut into one success reply per count, in order; None if malformed."""
-    if reply.startswith(_OK_HEAD) and reply.endswith(_OK_TAIL):
-        values = reply[len(_OK_HEAD):-len(_OK_TAIL)].split(_SEP)
-    else:  # not in the compact form our servers send: decode it properly
-        try:
-            values = [b"%d" % v for v in decode_reply(reply)]
-        except SeqgenError:
-            return None
-    if len(values) != sum(counts) or not all(v.isdigit() for v in values):
-        return None
-    parts = []
-    start = 0
-    for count in counts:
-        parts.append(_OK_HEAD + _SEP.join(values[start:start + count]) + _OK_TAIL)
-        start += count
-    return parts

@@ -18,7 +18,7 @@ from typing import Final
 
 import zmq
 
-from seqgen_common.curve import CurveClient, CurveServer, Gatekeeper
+from seqgen_common.curve import CurveClient, CurveServer, Gatekeeper, start_gatekeeper
 from seqgen_common.errors import StartupError
 from seqgen_common.handshake import HandshakeWatch, open_watched
 from seqgen_common.sockets import BACKEND, PUBLIC, open_socket
@@ -70,11 +70,7 @@ class Links:
         curve = self._frontend_curve
         if curve is not None and self._gatekeeper is None:
             # before the bind: no client may slip in unchecked
-            self._gatekeeper = Gatekeeper(self._ctx, curve)
-            if curve.allowed is None:
-                log.warning("frontend: %s (no --curve-clients)", curve.describe())
-            else:
-                log.info("frontend: %s", curve.describe())
+            self._gatekeeper = start_gatekeeper(self._ctx, curve, "frontend")
         sock: zmq.Socket[bytes] = open_socket(self._ctx, PUBLIC, bind, curve=curve)
         return sock
 

@@ -3,9 +3,10 @@
 prometheus-client's HTTP server answers ``/metrics`` from threads of its own;
 at each scrape ``RelayCollector`` reads the relay's counters (``read_relay``,
 plain reads of numbers and one-step copies) and turns them into families
-(``proxy_metric_families``, pure). The relay's loop never waits for a scrape
-and does no work for one beyond the additions it makes anyway. Every metric is
-listed in docs/proxy.md ("Metrics").
+(``proxy_metric_families``, pure). The plain counters' families are derived
+from their declaration in ``seqgen_proxy.stats.ProxyStats`` (``STAT_FIELDS``).
+The relay's loop never waits for a scrape and does no work for one beyond the
+additions it makes anyway. Every metric is listed in docs/proxy.md ("Metrics").
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from seqgen_common import __version__
 from seqgen_common.daemon import serve
 from seqgen_common.endpoints import parse_http
 from seqgen_common.errors import StartupError
-from seqgen_proxy.stats import LATENCY_BUCKETS_S
+from seqgen_proxy.stats import LATENCY_BUCKETS_S, STAT_FIELDS
 
 if TYPE_CHECKING:
     from wsgiref.simple_server import WSGIServer
@@ -59,20 +60,8 @@ class ProxyView:
     the set of them is only nearly simultaneous)."""
 
     outcomes: dict[str, int]
-    numbers: int
-    shed: int
-    unavailable: int
-    retries: int
-    stale_replies: int
-    undelivered: int
-    coalesced_requests: int
-    coalesced_jobs: int
-    coalesced_numbers: int
-    hedges: int
-    hedge_wins: int
-    late_answers: int
-    late_numbers: int
-    caps_applied: int
+    counts: dict[str, int]
+    """The plain counters of ProxyStats by field name (``ProxyStats.counts``)."""
     cap_names: int
     in_flight: int
     queued: int
@@ -84,28 +73,19 @@ class ProxyView:
 
 def read_relay(relay: Relay) -> ProxyView:
     """The relay's counters now (safe from another thread: reads only)."""
-    stats, config = relay.stats, relay.config
+    stats, config, upstream = relay.stats, relay.config, relay.upstream
     in_flight, queued = relay.load()
     backends = []
-    for backend in relay.backends:
+    for backend in upstream.backends:
         buckets, sum_s = stats.latency[backend.index].snapshot()
         backends.append(BackendView(
-            backend.host, relay.pool.is_healthy(backend.index), len(backend.inflight),
+            backend.host, upstream.pool.is_healthy(backend.index), len(backend.inflight),
             stats.marked_down[backend.index], buckets, sum_s))
     return ProxyView(
-        outcomes=stats.outcomes(), numbers=stats.numbers, shed=relay.shed,
-        unavailable=relay.unavailable, retries=relay.retries, stale_replies=relay.stale_replies,
-        undelivered=relay.undelivered, coalesced_requests=relay.coalesced,
-        coalesced_jobs=stats.coalesced_jobs, coalesced_numbers=stats.coalesced_numbers,
-        hedges=relay.hedges.hedges, hedge_wins=relay.hedges.wins,
-        late_answers=relay.hedges.late_answers, late_numbers=relay.hedges.late_numbers,
-        caps_applied=stats.caps_applied, cap_names=len(relay.caps), in_flight=in_flight,
+        outcomes=stats.outcomes(), counts=stats.counts(), cap_names=len(relay.caps),
+        in_flight=in_flight,
         queued=queued, max_in_flight=config.max_in_flight, max_queued=config.max_queued,
         max_names=config.max_names, backends=backends)
-
-
-def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
-    return CounterMetricFamily(name, doc, value=value)
 
 
 def _gauge(name: str, doc: str, value: float) -> GaugeMetricFamily:
@@ -142,34 +122,8 @@ def proxy_metric_families(view: ProxyView) -> list[Metric]:
                            sum_value=backend.latency_sum_s)
     return [
         info, requests,
-        _counter("seqgen_proxy_numbers_relayed", "Numbers handed to clients in success replies.",
-                 view.numbers),
-        _counter("seqgen_proxy_shed", "Requests answered UNAVAILABLE (overloaded) by the proxy "
-                 "itself: --max-queued was full, or the request waited a whole --timeout.", view.shed),
-        _counter("seqgen_proxy_unavailable", "Requests answered UNAVAILABLE because no backend "
-                 "answered.", view.unavailable),
-        _counter("seqgen_proxy_retries", "Attempts sent to a further backend after one failed.",
-                 view.retries),
-        _counter("seqgen_proxy_stale_replies", "Late or unknown replies from backends, dropped.",
-                 view.stale_replies),
-        _counter("seqgen_proxy_replies_undelivered", "Replies whose client had left.",
-                 view.undelivered),
-        _counter("seqgen_proxy_coalesced_requests", "Client requests that shared a backend "
-                 "request with others.", view.coalesced_requests),
-        _counter("seqgen_proxy_coalesced_jobs", "Backend requests that carried more than one "
-                 "client request.", view.coalesced_jobs),
-        _counter("seqgen_proxy_coalesced_numbers", "Numbers asked for by those backend requests.",
-                 view.coalesced_numbers),
-        _counter("seqgen_proxy_hedges", "Backend requests sent as hedges: a request unanswered "
-                 "within the hedge delay sent to a second backend too.", view.hedges),
-        _counter("seqgen_proxy_hedge_wins", "Backend requests answered by their hedge first.",
-                 view.hedge_wins),
-        _counter("seqgen_proxy_late_answers", "Answers that came after the other attempt of "
-                 "their request had won; dropped.", view.late_answers),
-        _counter("seqgen_proxy_late_numbers", "Numbers in those late answers: issued, never "
-                 "delivered (skipped).", view.late_numbers),
-        _counter("seqgen_proxy_caps_applied", "Requests whose `last` was lowered to the highest "
-                 "number the proxy relayed for the name.", view.caps_applied),
+        *(CounterMetricFamily(field.metric, field.description, value=view.counts[field.name])
+          for field in STAT_FIELDS),
         _gauge("seqgen_proxy_cap_names", "Names whose highest relayed number is remembered.",
                view.cap_names),
         _gauge("seqgen_proxy_cap_names_limit", "--max-names.", view.max_names),

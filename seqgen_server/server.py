@@ -34,11 +34,12 @@ import zmq
 
 from seqgen_common import __version__
 from seqgen_common.control import ControlError, ControlReply, decode_control_request, encode_control
-from seqgen_common.curve import Gatekeeper
+from seqgen_common.curve import Gatekeeper, start_gatekeeper
 from seqgen_common.daemon import serve
 from seqgen_common.errors import ControlCode, ErrorCode, SeqgenError, StartupError
 from seqgen_common.frames import drain, take_body
 from seqgen_common.logs import describe_settings, settings
+from seqgen_common.loops import BURST, IDLE_POLL_S, NOT_ONE_FRAME, RETRY_S, flush_at_stop, poll_ms
 from seqgen_common.outbox import Flushed, Outbox
 from seqgen_common.protocol import decode_request, encode_error, encode_values
 from seqgen_common.sockets import CONTROL, PUBLIC, open_socket
@@ -57,23 +58,14 @@ __all__ = ["Server", "run"]
 
 log = logging.getLogger(__name__)
 
-BURST: Final = 256
-"""Messages taken from one socket before looking at the others again."""
-POLL_MS: Final = 100
-"""Idle poll timeout: how soon a stop request is noticed."""
-RETRY_MS: Final = 2
-"""Poll timeout while replies are held: how soon a full client queue is tried again."""
-STOP_FLUSH_S: Final = 1.0
 DISK_LAG_S: Final = 0.5
 """A store write in progress this long means the disk is behind: shed what would wait."""
-"""At a stop, how long held replies may still wait for their clients."""
 RESIZE_HOLD_S: Final = 0.5
 """During a resize, how long a public request may wait for the fence to lift (under the
 clients' 1 s attempt timeout) before it is answered UNAVAILABLE "fenced"."""
 MAX_RESIZE_HELD: Final = 10_000
 """At most this many public requests wait during a resize; more are answered "fenced"."""
 
-_NOT_ONE_FRAME: Final = encode_error(ErrorCode.BAD_REQUEST, "a request is exactly one frame")
 _UNEXPECTED: Final = encode_error(ErrorCode.INTERNAL, "unexpected error; nothing was issued")
 _STORE_FAILED: Final = encode_error(
     ErrorCode.INTERNAL, "the store cannot persist; nothing was issued"
@@ -106,7 +98,7 @@ class Server:
         self._sockets: list[zmq.Socket[bytes]] = []
         try:  # bound first: a server that cannot bind stops before it creates a store
             if config.curve is not None:  # the ZAP handler must be there before clients come
-                self._gatekeeper = Gatekeeper(self._ctx, config.curve)
+                self._gatekeeper = start_gatekeeper(self._ctx, config.curve, "public socket")
             self._sockets.append(open_socket(self._ctx, PUBLIC, config.bind, curve=config.curve))
             self._sockets.append(open_socket(self._ctx, CONTROL, config.control))
             self.store = Store.open(config.data, config.instance, config.instances)
@@ -225,7 +217,7 @@ class Server:
         counters = self.counters
         if body is None:
             counters.requests[ErrorCode.BAD_REQUEST] += 1
-            self._reply(self.outbox, envelope, _NOT_ONE_FRAME, 0)
+            self._reply(self.outbox, envelope, NOT_ONE_FRAME, 0)
             return
         try:
             request = decode_request(body)
@@ -387,9 +379,10 @@ class Server:
         public, control, wake_fd = self.public, self.control_socket, self.writer.wake_fd
         tasks_fd = self.tasks.wake_fd
         outbox, control_outbox = self.outbox, self.control_outbox
+        retry_ms, idle_ms = poll_ms(RETRY_S), poll_ms(IDLE_POLL_S)
         while not self._stopping:
             held = outbox or control_outbox or self._held
-            events = dict(poller.poll(RETRY_MS if held else POLL_MS))
+            events = dict(poller.poll(retry_ms if held else idle_ms))
             if self._held:
                 self._on_held()
             if held:
@@ -438,10 +431,7 @@ class Server:
         except SeqgenError as exc:
             log.error("could not save the exact position (%s); the next start skips "
                       "at most the reservation", exc)
-        give_up_at = time.monotonic() + STOP_FLUSH_S
-        while (self.outbox or self.control_outbox) and time.monotonic() < give_up_at:
-            self._flush()
-            time.sleep(RETRY_MS / 1000)
+        flush_at_stop(lambda: bool(self.outbox or self.control_outbox), self._flush)
         if self.outbox.size:
             log.warning("stopped with %d replies that their clients did not take", self.outbox.size)
         self._close_sockets()
@@ -468,9 +458,5 @@ def run(config: ServerConfig) -> int:
                  extra={"version": __version__, "sequences": len(server.ledger),
                         "instance": server.instance, "instances": server.instances,
                         "fenced": server.fenced, "config": settings(config)})
-        if config.curve is not None and config.curve.allowed is None:
-            log.warning("public socket: %s (no --curve-clients)", config.curve.describe())
-        elif config.curve is not None:
-            log.info("public socket: %s", config.curve.describe())
 
     return serve(lambda: Server(config), describe)

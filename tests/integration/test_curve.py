@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -196,6 +197,8 @@ def test_without_a_client_list_any_curve_client_is_served_but_no_plain_one(
         assert request(server.bind, b'["open", "0"]', timeout_s=1.0) is None
         assert anyone.next("open") == 2
     assert "ANY client key accepted" in server.log()
+    # The start-up line shared with the proxy (seqgen_common.curve.start_gatekeeper).
+    assert re.search(r"public socket: CURVE on .*\(no --curve-clients\)", server.log())
 
 
 def test_a_plain_server_is_unchanged_and_refuses_curve_clients(cluster: Cluster) -> None:
@@ -253,6 +256,8 @@ def test_a_proxy_relays_between_curve_clients_and_curve_servers(cluster: Cluster
             odd.cont()
         wait_until(lambda: app.next("relayed") % 2 == 1, 15.0, "the thawed server back", proxy)
     assert proxy.alive()
+    assert re.search(r"frontend: CURVE on .*, 1 allowed client key\(s\) from ", proxy.log())
+    assert re.search(r"public socket: CURVE on .*, 1 allowed client key\(s\) from ", odd.log())
 
 
 def test_a_proxy_without_an_allowed_key_gets_unavailable_from_curve_servers(

@@ -18,13 +18,18 @@ from seqgen_common.errors import (
 from seqgen_common.limits import MAX_COUNT, MAX_NAME_BYTES, MAX_VALUE
 from seqgen_common.protocol import (
     CONTROL_SOCKET_MISTAKE,
+    OK_HEAD,
+    OK_START,
+    OK_TAIL,
     Request,
     decode_reply,
     decode_request,
     encode_error,
     encode_request,
     encode_values,
+    highest_issued,
     is_control_reply,
+    split_values,
 )
 
 CODES = {c.value for c in ErrorCode}
@@ -189,3 +194,60 @@ def test_a_control_protocol_reply_names_the_control_port_mistake() -> None:
         assert not is_control_reply(other), other
     with pytest.raises(SeqgenError, match="malformed reply"):
         decode_reply(b"{}", 1)
+
+
+@pytest.mark.parametrize(
+    ("reply", "highest"),
+    [
+        (encode_values(7, 2, 1), 7),
+        (encode_values(7, 2, 1000), 7 + 2 * 999),
+        (encode_values(MAX_VALUE, 1, 1), MAX_VALUE),
+        (b'[ null , "3" , "5" ]', 5),  # not compact: decoded properly
+        (encode_error(ErrorCode.EXHAUSTED, "no"), None),
+        (b'[null,"]', None),
+        (b'[null,"1","x"]', None),
+        (b"garbage", None),
+        (b"[null]", None),
+    ],
+)
+def test_highest_issued(reply: bytes, highest: int | None) -> None:
+    assert highest_issued(reply) == highest
+
+
+@given(st.integers(1, 10**12), st.integers(1, 9),
+       st.lists(st.integers(1, 20), min_size=1, max_size=8))
+def test_a_reply_splits_into_consecutive_parts_in_order(first: int, step: int,
+                                                        counts: list[int]) -> None:
+    reply = encode_values(first, step, sum(counts))
+    split = split_values(reply, counts)
+    assert split is not None
+    parts, highest = split
+    values = decode_reply(reply)
+    assert highest == values[-1] == highest_issued(reply)
+    start = 0
+    for count, part in zip(counts, parts, strict=True):
+        assert part.startswith(OK_HEAD) and part.endswith(OK_TAIL)
+        assert decode_reply(part, count) == values[start:start + count]
+        start += count
+
+
+def test_a_reply_not_in_the_compact_form_is_split_after_a_proper_decode() -> None:
+    assert split_values(b'[ null , "3" , "5", "7" ]', [2, 1]) == (
+        [b'[null,"3","5"]', b'[null,"7"]'], 7)
+
+
+@pytest.mark.parametrize("reply", [
+    b'[null,"1","3"]',  # one number short of the counts
+    b'[null,"1","3","5","7"]',  # one too many
+    b'[null,"1","x","5"]',
+    b'["UNAVAILABLE","fenced"]',
+    b"garbage",
+])
+def test_a_reply_that_does_not_fit_the_counts_is_not_split(reply: bytes) -> None:
+    assert split_values(reply, [1, 2]) is None
+
+
+def test_every_success_reply_starts_with_ok_start_and_no_error_does() -> None:
+    assert encode_values(1, 1, 1).startswith(OK_START)
+    assert encode_values(1, 1, 3).startswith(OK_HEAD)
+    assert all(not encode_error(code, "x").startswith(OK_START) for code in ErrorCode)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from seqgen_common import hedging
 from seqgen_proxy.hedges import Hedges
 from seqgen_proxy.jobs import Job, Lane, Member
+from seqgen_proxy.stats import ProxyStats
 
 
 def job(count: int = 1) -> Job:
@@ -50,7 +51,7 @@ def test_the_delay_follows_the_latency_and_the_budget_caps_hedges() -> None:
 
 
 def test_late_answers_count_their_numbers_when_they_are_numbers() -> None:
-    hedges = Hedges(enabled=True, limit=10)
-    hedges.late(job(5), success=True)
-    hedges.late(job(5), success=False)
-    assert (hedges.late_answers, hedges.late_numbers) == (2, 5)
+    stats = ProxyStats(2)
+    stats.late(job(5).count, success=True)
+    stats.late(job(5).count, success=False)
+    assert (stats.late_answers, stats.late_numbers) == (2, 5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from prometheus_client.registry import Collector
 from seqgen_common.errors import ErrorCode
 from seqgen_common.protocol import encode_error
 from seqgen_proxy.metrics import BackendView, ProxyView, RelayCollector, proxy_metric_families
-from seqgen_proxy.stats import LATENCY_BUCKETS_S, Latency, ProxyStats
+from seqgen_proxy.stats import LATENCY_BUCKETS_S, STAT_FIELDS, Latency, ProxyStats
 from tests.unit.test_admin_metrics import Samples
 from tests.unit.test_admin_metrics import scrape as scrape_registry
 
@@ -68,10 +69,11 @@ def view(**changes: object) -> ProxyView:
     latency.observe(0.002)
     buckets, sum_s = latency.snapshot()
     fields: dict[str, object] = dict(
-        outcomes={"OK": 5, "UNAVAILABLE": 2}, numbers=9, shed=1, unavailable=1, retries=3,
-        stale_replies=4, undelivered=0, coalesced_requests=6, coalesced_jobs=2,
-        coalesced_numbers=8, hedges=7, hedge_wins=5, late_answers=6, late_numbers=11,
-        caps_applied=1, cap_names=12, in_flight=2, queued=3,
+        outcomes={"OK": 5, "UNAVAILABLE": 2},
+        counts=dict(numbers=9, shed=1, unavailable=1, retries=3, stale_replies=4, undelivered=0,
+                    coalesced=6, coalesced_jobs=2, coalesced_numbers=8, hedges=7, hedge_wins=5,
+                    late_answers=6, late_numbers=11, caps_applied=1),
+        cap_names=12, in_flight=2, queued=3,
         max_in_flight=1000, max_queued=10_000, max_names=100_000,
         backends=[BackendView("tcp://a:1", True, 2, 0, buckets, sum_s),
                   BackendView("tcp://b:2", False, 0, 3, [0] * len(buckets), 0.0)],
@@ -118,3 +120,43 @@ def test_every_family_is_documented_in_docs_proxy_md() -> None:
 
 def test_nothing_is_exported_before_the_relay_exists() -> None:
     assert scrape(RelayCollector()) == {}
+
+
+SHAPED = {"backends", "ok", "errors", "latency", "marked_down"}
+"""ProxyStats fields exported in a shape of their own (by outcome, per backend), not as one
+counter each."""
+
+
+def test_every_field_of_proxy_stats_is_a_declared_counter_or_has_its_own_shape() -> None:
+    declared = {field.name for field in STAT_FIELDS}
+    assert declared | SHAPED == {field.name for field in dataclasses.fields(ProxyStats)}
+    assert not declared & SHAPED
+    assert len({field.metric for field in STAT_FIELDS}) == len(STAT_FIELDS)
+
+
+def test_each_counter_is_exported_and_logged_with_its_own_value() -> None:
+    stats = ProxyStats(1)
+    for value, field in enumerate(STAT_FIELDS, start=100):
+        setattr(stats, field.name, value)
+    samples = scrape(Fixed(view(counts=stats.counts())))
+    text, totals = stats.stop_summary()
+    for value, field in enumerate(STAT_FIELDS, start=100):
+        assert samples[f"{field.metric}_total"] == {(): value}, field.name
+        if field.stop is not None:
+            assert totals[field.name] == value
+            assert field.stop % value in text
+
+
+def test_the_stop_line_reads_as_before() -> None:
+    stats = ProxyStats(2)
+    stats.retries, stats.unavailable, stats.shed, stats.stale_replies = 1, 2, 3, 4
+    stats.undelivered, stats.coalesced, stats.hedges, stats.hedge_wins = 5, 6, 7, 8
+    stats.late(3, success=True)
+    stats.late(3, success=False)
+    text, totals = stats.stop_summary()
+    assert text == ("1 retries, 2 UNAVAILABLE, 3 shed (overloaded), 4 stale replies dropped, "
+                    "5 replies undelivered, 6 requests coalesced, 7 hedges (8 won, "
+                    "2 late answers, 3 numbers skipped)")
+    assert totals == {"retries": 1, "unavailable": 2, "shed": 3, "stale_replies": 4,
+                      "undelivered": 5, "coalesced": 6, "hedges": 7, "hedge_wins": 8,
+                      "late_answers": 2, "late_numbers": 3}

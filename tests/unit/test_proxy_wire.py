@@ -1,4 +1,4 @@
-"""Frame rules of the relay: client envelopes and judging backend replies."""
+"""Frame rules of the relay: client envelopes and judging backend error replies."""
 
 from __future__ import annotations
 
@@ -6,9 +6,8 @@ import pytest
 
 from seqgen_common.errors import ErrorCode
 from seqgen_common.frames import take_body
-from seqgen_common.limits import MAX_VALUE
-from seqgen_common.protocol import encode_error, encode_values
-from seqgen_proxy.wire import MALFORMED_REPLY, highest_issued, judge_error
+from seqgen_common.protocol import encode_error
+from seqgen_proxy.wire import MALFORMED_REPLY, judge_error
 
 
 def test_req_client_envelope() -> None:
@@ -33,24 +32,6 @@ def test_proxy_client_envelope_keeps_its_request_id() -> None:
 def test_not_exactly_one_body_frame(frames: list[bytes]) -> None:
     assert take_body(frames) is None
     assert frames[0] == b"id"
-
-
-@pytest.mark.parametrize(
-    ("reply", "highest"),
-    [
-        (encode_values(7, 2, 1), 7),
-        (encode_values(7, 2, 1000), 7 + 2 * 999),
-        (encode_values(MAX_VALUE, 1, 1), MAX_VALUE),
-        (b'[ null , "3" , "5" ]', 5),  # not compact: decoded properly
-        (encode_error(ErrorCode.EXHAUSTED, "no"), None),
-        (b'[null,"]', None),
-        (b'[null,"1","x"]', None),
-        (b"garbage", None),
-        (b"[null]", None),
-    ],
-)
-def test_highest_issued(reply: bytes, highest: int | None) -> None:
-    assert highest_issued(reply) == highest
 
 
 @pytest.mark.parametrize(
