@@ -1,9 +1,15 @@
 """What the blocking and the asyncio client share: everything but their I/O.
 
 The options, the endpoint rotation, the highest number seen per name, the
-lanes (coalescing and prefetch) and the plan of one request (``_plan``: which
-endpoint, what timeout, what a reply means) live here. ``Client`` and
-``AsyncClient`` add only how they wait and how one attempt goes over a socket.
+lanes (coalescing and prefetch), the plan of one request (``_plan``: which
+endpoint, what timeout, what a reply means) and the hand-over of a lane's next
+request (``_hand_over``, whose docstring states what holds) live here.
+``Client`` and ``AsyncClient`` add only how they wait and how one attempt goes
+over a socket, under the same names in both: ``_send_first`` makes a ``Sent``
+(a request on its way), ``_finish`` receives it and goes on with its plan,
+``_lead`` does both for a caller that leads a batch, ``_take_over`` for a batch
+whose callers all gave up. ``Waiter`` and ``Sent`` are generic over each
+client's own kinds (how a call sleeps, what an attempt in flight is).
 """
 
 from __future__ import annotations
