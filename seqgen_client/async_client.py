@@ -9,10 +9,11 @@ next request opens a new one.
 
 Concurrent ``next`` awaits for one name share a request (seqgen_client.lanes):
 the await that leads a batch sends it; the others wait, each until its own
-deadline, and are woken with their number, their error, or a batch to lead.
-The await that settles a batch sends the next batch's request itself before
-the woken awaits run, so that round trip overlaps their wake-ups. A
-cancelled await gives up its place like a late one.
+deadline, and are woken with their number, their error, or a batch to lead,
+its request already sent by the await that settled the one before
+(``ClientBase._hand_over`` states what holds). A cancelled await gives up its
+place like a late one; a leader cancelled with its request out leaves it
+running for the others (``_carry_on``).
 
 An AsyncClient belongs to one event loop at a time (not thread-safe); used
 from a new loop, or in a process forked from the one that opened it, it opens
@@ -31,8 +32,8 @@ from typing import Final
 import zmq
 
 from seqgen_client import forksafe
-from seqgen_client.base import Attempt, ClientBase, Plan, Waiter
-from seqgen_client.failover import UNSENT, Reply
+from seqgen_client.base import Attempt, ClientBase, Sent, Waiter
+from seqgen_client.failover import NO_ANSWER, PENDING, UNSENT, PendingReply, Reply
 from seqgen_client.forksafe import keep_from_parent
 from seqgen_client.lanes import Batch
 from seqgen_common.channel import Channel, Pending, Unsent
@@ -43,7 +44,11 @@ from seqgen_common.sockets import CLIENT_DEALER
 __all__ = ["AsyncClient"]
 
 
-class _TaskWaiter(Waiter):
+_InFlight = tuple[Channel, Pending]
+"""An attempt sent on a channel, its reply still to come."""
+
+
+class _TaskWaiter(Waiter[Future[None], _InFlight]):
     """A waiter whose await sleeps on a future of the running loop (``signal``)."""
 
     __slots__ = ()
@@ -61,8 +66,8 @@ class _TaskWaiter(Waiter):
             woken.set_result(None)
 
 
-_InFlight = tuple[Channel, Pending]
-"""An attempt sent on a channel, its reply still to come."""
+_Waiter = Waiter[Future[None], _InFlight]
+_Batch = Batch[_Waiter]
 
 
 def _wake(future: Future[None], *_: object) -> None:
@@ -85,30 +90,11 @@ async def _within(reply: Future[bytes | None], wait_s: float) -> bool:
     return reply.done()
 
 
-class _Sent:
-    """A request on its way: its plan and the attempt in flight (at first the one sent by
-    the call that handed the batch over)."""
-
-    __slots__ = ("at", "attempt", "count", "first", "plan")
-
-    def __init__(self, plan: Plan, attempt: Attempt, first: _InFlight | Reply, count: int,
-                 at: float) -> None:
-        self.plan = plan
-        self.attempt = attempt
-        """The attempt in flight."""
-        self.first = first
-        """How its send went: the channel and the reply to come, or UNSENT."""
-        self.count = count
-        """How many numbers the request asks for."""
-        self.at = at
-        """When the attempt in flight was sent."""
-
-
 SWEEP_S: Final = 0.05
 """How often the waiters past their deadline are woken (see ``AsyncClient._sweep``)."""
 
 
-class AsyncClient(ClientBase):
+class AsyncClient(ClientBase[Future[None], _InFlight]):
     """Numbers from seqgen servers or proxies for asyncio code, with failover.
 
     The arguments (CURVE keys, prefetch and coalescing included) and the
@@ -144,7 +130,7 @@ class AsyncClient(ClientBase):
         now = self._clock()
         waiter = _TaskWaiter(now, now + self._deadline_s)
         batch = self._lanes.join(name, waiter)
-        sent: _Sent | None = None
+        sent: Sent[_InFlight] | None = None
         try:
             while True:
                 if batch is not None:
@@ -166,8 +152,7 @@ class AsyncClient(ClientBase):
                         return waiter.value
                     raise waiter.error
                 self._check_open()
-                batch, handed = self._woken(waiter)
-                sent = handed if isinstance(handed, _Sent) else None
+                batch, sent = self._woken(waiter)
         except asyncio.CancelledError:
             waiter.given_up = True  # its number, if one comes, goes to another caller
             if waiter.answered and waiter.error is None:  # it came, but too late for this call
@@ -271,8 +256,9 @@ class AsyncClient(ClientBase):
 
     # ---- requests -----------------------------------------------------------------------
 
-    async def _lead(self, batch: Batch, leader: Waiter, sent: _Sent | None) -> None:
-        """Receive (or send) the request of ``batch`` and hand out what it brings."""
+    async def _lead(self, batch: _Batch, leader: _Waiter, sent: Sent[_InFlight] | None) -> None:
+        """Receive (or send) the request of ``batch`` and hand out what it brings; start the
+        lane's next batch."""
         outcome: list[int] | SeqgenError
         try:
             if sent is None:
@@ -289,38 +275,26 @@ class AsyncClient(ClientBase):
             raise
         self._hand_over(self._led(batch, leader, outcome))
 
-    def _hand_over(self, batch: Batch | None) -> None:
-        """Send the request of the lane's next ``batch`` now, then wake its first caller to
-        receive the reply: its round trip overlaps the wake-ups of the batch just settled."""
-        while batch is not None and not self._closed:  # closing woke every caller already
-            leader = batch.callers[0]
-            assert isinstance(leader, Waiter)
-            try:
-                sent = self._send_first(batch.name, batch.count, leader.started)
-            except SeqgenError as exc:
-                batch = self._lanes.fail(batch, exc)
-                continue
-            leader.lead(batch, sent)
-            return
-
-    def _refuse(self, waiter: Waiter) -> None:
+    def _refuse(self, waiter: _Waiter) -> None:
         """``waiter`` was handed a batch (its request sent) but was cancelled before it led
         it: the request goes on for the batch's other callers."""
         batch, sent = waiter.batch, waiter.sent
         waiter.batch = waiter.sent = None
-        if batch is not None and isinstance(sent, _Sent):
+        if batch is not None and sent is not None:
             self._carry_on(batch, waiter, sent)
 
-    def _carry_on(self, batch: Batch, leader: Waiter, sent: _Sent) -> None:
-        """The leader of ``batch`` gave up while its request was out. The request goes on
-        without it: the numbers it brings go to the others, to callers waiting in the lane,
-        or are counted lost (the server issued them); nothing is silently dropped."""
+    def _carry_on(self, batch: _Batch, leader: _Waiter | None, sent: Sent[_InFlight]) -> None:
+        """The leader of ``batch`` gave up (None: every caller did) while its request was out.
+        The request goes on without it: the numbers it brings go to the others, to callers
+        waiting in the lane, or are counted lost (the server issued them); nothing is
+        silently dropped."""
         assert self._loop is not None  # bound by the call that sent the request
         task = self._loop.create_task(self._settle_without(batch, leader, sent))
         self._carried.add(task)
         task.add_done_callback(self._carried.discard)
 
-    async def _settle_without(self, batch: Batch, leader: Waiter, sent: _Sent) -> None:
+    async def _settle_without(self, batch: _Batch, leader: _Waiter | None,
+                              sent: Sent[_InFlight]) -> None:
         outcome: list[int] | SeqgenError
         try:
             outcome = await self._finish(sent)
@@ -328,14 +302,20 @@ class AsyncClient(ClientBase):
             outcome = exc
         except ValueError:  # closed meanwhile: every caller was woken, and sees it closed
             return
-        self._hand_over(self._led(batch, leader, outcome))
+        if leader is None:
+            self._hand_over(self._took_over(batch, [] if isinstance(outcome, SeqgenError) else outcome))
+        else:
+            self._hand_over(self._led(batch, leader, outcome))
 
-    def _send_first(self, name: str, count: int, started: float) -> _Sent:
-        """Plan one request (on the time of a call that started at ``started``) and send its
-        first attempt."""
+    def _take_over(self, batch: _Batch, sent: Sent[_InFlight]) -> _Batch | None:
+        self._carry_on(batch, None, sent)
+        return None
+
+    def _send_first(self, name: str, count: int, started: float) -> Sent[_InFlight]:
         plan = self._plan(name, count, started)
         attempt = next(plan)
-        return _Sent(plan, attempt, self._start(attempt), count, self._clock())
+        flight, reply = self._start(attempt)
+        return Sent(plan, attempt, flight, reply, at=self._clock(), count=count)
 
     async def _request(self, name: str, count: int, started: float) -> list[int]:
         """One request with failover (``next_many``): its numbers, or the error that ends it."""
@@ -343,46 +323,49 @@ class AsyncClient(ClientBase):
         try:
             return await self._finish(sent)
         except BaseException:
-            if isinstance(sent.first, tuple):  # cancelled: nobody takes the reply
-                channel, pending = sent.first
+            if sent.flight is not None:  # cancelled: nobody takes the reply
+                channel, pending = sent.flight
                 channel.drop(pending)
             raise
 
-    async def _finish(self, sent: _Sent) -> list[int]:
-        """Receive the reply of the attempt in flight and go on with the plan: the numbers,
-        or the error that ends the request. ``sent`` always holds the attempt in flight, so
-        a caller cancelled meanwhile can pass the request on (``_carry_on``)."""
+    async def _finish(self, sent: Sent[_InFlight]) -> list[int]:
+        """Receive the reply of the attempt ``sent`` (unless its send already brought one) and
+        go on with its plan: the numbers, or the error. ``sent`` always holds the attempt in
+        flight, so a caller cancelled meanwhile can pass the request on (``_carry_on``)."""
         plan = sent.plan
         try:
             while True:
                 reply = await self._reply(sent)
-                sent.first = None
+                sent.flight, sent.reply = None, reply
                 sent.attempt = plan.send(reply)
-                sent.first = self._start(sent.attempt)
+                sent.flight, sent.reply = self._start(sent.attempt)
                 sent.at = self._clock()
         except StopIteration as done:
             values: list[int] = done.value
             return values
 
-    def _start(self, attempt: Attempt) -> _InFlight | Reply:
-        """Send one attempt on its endpoint's channel: the channel and the pending reply,
-        or UNSENT when its send queue is full."""
+    def _start(self, attempt: Attempt) -> tuple[_InFlight | None, Reply | PendingReply]:
+        """Send one attempt on its endpoint's channel: the channel and its pending reply, and
+        PENDING; or no flight and UNSENT when its send queue is full."""
         index, timeout_s, frame = attempt
         self._check_open()
         try:
             channel = self._channel(index)
-            return channel, channel.send(frame, timeout_s)
+            return (channel, channel.send(frame, timeout_s)), PENDING
         except Unsent:
-            return UNSENT
+            return None, UNSENT
         except zmq.ZMQError as exc:  # no socket to be had (too many open files?)
             raise Unavailable(f"cannot use {self._endpoints[index]}: {exc}") from exc
 
-    async def _reply(self, sent: _Sent) -> Reply:
-        """The reply of the attempt in flight; hedged (``_race``) when it has not come within
-        the hedge delay."""
-        first = sent.first
+    async def _reply(self, sent: Sent[_InFlight]) -> Reply:
+        """The reply of the attempt in flight (or what its send brought: UNSENT); hedged
+        (``_race``) when it has not come within the hedge delay."""
+        first = sent.flight
+        if first is None:
+            assert sent.reply is not PENDING
+            return sent.reply
         hedging = self._hedging
-        if hedging is not None and isinstance(first, tuple) and not first[1].reply.done():
+        if hedging is not None and not first[1].reply.done():
             wait_s = sent.at + hedging.delay_s - self._clock()
             if wait_s < sent.attempt[1] and not await _within(first[1].reply, wait_s):
                 hedge = self._hedge_to(sent.attempt[0])
@@ -392,7 +375,7 @@ class AsyncClient(ClientBase):
         self._answered(sent.at, reply)
         return reply
 
-    async def _race(self, sent: _Sent, first: _InFlight, hedge: int) -> Reply:
+    async def _race(self, sent: Sent[_InFlight], first: _InFlight, hedge: int) -> Reply:
         """Send the request to ``hedge`` too and take the first answer that ends it; the
         other attempt goes on unwatched (``_lost``). With no final answer from either, what
         the first attempt brought goes to the plan (the hedge's failure is counted here)."""
@@ -400,15 +383,16 @@ class AsyncClient(ClientBase):
         hedge_at = self._clock()
         full_s = self.options.timeout_s
         # The same timeout as any attempt, unless the call's deadline comes first.
-        second = self._start((hedge, full_s if timeout_s >= full_s else sent.at + timeout_s - hedge_at,
-                              frame))
+        second, _ = self._start((hedge, full_s if timeout_s >= full_s else sent.at + timeout_s - hedge_at,
+                                 frame))
         racing: dict[Future[bytes | None], tuple[int, float, _InFlight]] = {
             first[1].reply: (index, sent.at, first)}
-        if isinstance(second, tuple):
+        if second is not None:
             racing[second[1].reply] = (hedge, hedge_at, second)
         else:  # not even queued: a failure of that endpoint; the first attempt goes on alone
-            self._hedge_failed(hedge, hedge_at, second)
-        outcome: Reply = None
+            self._hedge_failed(hedge, hedge_at, UNSENT)
+        outcome: Reply | PendingReply = PENDING
+        """What the first attempt brought, once it ended without an answer that ends it."""
         try:
             while racing:
                 done, _ = await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
@@ -419,7 +403,7 @@ class AsyncClient(ClientBase):
                     if self._final(reply, sent.count):
                         if which == hedge:
                             self._hedge_won(index, sent.at, hedge, hedge_at)
-                            if first[1].reply not in racing and outcome is None:
+                            if outcome is NO_ANSWER:
                                 self._lanes.stats.timeouts += 1  # the first timed out before
                         self._let_go(racing, sent.count)
                         return reply
@@ -431,6 +415,7 @@ class AsyncClient(ClientBase):
             racing.pop(first[1].reply, None)
             self._let_go(racing, sent.count)
             raise
+        assert outcome is not PENDING  # the first attempt has ended
         return outcome
 
     def _let_go(self, racing: dict[Future[bytes | None], tuple[int, float, _InFlight]],
@@ -441,24 +426,25 @@ class AsyncClient(ClientBase):
 
     def _lost(self, index: int, at: float, attempt: _InFlight, count: int, _: object) -> None:
         channel, pending = attempt
-        reply = pending.reply.result()
+        answer = pending.reply.result()
         channel.drop(pending)
-        if reply is None and self._channels[index] is channel and not self._closed:
+        reply: Reply = NO_ANSWER if answer is None else answer
+        if reply is NO_ANSWER and self._channels[index] is channel and not self._closed:
             self._channels[index] = None  # no reply in time: a new socket (see _receive)
             channel.close()
         self._late(index, at, reply, count)
 
-    async def _receive(self, index: int, first: _InFlight | Reply) -> Reply:
-        """The reply of an attempt on endpoint ``index``, None when none came in time, or
-        what its send already brought (UNSENT)."""
-        if not isinstance(first, tuple):
-            return first
-        channel, pending = first
+    async def _receive(self, index: int, flight: _InFlight) -> Reply:
+        """The reply of an attempt on endpoint ``index``, or what its silence means: AuthError
+        when the endpoint refused the security handshake, else NO_ANSWER."""
+        channel, pending = flight
         # Shielded: a cancelled caller leaves the reply to come for _carry_on.
-        reply = await asyncio.shield(pending.reply)
+        answer = await asyncio.shield(pending.reply)
         channel.drop(pending)
-        refusal = channel.watch.check() if reply is None and channel.watch is not None else None
-        if reply is None and self._channels[index] is channel and not self._closed:
+        if answer is not None:
+            return answer
+        refusal = channel.watch.check() if channel.watch is not None else None
+        if self._channels[index] is channel and not self._closed:
             # No reply in time: start over on a new socket, as Client does (Lazy Pirate).
             # What this one still holds (requests queued during a partition) dies with it,
             # and the new one connects afresh instead of waiting for TCP's retransmissions.
@@ -466,4 +452,4 @@ class AsyncClient(ClientBase):
             channel.close()
         if refusal is not None:  # no reply because the handshake was refused
             return AuthError(f"{self._endpoints[index]}: {refusal}")
-        return reply
+        return NO_ANSWER

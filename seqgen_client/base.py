@@ -1,9 +1,15 @@
 """What the blocking and the asyncio client share: everything but their I/O.
 
 The options, the endpoint rotation, the highest number seen per name, the
-lanes (coalescing and prefetch) and the plan of one request (``_plan``: which
-endpoint, what timeout, what a reply means) live here. ``Client`` and
-``AsyncClient`` add only how they wait and how one attempt goes over a socket.
+lanes (coalescing and prefetch), the plan of one request (``_plan``: which
+endpoint, what timeout, what a reply means) and the hand-over of a lane's next
+request (``_hand_over``, whose docstring states what holds) live here.
+``Client`` and ``AsyncClient`` add only how they wait and how one attempt goes
+over a socket, under the same names in both: ``_send_first`` makes a ``Sent``
+(a request on its way), ``_finish`` receives it and goes on with its plan,
+``_lead`` does both for a caller that leads a batch, ``_take_over`` for a batch
+whose callers all gave up. ``Waiter`` and ``Sent`` are generic over each
+client's own kinds (how a call sleeps, what an attempt in flight is).
 """
 
 from __future__ import annotations
@@ -11,9 +17,10 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Generator, Iterable
-from typing import Any, TypeVar
+from contextlib import AbstractContextManager
+from typing import Generic, TypeVar
 
-from seqgen_client.failover import NO_ANSWER, Call, Reply, Rotation
+from seqgen_client.failover import NO_ANSWER, Call, PendingReply, Reply, Rotation, judge
 from seqgen_client.lanes import Batch, Lanes, Stats
 from seqgen_client.lastseen import LastSeen
 from seqgen_client.options import (
@@ -24,14 +31,26 @@ from seqgen_client.options import (
     ClientOptions,
 )
 from seqgen_common.curve import KeySource
-from seqgen_common.errors import RETRY_ELSEWHERE, ErrorCode, RequestError, SeqgenError, Unavailable
+from seqgen_common.errors import (
+    RETRY_ELSEWHERE,
+    ErrorCode,
+    InternalError,
+    RequestError,
+    SeqgenError,
+    Unavailable,
+)
 from seqgen_common.hedging import Hedging
 from seqgen_common.limits import MAX_VALUE
 from seqgen_common.protocol import decode_reply
 
-__all__ = ["Attempt", "ClientBase", "Plan", "Waiter"]
+__all__ = ["Attempt", "ClientBase", "Plan", "Sent", "Waiter"]
 
-_W = TypeVar("_W", bound="Waiter")
+S = TypeVar("S")
+"""How a waiting call sleeps, the client's own: a thread's lock (``Client``), a future
+(``AsyncClient``)."""
+F = TypeVar("F")
+"""An attempt in flight, the client's own: a pooled REQ socket (``Client``), a channel and
+its pending reply (``AsyncClient``)."""
 
 Attempt = tuple[int, float, bytes]
 """One attempt of a request: endpoint index, timeout in seconds, the request frame."""
@@ -39,7 +58,31 @@ Plan = Generator[Attempt, Reply, list[int]]
 """The attempts of one request (``ClientBase._plan``)."""
 
 
-class Waiter:
+class Sent(Generic[F]):
+    """A request on its way (both clients): made by ``_send_first``, finished by ``_finish``.
+
+    ``flight`` is the attempt in flight, ``reply`` what came of it so far:
+    ``PENDING`` while its reply is still to come, else what its send already
+    brought (NO_ANSWER: not sent in time; UNSENT: not even queued), ``flight``
+    then None.
+    """
+
+    __slots__ = ("at", "attempt", "count", "flight", "plan", "reply")
+
+    def __init__(self, plan: Plan, attempt: Attempt, flight: F | None, reply: Reply | PendingReply, *,
+                 at: float, count: int) -> None:
+        self.plan = plan
+        self.attempt = attempt
+        """The attempt in flight."""
+        self.flight = flight
+        self.reply = reply
+        self.at = at
+        """When the attempt in flight was sent."""
+        self.count = count
+        """How many numbers the request asks for."""
+
+
+class Waiter(Generic[S, F]):
     """One ``next`` call in a lane (seqgen_client.lanes.Caller); the client's lock guards it."""
 
     __slots__ = ("answered", "batch", "deadline", "error", "given_up", "sent", "signal", "started",
@@ -50,13 +93,13 @@ class Waiter:
         self.deadline = deadline
         self.value = 0
         self.error: SeqgenError | None = None
-        self.batch: Batch | None = None
-        """A batch this call is to lead, handed over by another call."""
+        self.batch: Batch[Waiter[S, F]] | None = None
+        """A batch this call is to lead, handed over by another call (``ClientBase._hand_over``)."""
         self.answered = False
         self.given_up = False
-        self.signal: Any = None
+        self.signal: S | None = None
         """How the waiting call is woken: the clients' waiters set it when they must wait."""
-        self.sent: Any = None
+        self.sent: Sent[F] | None = None
         """With ``batch``: its request, already sent by the call that handed it over."""
 
     def gone(self) -> bool:
@@ -72,7 +115,7 @@ class Waiter:
         self.answered = True
         self.wake()
 
-    def lead(self, batch: Batch, sent: object = None) -> None:
+    def lead(self, batch: Batch[Waiter[S, F]], sent: Sent[F]) -> None:
         self.batch = batch
         self.sent = sent
         self.wake()
@@ -86,7 +129,7 @@ class Waiter:
         return self.value
 
 
-class ClientBase:
+class ClientBase(Generic[S, F]):
     """Validated options, the endpoint rotation, the highest number seen per name, the lanes.
 
     ``endpoints`` is one ZeroMQ URI or several (servers or proxies), used
@@ -143,10 +186,12 @@ class ClientBase:
             start=random.randrange(len(opts.endpoints)),
         )
         self._last = LastSeen()
-        self._lanes = Lanes(opts.prefetch, opts.coalesce)
+        self._lanes: Lanes[Waiter[S, F]] = Lanes(opts.prefetch, opts.coalesce)
         self._hedging: Hedging | None = Hedging() if opts.hedge and len(opts.endpoints) > 1 else None
         """The hedge delay and budget; None: no hedging (turned off, or one endpoint)."""
         self._closed = False
+        self._guard: AbstractContextManager[object] = _UNGUARDED
+        """What guards the lanes and the waiters (the sync client's lock)."""
         self._setup()
 
     def _setup(self) -> None:
@@ -193,58 +238,42 @@ class ClientBase:
 
     # ---- what both clients do between their I/O -------------------------------------
 
-    def _waiter(self, name: str, kind: type[_W]) -> _W:
-        """A new ``next`` call for ``name`` (a RequestError for a name a server would refuse)."""
-        self._last.check(name)
-        now = self._clock()
-        return kind(now, now + self.options.deadline_s)
-
     def _plan(self, name: str, count: int, started: float) -> Plan:
         """The attempts of one request for a call that started at ``started``.
 
         Yields each attempt and is sent what it brought back (``failover.Reply``);
         returns the numbers, or raises the final error. The sync client runs it
-        under its lock. The first attempt needs no plan: a ``Call`` is made only
-        when it fails (that saves about 2 us per call).
+        under its lock. Each reply is judged as ``Call.outcome`` does
+        (``failover.judge``); the ``Call`` itself is made only when the first attempt
+        fails (that saves about 2 us per call).
         """
         frame = self._last.request(name, count)
-        clock, opts = self._clock, self.options
-        attempt_started = clock()
-        index = self._rotation.pick(attempt_started)
-        assert index is not None  # nothing is skipped yet
+        clock, opts, rotation = self._clock, self.options, self._rotation
         stats = self._lanes.stats
-        stats.attempts += 1
+        attempt_started = clock()
+        index = rotation.pick(attempt_started)
+        assert index is not None  # nothing is skipped yet
+        timeout_s = min(opts.timeout_s, started + opts.deadline_s - attempt_started)
         if self._hedging is not None:
             self._hedging.sent()
-        reply = yield index, min(opts.timeout_s, started + opts.deadline_s - attempt_started), frame
-        if isinstance(reply, bytes):
-            try:
-                values = decode_reply(reply, count)
-            except SeqgenError as exc:
-                if exc.code not in RETRY_ELSEWHERE:
-                    self._rotation.succeeded(index, attempt_started)
-                    raise
-            else:
-                self._rotation.succeeded(index, attempt_started)
-                self._last.record(name, values[-1])
-                return values
-        call = Call(self._rotation, self._endpoints, started, opts.deadline_s, opts.timeout_s)
-        if reply is None or reply == NO_ANSWER:
-            stats.timeouts += 1
-        outcome = call.outcome(index, attempt_started, clock(), reply, count)
-        while outcome is None:
+        call: Call | None = None
+        while True:
+            stats.attempts += 1
+            reply = yield index, timeout_s, frame
+            if reply is NO_ANSWER:
+                stats.timeouts += 1
+            judged = judge(rotation, index, attempt_started, reply, count)
+            if isinstance(judged, list):
+                self._last.record(name, judged[-1])
+                return judged
+            if call is None:
+                call = Call(rotation, self._endpoints, started, opts.deadline_s, opts.timeout_s)
+            call.missed(index, attempt_started, clock(), judged)
             planned = call.next(clock())
             if planned is None:
                 raise call.error()
             index, timeout_s = planned
             attempt_started = clock()
-            stats.attempts += 1
-            reply = yield index, timeout_s, frame
-            if reply is None or reply == NO_ANSWER:
-                stats.timeouts += 1
-            outcome = call.outcome(index, attempt_started, clock(), reply, count)
-        self._last.record(name, outcome[-1])
-        return outcome
 
     # ---- hedging (seqgen_common.hedging): what both clients do around their I/O ----------
 
@@ -312,7 +341,8 @@ class ClientBase:
             return
         stats.lost_numbers += count
 
-    def _led(self, batch: Batch, leader: Waiter, outcome: list[int] | SeqgenError) -> Batch | None:
+    def _led(self, batch: Batch[Waiter[S, F]], leader: Waiter[S, F],
+             outcome: list[int] | SeqgenError) -> Batch[Waiter[S, F]] | None:
         """The request that ``leader`` sent for ``batch`` ended with ``outcome``; the next batch."""
         if not isinstance(outcome, SeqgenError):
             return self._lanes.settle(batch, outcome)
@@ -323,8 +353,8 @@ class ClientBase:
             return following
         return self._lanes.fail(batch, outcome)
 
-    def _woken(self, waiter: Waiter) -> tuple[Batch | None, object]:
-        """After a wait: the batch ``waiter`` is to lead and its request if already sent;
+    def _woken(self, waiter: Waiter[S, F]) -> tuple[Batch[Waiter[S, F]] | None, Sent[F] | None]:
+        """After a wait: the batch ``waiter`` is to lead and its request, already sent;
         Unavailable when its deadline passed with neither a number nor a batch."""
         batch, sent = waiter.batch, waiter.sent
         waiter.batch = waiter.sent = None
@@ -332,3 +362,83 @@ class ClientBase:
             waiter.given_up = True
             raise Unavailable(f"no number within {self.options.deadline_s:g} s")
         return batch, sent
+
+    # ---- the hand-over: the same in both clients ---------------------------------------
+
+    def _hand_over(self, batch: Batch[Waiter[S, F]] | None) -> None:
+        """Start the lane's next ``batch`` (from ``settle``, ``fail`` or ``abandon``): the call
+        that settled a request sends the next one and hands it to its leader.
+
+        What holds (tests/unit/test_client_handover.py tests each):
+
+        1. **Sent before woken.** The batch's request is sent here, by the call that settled
+           the one before, and only then is its leader woken (``Waiter.lead``, with the
+           ``Sent``): the leader only receives the reply (``_lead`` → ``_finish``), it never
+           sends the request again. Waking a thread takes longer than a round trip; this
+           way the two overlap.
+        2. **The first caller still waiting leads.** A caller of the batch that gave up
+           while the request was being sent is passed over; the lanes never put a caller
+           that already gave up at the head of a batch.
+        3. **Nothing is dropped unseen.** When every caller gave up before the request was
+           out, this call takes the reply itself (``_take_over``): its numbers go to calls
+           now waiting in the lane, then to the prefetch buffer, else are counted in
+           ``Stats.lost_numbers``; no reply: the lane goes on with whoever waits.
+        4. **A failed send ends its batch, not the lane.** An error sending the request (no
+           socket, or the client closed meanwhile: INTERNAL) reaches every caller of the
+           batch, and the lane's following batch is started the same way.
+        5. **One request per lane.** A lane is busy from the batch's send until its
+           request settles; the callers that come meanwhile wait for the next batch (at
+           most 1,000 of them), which only the settling call starts.
+        6. **Locking** (``Client``): the lanes and the waiters change only under the
+           client's lock (``_guard``); requests are sent and replies received outside it.
+           Callers given their number are woken one after the other, the new leader at
+           once (``Client._hand_over``, seqgen_client.wakeups).
+        """
+        guard = self._guard
+        while batch is not None:
+            leader = batch.callers[0]
+            try:
+                sent = self._send_first(batch.name, batch.count, leader.started)
+            except SeqgenError as exc:
+                with guard:
+                    batch = self._lanes.fail(batch, exc)
+                continue
+            except ValueError as exc:  # closed meanwhile
+                with guard:
+                    batch = self._lanes.fail(batch, InternalError(str(exc)))
+                continue
+            with guard:
+                live = next((c for c in batch.callers if not c.gone()), None)
+                if live is not None:
+                    live.lead(batch, sent)
+                    return
+            batch = self._take_over(batch, sent)
+
+    def _took_over(self, batch: Batch[Waiter[S, F]], values: list[int],
+                   ) -> Batch[Waiter[S, F]] | None:
+        """What the request of ``batch`` that nobody leads brought (``_take_over``): hand
+        out its ``values`` (none: nothing came, or the client closed); the next batch."""
+        with self._guard:
+            return self._lanes.settle(batch, values) if values else self._lanes.abandon(batch, None)
+
+    # ---- the I/O: each client's own --------------------------------------------------------
+
+    def _send_first(self, name: str, count: int, started: float) -> Sent[F]:
+        """Plan one request (on the time of a call that started at ``started``) and send its
+        first attempt."""
+        raise NotImplementedError
+
+    def _take_over(self, batch: Batch[Waiter[S, F]], sent: Sent[F]) -> Batch[Waiter[S, F]] | None:
+        """Every caller of ``batch`` gave up while its request ``sent`` went out: this call
+        finishes it (``_took_over``); the lane's next batch to start, if any."""
+        raise NotImplementedError
+
+
+class _Unguarded(AbstractContextManager[object]):
+    """No lock: the asyncio client runs in one thread."""
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+
+_UNGUARDED: AbstractContextManager[object] = _Unguarded()

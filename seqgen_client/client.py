@@ -14,10 +14,9 @@ counted; the socket goes back to the pool) or closes it at its timeout.
 Concurrent ``next`` calls for one name share a request (seqgen_client.lanes):
 the thread that leads a batch does its round trip; the others sleep, each
 until its own deadline, and are woken with their number, their error, or a
-batch of their own to lead (seqgen_client.wakeups). The thread that settles a
-batch sends the next batch's request itself before it wakes that batch's
-leader, which only waits for the reply: waking a thread takes longer than the
-round trip, and this way the two overlap.
+batch of their own to lead (seqgen_client.wakeups), its request already sent
+by the thread that settled the one before: ``ClientBase._hand_over`` states
+what holds.
 """
 
 from __future__ import annotations
@@ -30,15 +29,15 @@ import zmq
 from zmq.backend import Socket as _BackendSocket
 
 from seqgen_client import forksafe
-from seqgen_client.base import Attempt, ClientBase, Plan, Waiter
-from seqgen_client.failover import NO_ANSWER, Reply
+from seqgen_client.base import Attempt, ClientBase, Plan, Sent, Waiter
+from seqgen_client.failover import NO_ANSWER, PENDING, PendingReply, Reply
 from seqgen_client.forksafe import keep_from_parent
 from seqgen_client.lanes import Batch
 from seqgen_client.reqsockets import Conn as _Conn
 from seqgen_client.reqsockets import Lost as _Lost
 from seqgen_client.reqsockets import ms as _ms
 from seqgen_client.wakeups import ThreadWaiter, WakeQueue, own_lock
-from seqgen_common.errors import AuthError, InternalError, SeqgenError, Unavailable
+from seqgen_common.errors import AuthError, SeqgenError, Unavailable
 from seqgen_common.handshake import open_watched
 from seqgen_common.sockets import CLIENT_REQ
 
@@ -48,24 +47,11 @@ _send = _BackendSocket.send
 _recv = _BackendSocket.recv
 
 
-class _Sent:
-    """The first attempt of a batch's request, sent by the thread that handed the batch over."""
-
-    __slots__ = ("at", "attempt", "conn", "count", "plan", "reply")
-
-    def __init__(self, plan: Plan, attempt: Attempt, conn: _Conn | None, reply: Reply, *,
-                 at: float, count: int) -> None:
-        self.plan = plan
-        self.attempt = attempt
-        self.conn = conn
-        self.reply = reply
-        """None while the reply is still to be received; else what the send brought."""
-        self.at = at
-        """When it was sent."""
-        self.count = count
+_Waiter = Waiter[threading.Lock, _Conn]
+_Batch = Batch[_Waiter]
 
 
-class Client(ClientBase):
+class Client(ClientBase[threading.Lock, _Conn]):
     """Numbers from seqgen servers or proxies, with failover; safe to share between
     threads and across ``os.fork()``. The arguments are those of ``ClientBase``."""
 
@@ -75,7 +61,7 @@ class Client(ClientBase):
     def _open(self) -> None:
         """Fresh process-local state: lock, context (made on first use), socket pools."""
         self._generation = forksafe.current()
-        self._lock = threading.Lock()
+        self._lock = self._guard = threading.Lock()
         self._ctx: zmq.Context[zmq.Socket[bytes]] | None = None
         self._idle: list[list[_Conn]] = [[] for _ in self._endpoints]
         self._in_use = 0
@@ -103,14 +89,15 @@ class Client(ClientBase):
             alone = self._lanes.go_alone(name)
         if alone:  # the common case: nothing of this name is out, nothing buffered
             return self._alone(name)
-        waiter = self._waiter(name, ThreadWaiter)
+        now = self._clock()
+        waiter = ThreadWaiter(now, now + self.options.deadline_s)
         waiter.sleeping = False
         waiter.queue = self._to_wake
         with lock:
             batch = self._lanes.join(name, waiter)
             if batch is None and not waiter.answered:
                 waiter.signal, waiter.sleeping = own_lock(), True
-        sent: object = None
+        sent: Sent[_Conn] | None = None
         while True:
             if batch is not None:
                 self._lead(batch, waiter, sent)
@@ -125,6 +112,7 @@ class Client(ClientBase):
             if waiter.answered:
                 return waiter.result()
             sleeper = waiter.signal
+            assert sleeper is not None
             woken = sleeper.acquire(timeout=max(0.0, waiter.deadline - self._clock()))
             self._to_wake.wake_next()
             if woken and waiter.answered:
@@ -158,65 +146,43 @@ class Client(ClientBase):
             raise outcome
         return outcome[0]
 
-    def _lead(self, batch: Batch, waiter: Waiter, sent: object) -> None:
-        """Send (or finish) the request of ``batch``, hand out what it brings, start the next."""
+    def _lead(self, batch: _Batch, leader: _Waiter, sent: Sent[_Conn] | None) -> None:
+        """Receive (or send) the request of ``batch`` and hand out what it brings; start the
+        lane's next batch."""
         outcome: list[int] | SeqgenError
         try:
-            if isinstance(sent, _Sent):
-                outcome = self._finish(sent.plan, sent.attempt, sent.conn, sent.reply,
-                                       at=sent.at, count=sent.count)
-            else:
-                outcome = self._request(batch.name, batch.count, waiter.started)
+            if sent is None:
+                sent = self._send_first(batch.name, batch.count, leader.started)
+            outcome = self._finish(sent)
         except SeqgenError as exc:
             outcome = exc
         except BaseException:
             with self._lock:
-                following = self._lanes.abandon(batch, waiter)
+                following = self._lanes.abandon(batch, leader)
             self._hand_over(following)
             raise
         with self._lock:
-            following = self._led(batch, waiter, outcome)
+            following = self._led(batch, leader, outcome)
         self._hand_over(following)
 
-    def _hand_over(self, batch: Batch | None) -> None:
-        """Send the request of the lane's next ``batch``, then wake its leader to receive it;
-        then wake the first of the callers just answered (seqgen_client.wakeups)."""
+    def _hand_over(self, batch: _Batch | None) -> None:
+        """``ClientBase._hand_over``, then wake the first of the callers just answered
+        (seqgen_client.wakeups)."""
         if batch is None and not self._to_wake:  # the common lone call: nothing to do
             return
         try:
-            self._send_next(batch)
+            super()._hand_over(batch)
         finally:
             self._to_wake.wake_next()
 
-    def _send_next(self, batch: Batch | None) -> None:
-        while batch is not None:
-            leader = batch.callers[0]
-            assert isinstance(leader, Waiter)
-            try:
-                sent = self._send_first(batch, leader)
-            except SeqgenError as exc:
-                with self._lock:
-                    batch = self._lanes.fail(batch, exc)
-                continue
-            except ValueError as exc:  # closed meanwhile
-                with self._lock:
-                    batch = self._lanes.fail(batch, InternalError(str(exc)))
-                continue
-            with self._lock:
-                live = next((c for c in batch.callers if not c.gone()), None)
-                if live is not None:
-                    assert isinstance(live, Waiter)
-                    live.lead(batch, sent)
-                    return
-            # Everyone gave up meanwhile: this thread takes the reply itself, so that the
-            # numbers go to calls that wait now, or are counted lost (never dropped unseen).
-            try:
-                values = self._finish(sent.plan, sent.attempt, sent.conn, sent.reply,
-                                      at=sent.at, count=sent.count)
-            except (SeqgenError, ValueError):
-                values = []  # nothing came, or the client was closed
-            with self._lock:
-                batch = self._lanes.settle(batch, values) if values else self._lanes.abandon(batch, None)
+    def _take_over(self, batch: _Batch, sent: Sent[_Conn]) -> _Batch | None:
+        # Everyone gave up meanwhile: this thread takes the reply itself, so that the
+        # numbers go to calls that wait now, or are counted lost (never dropped unseen).
+        try:
+            values = self._finish(sent)
+        except (SeqgenError, ValueError):
+            values = []  # nothing came, or the client was closed
+        return self._took_over(batch, values)
 
     def next_many(self, name: str, count: int) -> list[int]:
         """``count`` (1..1000) numbers for ``name`` in one round trip, ascending.
@@ -264,27 +230,34 @@ class Client(ClientBase):
     # ---- requests -----------------------------------------------------------------------
 
     def _request(self, name: str, count: int, started: float) -> list[int]:
-        """One request with failover: its numbers, or the error that ends it."""
+        """One request with failover: its numbers, or the error that ends it.
+
+        ``_send_first`` and ``_finish`` without the ``Sent`` between them: the lone call's
+        path, where that object would cost about a fifth of the client's own time."""
         plan = self._plan(name, count, started)
         with self._lock:
             attempt = next(plan)
             conn = self._borrow(attempt[0])
         conn, reply = self._send(attempt, conn)
-        return self._finish(plan, attempt, conn, reply, at=self._clock(), count=count)
+        return self._complete(plan, attempt, conn, reply, at=self._clock(), count=count)
 
-    def _send_first(self, batch: Batch, leader: Waiter) -> _Sent:
-        """Plan the request of ``batch`` (on ``leader``'s time) and send its first attempt."""
-        plan = self._plan(batch.name, batch.count, leader.started)
+    def _send_first(self, name: str, count: int, started: float) -> Sent[_Conn]:
+        plan = self._plan(name, count, started)
         with self._lock:
             attempt = next(plan)
             conn = self._borrow(attempt[0])
         conn, reply = self._send(attempt, conn)
-        return _Sent(plan, attempt, conn, reply, at=self._clock(), count=batch.count)
+        return Sent(plan, attempt, conn, reply, at=self._clock(), count=count)
 
-    def _finish(self, plan: Plan, attempt: Attempt, conn: _Conn | None, reply: Reply, *,
-                at: float, count: int) -> list[int]:
-        """Receive the reply of ``attempt`` (sent, unless ``reply`` is already known) and go on
-        with ``plan``: the numbers, or the error.
+    def _finish(self, sent: Sent[_Conn]) -> list[int]:
+        """Receive the reply of the attempt ``sent`` (unless its send already brought one) and
+        go on with its plan: the numbers, or the error."""
+        return self._complete(sent.plan, sent.attempt, sent.flight, sent.reply, at=sent.at,
+                              count=sent.count)
+
+    def _complete(self, plan: Plan, attempt: Attempt, conn: _Conn | None,
+                  reply: Reply | PendingReply, *, at: float, count: int) -> list[int]:
+        """``_finish`` of the request whose attempt ``attempt`` went out on ``conn`` at ``at``.
 
         The plan runs under the lock, the round trips outside it; a socket is
         borrowed and given back in the same lock holds as the plan's steps (each
@@ -293,13 +266,13 @@ class Client(ClientBase):
         lock = self._lock
         if self._lost:
             self._sweep()
-        if reply is None:
+        if reply is PENDING:
             conn, reply, at = self._receive(attempt, conn, at, count)
         while True:
             with lock:
                 if self._hedging is not None:
                     self._answered(at, reply)
-                self._give_back(conn, attempt[0], keep=reply is not None)
+                self._give_back(conn, attempt[0])
                 try:
                     attempt = plan.send(reply)
                 except StopIteration as done:
@@ -308,7 +281,7 @@ class Client(ClientBase):
                 conn = self._borrow(attempt[0])
             conn, reply = self._send(attempt, conn)
             at = self._clock()
-            if reply is None:
+            if reply is PENDING:
                 conn, reply, at = self._receive(attempt, conn, at, count)
 
     def _borrow(self, index: int) -> _Conn | None:
@@ -318,7 +291,7 @@ class Client(ClientBase):
         pool = self._idle[index]
         return pool.pop() if pool else None
 
-    def _give_back(self, conn: _Conn | None, index: int, *, keep: bool) -> None:
+    def _give_back(self, conn: _Conn | None, index: int, *, keep: bool = True) -> None:
         """Back to the pool (or closed); the last call after close() ends zmq. Under the lock."""
         self._in_use -= 1
         if conn is not None:
@@ -330,9 +303,9 @@ class Client(ClientBase):
             self._ctx.term()
             self._ctx = None
 
-    def _send(self, attempt: Attempt, conn: _Conn | None) -> tuple[_Conn | None, Reply]:
-        """Send the attempt's request on ``conn`` (or a new socket): the socket, and None when
-        the reply is still to come (else what the attempt already brought: no answer)."""
+    def _send(self, attempt: Attempt, conn: _Conn | None) -> tuple[_Conn | None, Reply | PendingReply]:
+        """Send the attempt's request on ``conn`` (or a new socket): the socket, and PENDING
+        (its reply is still to come) or NO_ANSWER (not even sent in time)."""
         index, timeout_s, frame = attempt
         try:
             if conn is None:
@@ -346,13 +319,14 @@ class Client(ClientBase):
             return conn, NO_ANSWER  # not even sent in time
         except zmq.ZMQError as exc:
             self._failed(conn, index, exc)
-        return conn, None
+        return conn, PENDING
 
     def _receive(self, attempt: Attempt, conn: _Conn | None, at: float, count: int,
                  ) -> tuple[_Conn | None, Reply, float]:
-        """The reply on ``conn`` (sent at ``at``), or None when none came in time; hedged
-        (``_race``) when none came within the hedge delay. With the reply: the socket to give
-        back for this attempt (None: dealt with) and when the answered attempt was sent."""
+        """The reply on ``conn`` (sent at ``at``), or what its silence means (``_silence``);
+        hedged (``_race``) when none came within the hedge delay. With the reply: the socket
+        to give back for this attempt (None: dealt with) and when the answered attempt was
+        sent."""
         assert conn is not None
         hedging, sock = self._hedging, conn.sock
         try:
@@ -375,21 +349,23 @@ class Client(ClientBase):
                         return self._race(attempt, conn, at, count, hedge)
                     left_s = at + timeout_s - self._clock()
                     if left_s <= 0 or not sock.poll(_ms(left_s)):
-                        return conn, self._silence(attempt, conn), at
+                        return *self._silence(attempt, conn), at
                     return conn, _recv(sock, zmq.NOBLOCK), at
             return conn, _recv(sock, 0), at
         except zmq.Again:
-            return conn, self._silence(attempt, conn), at  # the socket is closed with the late reply
+            return *self._silence(attempt, conn), at  # the socket is closed with the late reply
         except zmq.ZMQError as exc:
             self._failed(conn, attempt[0], exc)
 
-    def _silence(self, attempt: Attempt, conn: _Conn) -> Reply:
-        """What an attempt that got no reply in time brought: AuthError when its endpoint
-        refused the security handshake (the socket's monitor says), else None."""
+    def _silence(self, attempt: Attempt, conn: _Conn) -> tuple[_Conn | None, Reply]:
+        """What an attempt that got no reply in time brought, and its socket: AuthError when
+        its endpoint refused the security handshake (the socket's monitor says), else
+        NO_ANSWER, the socket closed with the late reply (Lazy Pirate: never reused)."""
         refusal = conn.watch.check()
         if refusal is not None:
-            return AuthError(f"{self._endpoints[attempt[0]]}: {refusal}")
-        return None
+            return conn, AuthError(f"{self._endpoints[attempt[0]]}: {refusal}")
+        conn.close()
+        return None, NO_ANSWER
 
     def _race(self, attempt: Attempt, conn: _Conn, at: float, count: int, hedge: int,
               ) -> tuple[_Conn | None, Reply, float]:
@@ -408,15 +384,17 @@ class Client(ClientBase):
             hconn, unsent = self._send((hedge, hedge_s, frame), hconn)
         except Unavailable:  # no socket for it (given back already): the first goes on alone
             hconn, unsent = None, NO_ANSWER
-        if hconn is not None and unsent is None:
+        if hconn is not None and unsent is PENDING:
             racers[hconn.sock] = _Lost(hedge, hconn, hedge_at, hedge_at + hedge_s, count)
         else:
+            assert unsent is not PENDING
             with self._lock:
                 self._hedge_failed(hedge, hedge_at, unsent)
                 if hconn is not None:
                     self._give_back(hconn, hedge, keep=False)
         first: _Conn | None = conn
-        outcome: Reply = None
+        outcome: Reply | PendingReply = PENDING
+        """What the first attempt brought, once it ended without an answer that ends it."""
         poller = zmq.Poller()
         for sock in racers:
             poller.register(sock, zmq.POLLIN)
@@ -425,8 +403,8 @@ class Client(ClientBase):
             ready = dict(poller.poll(_ms(soonest - self._clock())))
             now = self._clock()
             for sock, racer in list(racers.items()):
-                reply: Reply = _recv(sock, zmq.NOBLOCK) if sock in ready else None
-                if reply is None and racer.end > now:
+                reply: Reply = _recv(sock, zmq.NOBLOCK) if sock in ready else NO_ANSWER
+                if reply is NO_ANSWER and racer.end > now:
                     continue
                 del racers[sock]
                 poller.unregister(sock)
@@ -440,18 +418,19 @@ class Client(ClientBase):
                         if racer.index == index:
                             return first, reply, at
                         self._hedge_won(index, at, hedge, hedge_at)
-                        if outcome is None and first is not None:  # the first timed out
+                        if outcome is NO_ANSWER:  # the first timed out (its socket closed)
                             self._lanes.stats.timeouts += 1
-                            first.close()
-                            first = None
-                        self._give_back(racer.conn, hedge, keep=True)
+                        self._give_back(racer.conn, hedge)
                     return first, reply, hedge_at
-                if racer.index == index:
-                    outcome = reply if reply is not None else self._silence(attempt, racer.conn)
-                else:
+                if racer.index != index:
                     with self._lock:
                         self._hedge_failed(hedge, hedge_at, reply)
-                        self._give_back(racer.conn, hedge, keep=reply is not None)
+                        self._give_back(racer.conn, hedge, keep=reply is not NO_ANSWER)
+                elif reply is NO_ANSWER:
+                    first, outcome = self._silence(attempt, racer.conn)
+                else:
+                    outcome = reply
+        assert outcome is not PENDING  # the first attempt has ended
         return first, outcome, at
 
     def _sweep(self) -> None:
@@ -463,15 +442,15 @@ class Client(ClientBase):
         for entry in lost:
             sock = entry.conn.sock
             try:
-                reply: Reply = _recv(sock, zmq.NOBLOCK) if sock.poll(0) else None
+                reply: Reply = _recv(sock, zmq.NOBLOCK) if sock.poll(0) else NO_ANSWER
             except zmq.ZMQError:
-                reply = None
-            if reply is None and self._clock() < entry.end:
+                reply = NO_ANSWER
+            if reply is NO_ANSWER and self._clock() < entry.end:
                 waiting.append(entry)
                 continue
             with self._lock:
                 self._late(entry.index, entry.at, reply, entry.count)
-                self._give_back(entry.conn, entry.index, keep=reply is not None)
+                self._give_back(entry.conn, entry.index, keep=reply is not NO_ANSWER)
         if waiting:
             with self._lock:
                 self._lost += waiting

@@ -12,10 +12,16 @@ error to raise, or "try elsewhere"), never retries an endpoint that answered
 with an error in this call, and gives up when its deadline has passed or every
 endpoint refused. The clients (sync and asyncio) only do the I/O; the caller
 passes the current time in and holds any lock the rotation needs.
+
+What an attempt brought is a ``Reply``; ``NO_ANSWER`` and ``UNSENT`` say why
+there is none. ``PENDING`` is not a reply: the request is out and its reply
+still to come (both clients' ``Sent.reply`` before it is received). ``None`` is
+never any of these.
 """
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Container, Sequence
 from typing import Final, Literal
@@ -23,18 +29,61 @@ from typing import Final, Literal
 from seqgen_common.errors import RETRY_ELSEWHERE, SeqgenError, Unavailable
 from seqgen_common.protocol import decode_reply
 
-__all__ = ["NO_ANSWER", "UNSENT", "Call", "Failure", "Rotation"]
+__all__ = ["NO_ANSWER", "PENDING", "UNSENT", "Call", "Failure", "NoReply", "PendingReply", "Reply",
+           "Rotation", "judge"]
 
-NO_ANSWER: Final = "no answer"
+
+class NoReply(enum.Enum):
+    """Why an attempt brought no reply."""
+
+    NO_ANSWER = "no answer"
+    """No reply within its timeout."""
+    UNSENT = "unsent"
+    """The request could not even be queued (the endpoint's send queue is full)."""
+
+
+class _Pending(enum.Enum):
+    PENDING = "pending"
+
+
+NO_ANSWER: Final = NoReply.NO_ANSWER
 """An attempt got no reply within its timeout."""
-UNSENT: Final = "unsent"
+UNSENT: Final = NoReply.UNSENT
 """An attempt could not even queue its request (the endpoint's send queue is full)."""
+PENDING: Final = _Pending.PENDING
+"""Not a reply: the attempt's request is out and its reply still to come."""
+PendingReply = Literal[_Pending.PENDING]
 
-Failure = SeqgenError | Literal["no answer", "unsent"]
-"""Why an attempt failed: no answer, unsent, or an error reply in RETRY_ELSEWHERE."""
-Reply = bytes | Literal["no answer", "unsent"] | SeqgenError | None
-"""What an attempt brought back: the reply, or why there is none (None: no answer; an
+Failure = SeqgenError | NoReply
+"""Why an attempt failed: no answer, unsent, or an error (a reply in RETRY_ELSEWHERE, or an
 AuthError: the endpoint refused the security handshake)."""
+Reply = bytes | NoReply | SeqgenError
+"""What an attempt brought back: the reply, or why there is none (``NoReply``; an AuthError:
+the endpoint refused the security handshake)."""
+
+
+def judge(rotation: Rotation, index: int, started: float, reply: Reply, count: int,
+          ) -> list[int] | Failure:
+    """What the reply of an attempt on ``index`` (started at ``started``) means.
+
+    The ``count`` numbers of a success reply (the endpoint is up); a ``Failure``
+    to try elsewhere (no answer, not sent, a refused handshake, INTERNAL or
+    UNAVAILABLE); any other error reply is raised, since every endpoint would
+    answer it alike (it answered: it is up). ``Call.outcome`` and the first
+    attempt of ``ClientBase._plan`` (which makes no ``Call`` when it succeeds).
+    """
+    if isinstance(reply, bytes):
+        try:
+            values = decode_reply(reply, count)
+        except SeqgenError as exc:
+            if exc.code not in RETRY_ELSEWHERE:
+                rotation.succeeded(index, started)
+                raise
+            return exc
+        rotation.succeeded(index, started)
+        return values
+    return reply
+
 
 _HEALTHY = -math.inf
 _MAX_DOUBLINGS = 32
@@ -190,33 +239,24 @@ class Call:
 
     def outcome(self, index: int, started: float, now: float, reply: Reply, count: int,
                 ) -> list[int] | None:
-        """Judge what the attempt on ``index`` (started at ``started``) brought back by ``now``.
-
-        The ``count`` numbers of a success reply; None to try elsewhere (no
-        answer, not sent, a refused handshake, INTERNAL or UNAVAILABLE); any
-        other error reply is raised, since every endpoint would answer it alike.
-        """
-        self._tried.add(index)  # also an attempt this plan did not make (the first)
-        if isinstance(reply, SeqgenError):  # refused before any request was read
-            self.failed(index, started, now, reply)
-            return None
-        if isinstance(reply, bytes):
-            try:
-                values = decode_reply(reply, count)
-            except SeqgenError as exc:
-                if exc.code not in RETRY_ELSEWHERE:
-                    self._rotation.succeeded(index, started)  # it answered: it is up
-                    raise
-                self.failed(index, started, now, exc)
-                return None
-            self._rotation.succeeded(index, started)
-            return values
-        self.failed(index, started, now, reply or NO_ANSWER)
+        """Judge what the attempt on ``index`` (started at ``started``) brought back by ``now``
+        (``judge``): the ``count`` numbers of a success reply; None to try elsewhere (the
+        failure is recorded); any other error reply is raised."""
+        judged = judge(self._rotation, index, started, reply, count)
+        if isinstance(judged, list):
+            return judged
+        self.missed(index, started, now, judged)
         return None
+
+    def missed(self, index: int, started: float, now: float, failure: Failure) -> None:
+        """The attempt on ``index`` (started at ``started``) failed by ``now``, also one this
+        plan did not make (the first): not again in this pass."""
+        self._tried.add(index)
+        self.failed(index, started, now, failure)
 
     def failed(self, index: int, started: float, now: float, failure: Failure) -> None:
         """The attempt on ``index`` that started at ``started`` failed by ``now``."""
-        if failure == NO_ANSWER:
+        if failure is NO_ANSWER:
             # An attempt cut short by the deadline says little about the endpoint.
             if self.deadline - started < self._timeout_s:
                 return

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from seqgen_common.errors import SeqgenError
 from seqgen_common.limits import MAX_COUNT
@@ -53,57 +53,59 @@ class Caller(Protocol):
         """The error that ends its call."""
 
 
+C = TypeVar("C", bound=Caller)
+"""The callers of one client (its own kind of waiter)."""
+
+
 @dataclass(slots=True)
-class Batch:
+class Batch(Generic[C]):
     """One request of a lane: its callers, in arrival order, and how many numbers it asks."""
 
     name: str
-    callers: list[Caller]
+    callers: list[C]
     count: int
 
 
 @dataclass(slots=True)
 class Stats:
-    """What the client did since it was made.
+    """What the client did since it was made (``Client.stats``, ``AsyncClient.stats``).
 
-    The Node.js client's ``stats`` has the same counters with the same meanings
-    (camelCase there); docs/client.md lists them.
+    The Node.js client's ``stats`` has the same counters (camelCase there); docs/client.md,
+    "Statistics", is the one table of what each counts, for both.
     """
 
     requests: int = 0
-    """Requests sent for ``next`` calls (a failover retry is part of its request)."""
+    """Requests sent for ``next`` calls (a failover retry or a hedge is part of its request)."""
     calls: int = 0
-    """``next`` calls served (by a request, or from the prefetch buffer)."""
+    """``next`` calls served with a number (by a request, or from the prefetch buffer)."""
     coalesced_calls: int = 0
-    """Calls that shared their request with at least one other call."""
+    """``next`` calls served by a request they shared with at least one other call."""
     lost_numbers: int = 0
-    """Numbers issued to this client that no caller took (their callers gave up)."""
+    """Numbers that came for this client and that no caller took (callers that gave up, late
+    answers)."""
     attempts: int = 0
-    """Requests put on the wire to one endpoint, by every kind of call (a failover retry is one
-    more attempt of the same request)."""
+    """Requests put on the wire to one endpoint, by every kind of call."""
     timeouts: int = 0
-    """Attempts that got no answer in time (the endpoint is then skipped for a back-off)."""
+    """Attempts that got no answer within their timeout."""
     hedges: int = 0
-    """Extra attempts sent because the first had not answered within the hedge delay (each is
-    also counted in ``attempts``)."""
+    """Extra attempts sent because the first had not answered within the hedge delay."""
     hedge_wins: int = 0
     """Requests answered by their hedge before their first attempt."""
     late_answers: int = 0
-    """Answers that came after the other attempt of their request had won; never delivered
-    (the numbers of a late success are counted in ``lost_numbers``)."""
+    """Answers that came after the other attempt of their request had won; never delivered."""
 
 
-class _Lane:
+class _Lane(Generic[C]):
     __slots__ = ("buffer", "busy", "waiting")
 
     def __init__(self) -> None:
         self.buffer: deque[int] = deque()
-        self.waiting: deque[Caller] = deque()
+        self.waiting: deque[C] = deque()
         self.busy = False
         """A request of this lane is in flight."""
 
 
-class Lanes:
+class Lanes(Generic[C]):
     """The lanes of one client (one process, one event loop)."""
 
     __slots__ = ("_lanes", "coalesce", "prefetch", "stats")
@@ -111,10 +113,10 @@ class Lanes:
     def __init__(self, prefetch: int, coalesce: bool) -> None:
         self.prefetch = prefetch
         self.coalesce = coalesce
-        self._lanes: dict[str, _Lane] = {}
+        self._lanes: dict[str, _Lane[C]] = {}
         self.stats = Stats()
 
-    def join(self, name: str, caller: Caller) -> Batch | None:
+    def join(self, name: str, caller: C) -> Batch[C] | None:
         """A new call: served from the buffer or queued (None), or the Batch it leads."""
         if not self.coalesce and self.prefetch == 1:
             self.stats.requests += 1
@@ -149,7 +151,7 @@ class Lanes:
         self.stats.requests += 1
         return True
 
-    def alone_done(self, name: str, outcome: list[int] | SeqgenError) -> Batch | None:
+    def alone_done(self, name: str, outcome: list[int] | SeqgenError) -> Batch[C] | None:
         """The request of a call that went alone ended: the lane's next batch, if any.
 
         The call takes the first number itself; the rest (prefetch) go to waiting
@@ -161,11 +163,11 @@ class Lanes:
                 return self.settle(Batch(name, [], len(outcome) - 1), outcome[1:])
         return self._next(name)
 
-    def _batch(self, name: str, callers: list[Caller]) -> Batch:
+    def _batch(self, name: str, callers: list[C]) -> Batch[C]:
         self.stats.requests += 1
         return Batch(name, callers, max(len(callers), self.prefetch))
 
-    def settle(self, batch: Batch, values: list[int]) -> Batch | None:
+    def settle(self, batch: Batch[C], values: list[int]) -> Batch[C] | None:
         """The request of ``batch`` brought ``values`` (ascending): hand them out."""
         stats = self.stats
         callers = batch.callers
@@ -197,7 +199,7 @@ class Lanes:
         else:
             self.stats.lost_numbers += 1
 
-    def _serve_waiting(self, lane: _Lane, value: int) -> bool:
+    def _serve_waiting(self, lane: _Lane[C], value: int) -> bool:
         while lane.waiting:
             caller = lane.waiting.popleft()
             if not caller.gone():
@@ -206,14 +208,14 @@ class Lanes:
                 return True
         return False
 
-    def fail(self, batch: Batch, error: SeqgenError) -> Batch | None:
+    def fail(self, batch: Batch[C], error: SeqgenError) -> Batch[C] | None:
         """The request of ``batch`` ended with ``error``: it reaches every caller of it."""
         for caller in batch.callers:
             if not caller.gone():
                 caller.fail(error)
         return self._next(batch.name)
 
-    def abandon(self, batch: Batch, leader: Caller | None) -> Batch | None:
+    def abandon(self, batch: Batch[C], leader: C | None) -> Batch[C] | None:
         """The leader of ``batch`` gave up (or nobody can take its reply): its other callers
         go back to the front of the lane."""
         lane = self._lanes.get(batch.name)
@@ -223,7 +225,7 @@ class Lanes:
         lane.waiting.extendleft(reversed(others))
         return self._next(batch.name)
 
-    def _next(self, name: str) -> Batch | None:
+    def _next(self, name: str) -> Batch[C] | None:
         """The lane's request settled: the next batch, of the callers that wait, if any."""
         lane = self._lanes.get(name)
         if lane is None:

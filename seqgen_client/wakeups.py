@@ -15,6 +15,7 @@ import threading
 from collections import deque
 
 from seqgen_client.base import Waiter
+from seqgen_client.reqsockets import Conn
 
 __all__ = ["ThreadWaiter", "WakeQueue", "own_lock"]
 
@@ -43,13 +44,14 @@ class WakeQueue:
         with self._lock:
             while due:
                 waiter = due.popleft()
-                if waiter.sleeping:  # not timed out meanwhile
+                signal = waiter.signal
+                if waiter.sleeping and signal is not None:  # not timed out meanwhile
                     waiter.sleeping = False
-                    waiter.signal.release()
+                    signal.release()
                     return
 
 
-class ThreadWaiter(Waiter):
+class ThreadWaiter(Waiter[threading.Lock, Conn]):
     """A waiter whose thread sleeps on its own lock (``signal``), released to wake it."""
 
     __slots__ = ("queue", "sleeping")

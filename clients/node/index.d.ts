@@ -56,29 +56,27 @@ declare namespace seqgen {
 
   type Callback<T> = (err: SeqgenError | Error | null, value?: T) => void;
 
-  /** Counters since the client was made. */
-  /** The same counters, with the same meanings, as the Python client's `Client.stats`. */
+  /** Counters since the client was made: the Python client's `Stats`, camelCase, with the same
+   *  meanings (docs/client.md, "Statistics", is the one table of what each counts). */
   interface Stats {
-    /** Requests sent for `next()` calls (a failover retry is part of its request). */
+    /** Requests sent for `next()` calls (a failover retry or a hedge is part of its request). */
     requests: number;
     /** `next()` calls served with a number. */
     calls: number;
     /** `next()` calls served by a request they shared with at least one other call. */
     coalescedCalls: number;
-    /** Numbers received for calls that had already given up (deadline or abort) when no other
-     *  call waited to take them. */
+    /** Numbers that came for this client and that no caller took (callers that gave up, late
+     *  answers). */
     lostNumbers: number;
-    /** Requests put on the wire to one endpoint, by every kind of call (a failover retry is
-     *  one more attempt of the same request). */
+    /** Requests put on the wire to one endpoint, by every kind of call. */
     attempts: number;
-    /** Attempts that got no reply within their timeout. */
+    /** Attempts that got no answer within their timeout. */
     timeouts: number;
     /** Extra attempts sent because the first had not answered within the hedge delay. */
     hedges: number;
-    /** Requests answered by their hedge first. */
+    /** Requests answered by their hedge before their first attempt. */
     hedgeWins: number;
-    /** Answers that came after the other attempt of their request had won; never delivered
-     *  (the numbers of a late success are counted in `lostNumbers`). */
+    /** Answers that came after the other attempt of their request had won; never delivered. */
     lateAnswers: number;
   }
 

@@ -20,6 +20,7 @@ const { buildOptions, positiveMs } = require('./options');
 const { Hedging } = require('./hedging');
 const { CallPlan, NO_ANSWER, Rotation, UNSENT, unavailable } = require('./rotation');
 const { MAX_COUNT, countError, nameError } = require('./validate');
+const { newStats } = require('./stats');
 const { encodeRequest, parseReply } = require('./wire');
 
 const QUEUED = 1; // waiting behind the request in flight for its name
@@ -133,11 +134,8 @@ class Client {
     this._names = new Map();
     /** @type {Set<Batch>} */
     this._batches = new Set();
-    /** The same counters, with the same meanings, as the Python client's (docs/client.md). */
-    this._stats = {
-      requests: 0, calls: 0, coalescedCalls: 0, lostNumbers: 0, attempts: 0, timeouts: 0,
-      hedges: 0, hedgeWins: 0, lateAnswers: 0,
-    };
+    /** The same counters, with the same meanings, as the Python client's (lib/stats.js). */
+    this._stats = newStats();
     /** The hedge delay and budget (lib/hedging.js); null: no hedging (off, or one endpoint). */
     this._hedging = opts.hedge && opts.endpoints.length > 1 ? new Hedging() : null;
     this._closed = false;
