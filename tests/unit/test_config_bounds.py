@@ -7,14 +7,22 @@ phrasing there shows up here.
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from seqgen_admin.config import AdminConfig
+from seqgen_admin.config import _build_parser as admin_parser
 from seqgen_admin.config import parse_args as admin_args
+from seqgen_common import bounds
 from seqgen_common.control import MAX_FLOORS
+from seqgen_proxy.config import ProxyConfig
+from seqgen_proxy.config import _build_parser as proxy_parser
 from seqgen_proxy.config import parse_args as proxy_args
+from seqgen_server.config import ServerConfig
+from seqgen_server.config import _build_parser as server_parser
 from seqgen_server.config import parse_args as server_args
 
 HOST = ["--host", "tcp://10.0.0.1:6410"]
@@ -125,3 +133,37 @@ def test_the_edges_of_each_bound_are_accepted(
 ) -> None:
     config = PARSERS[prog](argv)
     assert {name: getattr(config, name) for name in expected} == expected
+
+
+CONFIGS: dict[str, tuple[type, Callable[[], argparse.ArgumentParser]]] = {
+    "seqgen-server": (ServerConfig, server_parser), "seqgen-proxy": (ProxyConfig, proxy_parser),
+    "seqgen-admin": (AdminConfig, admin_parser),
+}
+
+
+@pytest.mark.parametrize("prog", sorted(CONFIGS))
+def test_each_declared_bound_names_a_flag_that_sets_its_field(prog: str) -> None:
+    config_type, build = CONFIGS[prog]
+    dests = {action.dest: action.option_strings for action in build()._actions}
+    declared = bounds.bounds(config_type)
+    assert "memory_limit_mb" in {bound.field for bound in declared}
+    for bound in declared:
+        assert dests.get(bound.field) == [bound.flag], bound
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: ServerConfig(reserve=0), "--reserve must be at least 1, got 0"),
+        (lambda: ServerConfig(instance=3, instances=2),
+         "--instance must be between 1 and --instances (2), got 3"),
+        (lambda: ServerConfig(memory_limit_mb=-1), "--memory-limit-mb must be 0 or more, got -1"),
+        (lambda: ProxyConfig(hosts=(), timeout_s=99.0), "--timeout must be between 0.01 and 60.0 seconds"),
+        (lambda: AdminConfig(header_timeout_s=0.0), "--header-timeout must be in (0, 300] seconds, got 0.0"),
+    ],
+)
+def test_a_config_made_in_code_is_held_to_the_same_bounds(make: Callable[[], object],
+                                                          message: str) -> None:
+    with pytest.raises(ValueError) as refused:
+        make()
+    assert str(refused.value) == message
