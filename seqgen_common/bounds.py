@@ -6,7 +6,9 @@ A bounded field of a config dataclass is annotated with its bound as a
     reserve: Annotated[int, msgspec.Meta(ge=1)] = 10_000
     timeout_s: Annotated[float, msgspec.Meta(ge=0.01, le=60.0)] = 1.0
 
-(``X | None`` fields may be bounded too; None is not checked.) ``check`` reads
+(``X | None`` fields may be bounded too; None is not checked. A bound is ``ge``,
+``ge`` and ``le``, or ``gt`` and ``le``: the shapes the messages below can word;
+another is refused when the type is first read.) ``check`` reads
 those declarations and tells the first value out of its bound, in the words of
 the flag that sets it: ``--NAME`` is the field's name without its unit suffix
 ``_s``, underscores made dashes, and an ``_s`` field is in seconds. The
@@ -61,7 +63,7 @@ class Bound(NamedTuple):
     def holds(self, value: Any) -> bool:
         meta = self.meta
         return ((meta.ge is None or value >= meta.ge) and (meta.gt is None or value > meta.gt)
-                and (meta.le is None or value <= meta.le) and (meta.lt is None or value < meta.lt))
+                and (meta.le is None or value <= meta.le))
 
     def message(self, value: Any, ranges: Ranges) -> str:
         meta, flag = self.meta, self.flag
@@ -96,7 +98,14 @@ def bounds(config_type: type) -> tuple[Bound, ...]:
     if found is None:
         hints = get_type_hints(config_type, include_extras=True)
         metas = ((field.name, _meta(hints[field.name])) for field in dataclasses.fields(config_type))
-        found = _FOUND[config_type] = tuple(Bound(name, meta) for name, meta in metas if meta is not None)
+        found = tuple(Bound(name, meta) for name, meta in metas if meta is not None)
+        for bound in found:
+            meta = bound.meta
+            if meta.lt is not None or (meta.ge is None) == (meta.gt is None) or (
+                    meta.gt is not None and meta.le is None):
+                raise TypeError(f"{config_type.__name__}.{bound.field}: a bound is ge, ge and le, "
+                                f"or gt and le; got {meta!r}")
+        _FOUND[config_type] = found
     return found
 
 

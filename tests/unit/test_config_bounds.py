@@ -8,9 +8,11 @@ phrasing there shows up here.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
+import msgspec
 import pytest
 
 from seqgen_admin.config import AdminConfig
@@ -167,3 +169,13 @@ def test_a_config_made_in_code_is_held_to_the_same_bounds(make: Callable[[], obj
     with pytest.raises(ValueError) as refused:
         make()
     assert str(refused.value) == message
+
+
+@dataclasses.dataclass(frozen=True)
+class _Wordless:
+    timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 1.0
+
+
+def test_a_bound_the_messages_cannot_word_is_refused_when_declared() -> None:
+    with pytest.raises(TypeError, match=r"_Wordless.timeout_s: a bound is ge, ge and le, or gt and le"):
+        bounds.check(_Wordless, {"timeout_s": 0.0})
