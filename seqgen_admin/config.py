@@ -7,11 +7,15 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, ClassVar, TypeAlias
 from urllib.parse import urlsplit
 
+import msgspec
+
 from seqgen_admin.tls import TlsFiles, check_files
+from seqgen_common import bounds
 from seqgen_common.control import MAX_FLOORS
-from seqgen_common.daemon import add_daemon_flags, check_daemon_flags
+from seqgen_common.daemon import MemoryLimitMb, add_daemon_flags
 from seqgen_common.endpoints import parse_http, validate_zmq
 from seqgen_common.limits import DEFAULT_ADMIN_PORT, DEFAULT_CONTROL_PORT
 
@@ -27,41 +31,50 @@ _TOKEN = re.compile(r"[\x21-\x7e]+")
 """What fits in ``Authorization: Bearer <token>`` unchanged."""
 
 
+_UpToAnHour: TypeAlias = Annotated[float, msgspec.Meta(gt=0, le=3600)]
+
+
 @dataclass(frozen=True, slots=True)
 class AdminConfig:
+    RANGES: ClassVar = bounds.Ranges.INTERVAL
+    """How a range reads in a message: ``must be in (0, 60] seconds, got 61.0``."""
+
     admin: str = f"http://0.0.0.0:{DEFAULT_ADMIN_PORT}"
     """Where the HTTP server listens (http://HOST:PORT, or https://HOST:PORT with TLS)."""
     control: str = f"tcp://127.0.0.1:{DEFAULT_CONTROL_PORT}"
     """The server's control socket."""
     token: str | None = field(default=None, repr=False)
     """Bearer token for writes; None refuses every write (403)."""
-    control_timeout_s: float = 1.0
+    control_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=60)] = 1.0
     """How long one control request may take before the admin answers 503."""
     log_level: str = "INFO"
     log_format: str = "plain"
     """plain lines or JSON lines (seqgen_common.logs)."""
-    memory_limit_mb: int = 0
+    memory_limit_mb: MemoryLimitMb = 0
     """A ceiling on the process's memory (0: none); past it the process ends."""
     peers: tuple[str, ...] = ()
     """The base URLs of the other servers' admins (http://HOST:PORT)."""
-    witness_interval_s: float = 1.0
+    witness_interval_s: _UpToAnHour = 1.0
     """How often the witness records what each peer has issued (and the cluster view is refreshed)."""
     witness_file: Path = DEFAULT_WITNESS_FILE
     """The SQLite file of the witness record on this host (used only with peers)."""
     follow_peers: bool = True
     """Raise the own server's floor for a name a peer is more than drift ahead on
     (seqgen_admin.follow)."""
-    follow_max_names: int = 1000
+    follow_max_names: Annotated[int, msgspec.Meta(ge=1, le=MAX_FLOORS)] = 1000
     """Names read and raised per round of following, at most."""
-    recover_timeout_s: float = 300.0
+    recover_timeout_s: _UpToAnHour = 300.0
     """How long POST /recover may take before the fence is released; past it the server stays fenced."""
-    header_timeout_s: float = 5.0
+    header_timeout_s: Annotated[float, msgspec.Meta(gt=0, le=300)] = 5.0
     """How long a connection may take to send a request's headers (or stay silent at first)."""
-    max_connections_per_client: int = 16
+    max_connections_per_client: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 16
     """Connections one client address may hold open at once (its longest idle one is closed for
     a new one; 503 when all are being answered)."""
     tls: TlsFiles = field(default_factory=TlsFiles)
     """The certificates of HTTPS and of mutual TLS between admins (none: plain HTTP)."""
+
+    def __post_init__(self) -> None:
+        bounds.check_config(self)
 
     @property
     def host(self) -> str:
@@ -184,7 +197,6 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None 
     """
     parser = _build_parser()
     ns = parser.parse_args(argv)
-    check_daemon_flags(parser, ns)
     try:
         address = parse_http(ns.admin)
     except ValueError as exc:
@@ -203,19 +215,10 @@ def parse_args(argv: list[str] | None = None, environ: Mapping[str, str] | None 
         validate_zmq(ns.control)
     except ValueError as exc:
         parser.error(f"--control: {exc}")
-    if not 0 < ns.control_timeout_s <= 60:
-        parser.error(f"--control-timeout must be in (0, 60] seconds, got {ns.control_timeout_s}")
-    if not 0 < ns.witness_interval_s <= 3600:
-        parser.error(f"--witness-interval must be in (0, 3600] seconds, got {ns.witness_interval_s}")
-    if not 1 <= ns.follow_max_names <= MAX_FLOORS:
-        parser.error(f"--follow-max-names must be in 1..{MAX_FLOORS}, got {ns.follow_max_names}")
-    if not 0 < ns.recover_timeout_s <= 3600:
-        parser.error(f"--recover-timeout must be in (0, 3600] seconds, got {ns.recover_timeout_s}")
-    if not 0 < ns.header_timeout_s <= 300:
-        parser.error(f"--header-timeout must be in (0, 300] seconds, got {ns.header_timeout_s}")
-    if not 1 <= ns.max_connections_per_client <= 10_000:
-        parser.error("--max-connections-per-client must be in 1..10000, got "
-                     f"{ns.max_connections_per_client}")
+    try:
+        bounds.check(AdminConfig, vars(ns))
+    except ValueError as exc:
+        parser.error(str(exc))
     raw_peers = ns.peers if ns.peers is not None else parse_peers((environ or {}).get(PEERS_ENV, ""))
     peers: list[str] = []
     for url in raw_peers:

@@ -20,7 +20,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Final, Protocol, TypeVar
+from typing import Annotated, Final, Protocol, TypeAlias, TypeVar
+
+import msgspec
 
 from seqgen_common import __version__, logs
 from seqgen_common.curve import CurveServer, read_allowed_keys, read_key_pair
@@ -28,13 +30,16 @@ from seqgen_common.errors import ConfigError, StartupError
 from seqgen_common.logs import LOG_FORMATS
 
 __all__ = [
-    "Daemon", "add_curve_flags", "add_daemon_flags", "check_daemon_flags", "curve_from_flags", "main",
+    "Daemon", "MemoryLimitMb", "add_curve_flags", "add_daemon_flags", "curve_from_flags", "main",
     "serve", "start",
 ]
 
 log = logging.getLogger(__name__)
 
 LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+MemoryLimitMb: TypeAlias = Annotated[int, msgspec.Meta(ge=0)]
+"""The type of every daemon config's ``memory_limit_mb`` (its bound: seqgen_common.bounds)."""
 
 
 _D = TypeVar("_D", bound="Daemon")
@@ -90,11 +95,6 @@ def curve_from_flags(secret_key: Path | None, clients: Path | None) -> CurveServ
         return CurveServer(keys)
     return CurveServer(keys, read_allowed_keys(clients, "--curve-clients"),
                        Path(os.path.abspath(clients)))
-
-
-def check_daemon_flags(parser: argparse.ArgumentParser, ns: argparse.Namespace) -> None:
-    if ns.memory_limit_mb < 0:
-        parser.error(f"--memory-limit-mb must be 0 or more, got {ns.memory_limit_mb}")
 
 
 def _raise_open_files() -> None:

@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, ClassVar, TypeAlias
 
+import msgspec
+
+from seqgen_common import bounds
 from seqgen_common.curve import (
     CurveClient,
     CurveServer,
@@ -14,9 +18,9 @@ from seqgen_common.curve import (
     read_public_key,
 )
 from seqgen_common.daemon import (
+    MemoryLimitMb,
     add_curve_flags,
     add_daemon_flags,
-    check_daemon_flags,
     curve_from_flags,
 )
 from seqgen_common.endpoints import parse_http, validate_zmq
@@ -30,21 +34,26 @@ MAX_IN_FLIGHT_LIMIT = 100_000
 """--max-in-flight may not exceed this (it also sizes the backend socket queues)."""
 MAX_QUEUED_LIMIT = 1_000_000
 
+_Interval: TypeAlias = Annotated[float, msgspec.Meta(ge=MIN_TIMEOUT_S, le=MAX_TIMEOUT_S)]
+
 
 @dataclass(frozen=True, slots=True)
 class ProxyConfig:
+    RANGES: ClassVar = bounds.Ranges.BETWEEN
+    """How a range reads in a message: ``must be between 1 and 100000``."""
+
     hosts: tuple[str, ...]
     """Backends (servers or other proxies), tried round-robin."""
     bind: str = f"tcp://0.0.0.0:{DEFAULT_PUBLIC_PORT}"
-    timeout_s: float = 1.0
+    timeout_s: _Interval = 1.0
     """How long one attempt on one backend may take before the next backend is tried."""
-    probe_interval_s: float = 0.25
+    probe_interval_s: _Interval = 0.25
     """How often a backend that is down is probed."""
-    max_names: int = 100_000
+    max_names: Annotated[int, msgspec.Meta(ge=1)] = 100_000
     """Names whose highest relayed number is remembered (least recently used are forgotten)."""
-    max_in_flight: int = 1000
+    max_in_flight: Annotated[int, msgspec.Meta(ge=1, le=MAX_IN_FLIGHT_LIMIT)] = 1000
     """Requests forwarded and not yet answered; beyond this requests wait in the proxy."""
-    max_queued: int = 10_000
+    max_queued: Annotated[int, msgspec.Meta(ge=0, le=MAX_QUEUED_LIMIT)] = 10_000
     """Requests waiting for room in flight; beyond this they are answered UNAVAILABLE."""
     coalesce: bool = True
     """Requests for one name that wait while a request of the name is out leave together."""
@@ -59,8 +68,11 @@ class ProxyConfig:
     log_level: str = "INFO"
     log_format: str = "plain"
     """plain lines or JSON lines (seqgen_common.logs)."""
-    memory_limit_mb: int = 0
+    memory_limit_mb: MemoryLimitMb = 0
     """A ceiling on the process's memory (0: none); past it the process ends."""
+
+    def __post_init__(self) -> None:
+        bounds.check_config(self)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -76,11 +88,12 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", action="append", default=[], metavar="URI", dest="hosts",
                    help="a backend: a seqgen-server's --bind or another proxy's --bind; "
                    "repeat for each (at least one)")
-    p.add_argument("--timeout", type=float, default=d.timeout_s, metavar="SECONDS",
+    p.add_argument("--timeout", type=float, default=d.timeout_s, metavar="SECONDS", dest="timeout_s",
                    help="how long one backend may take to answer before the request is retried "
                    "on the next; a client waits at most about this times the number of hosts "
                    "(default %(default)s)")
     p.add_argument("--probe-interval", type=float, default=d.probe_interval_s, metavar="SECONDS",
+                   dest="probe_interval_s",
                    help="how often a backend that is down is probed (default %(default)s)")
     p.add_argument("--max-names", type=int, default=d.max_names, metavar="N",
                    help="names whose highest relayed number is remembered for capping `last`; "
@@ -122,7 +135,6 @@ def parse_args(argv: list[str] | None = None) -> ProxyConfig:
     """Parse and check the flags; exits with status 2 and a message when they are wrong."""
     parser = _build_parser()
     ns = parser.parse_args(argv)
-    check_daemon_flags(parser, ns)
     hosts: list[str] = ns.hosts
     if not hosts:
         parser.error("at least one --host is required")
@@ -135,18 +147,10 @@ def parse_args(argv: list[str] | None = None) -> ProxyConfig:
         parser.error("each --host may be given only once")
     if ns.bind in hosts:
         parser.error(f"--host {ns.bind} is this proxy's own --bind")
-    if not MIN_TIMEOUT_S <= ns.timeout <= MAX_TIMEOUT_S:
-        parser.error(f"--timeout must be between {MIN_TIMEOUT_S} and {MAX_TIMEOUT_S} seconds")
-    if not MIN_TIMEOUT_S <= ns.probe_interval <= MAX_TIMEOUT_S:
-        parser.error(
-            f"--probe-interval must be between {MIN_TIMEOUT_S} and {MAX_TIMEOUT_S} seconds"
-        )
-    if ns.max_names < 1:
-        parser.error(f"--max-names must be at least 1, got {ns.max_names}")
-    if not 1 <= ns.max_in_flight <= MAX_IN_FLIGHT_LIMIT:
-        parser.error(f"--max-in-flight must be between 1 and {MAX_IN_FLIGHT_LIMIT}")
-    if not 0 <= ns.max_queued <= MAX_QUEUED_LIMIT:
-        parser.error(f"--max-queued must be between 0 and {MAX_QUEUED_LIMIT}")
+    try:
+        bounds.check(ProxyConfig, vars(ns))
+    except ValueError as exc:
+        parser.error(str(exc))
     if ns.metrics is not None:
         try:
             if parse_http(ns.metrics).tls:
@@ -160,8 +164,8 @@ def parse_args(argv: list[str] | None = None) -> ProxyConfig:
     except ValueError as exc:
         parser.error(str(exc))
     return ProxyConfig(
-        hosts=tuple(hosts), bind=ns.bind, timeout_s=ns.timeout,
-        probe_interval_s=ns.probe_interval, max_names=ns.max_names,
+        hosts=tuple(hosts), bind=ns.bind, timeout_s=ns.timeout_s,
+        probe_interval_s=ns.probe_interval_s, max_names=ns.max_names,
         max_in_flight=ns.max_in_flight, max_queued=ns.max_queued, coalesce=ns.coalesce,
         hedge=ns.hedge, curve=curve,
         host_curve=host_curve, metrics=ns.metrics, log_level=ns.log_level,

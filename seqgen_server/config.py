@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Annotated, Any, TypeAlias
 
+import msgspec
+
+from seqgen_common import bounds
 from seqgen_common.curve import CurveServer
 from seqgen_common.daemon import (
+    MemoryLimitMb,
     add_curve_flags,
     add_daemon_flags,
-    check_daemon_flags,
     curve_from_flags,
 )
 from seqgen_common.endpoints import is_loopback, validate_zmq
@@ -23,19 +28,22 @@ DEFAULT_RESERVE = 10_000
 DEFAULT_MAX_SEQUENCES = 10_000_000
 DEFAULT_MAX_DISK_WAITS = 100_000
 
+_AtLeast0: TypeAlias = Annotated[int, msgspec.Meta(ge=0)]
+_AtLeast1: TypeAlias = Annotated[int, msgspec.Meta(ge=1)]
+
 
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
     bind: str = f"tcp://0.0.0.0:{DEFAULT_PUBLIC_PORT}"
     control: str = f"tcp://127.0.0.1:{DEFAULT_CONTROL_PORT}"
-    instance: int | None = None
+    instance: _AtLeast1 | None = None
     """None: read from the store (which must exist: a new store needs both numbers)."""
-    instances: int | None = None
-    drift: int = 100
+    instances: _AtLeast1 | None = None
+    drift: _AtLeast0 = 100
     data: Path = Path("/var/lib/seqgen")
-    reserve: int = DEFAULT_RESERVE
-    max_sequences: int = DEFAULT_MAX_SEQUENCES
-    max_disk_waits: int = DEFAULT_MAX_DISK_WAITS
+    reserve: _AtLeast1 = DEFAULT_RESERVE
+    max_sequences: _AtLeast1 = DEFAULT_MAX_SEQUENCES
+    max_disk_waits: _AtLeast0 = DEFAULT_MAX_DISK_WAITS
     """Replies that may wait for a store write; past it, requests that would wait are shed."""
     allow_remote_control: bool = False
     curve: CurveServer | None = None
@@ -43,10 +51,21 @@ class ServerConfig:
     log_level: str = "INFO"
     log_format: str = "plain"
     """plain lines or JSON lines (seqgen_common.logs)."""
-    memory_limit_mb: int = 0
+    memory_limit_mb: MemoryLimitMb = 0
     """A ceiling on the process's memory (0: none); past it the process ends."""
     fenced: bool = False
     """Start fenced (and record the fence in the store) until the admin recovers or unfences."""
+
+    def __post_init__(self) -> None:
+        _check({field.name: getattr(self, field.name) for field in fields(self)})
+
+
+def _check(values: Mapping[str, Any]) -> None:
+    """The bounds of ServerConfig's fields, then --instance within --instances (ValueError)."""
+    bounds.check(ServerConfig, values)
+    instance, instances = values["instance"], values["instances"]
+    if instance is not None and instances is not None and instance > instances:
+        raise ValueError(f"--instance must be between 1 and --instances ({instances}), got {instance}")
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -102,21 +121,10 @@ def parse_args(argv: list[str] | None = None) -> ServerConfig:
     """Parse and check the flags; exits with status 2 and a message when they are wrong."""
     parser = _build_parser()
     ns = parser.parse_args(argv)
-    check_daemon_flags(parser, ns)
-    if ns.instances is not None and ns.instances < 1:
-        parser.error(f"--instances must be at least 1, got {ns.instances}")
-    if ns.instance is not None and ns.instance < 1:
-        parser.error(f"--instance must be at least 1, got {ns.instance}")
-    if ns.instance is not None and ns.instances is not None and ns.instance > ns.instances:
-        parser.error(f"--instance must be between 1 and --instances ({ns.instances}), got {ns.instance}")
-    if ns.drift < 0:
-        parser.error(f"--drift must be 0 or more, got {ns.drift}")
-    if ns.reserve < 1:
-        parser.error(f"--reserve must be at least 1, got {ns.reserve}")
-    if ns.max_disk_waits < 0:
-        parser.error(f"--max-disk-waits must be 0 or more, got {ns.max_disk_waits}")
-    if ns.max_sequences < 1:
-        parser.error(f"--max-sequences must be at least 1, got {ns.max_sequences}")
+    try:
+        _check(vars(ns))
+    except ValueError as exc:
+        parser.error(str(exc))
     for flag in ("bind", "control"):
         try:
             validate_zmq(getattr(ns, flag))

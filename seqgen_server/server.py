@@ -23,7 +23,6 @@ thread (seqgen_server.tasks), whose replies the loop sends when they are ready.
 from __future__ import annotations
 
 import logging
-import queue
 import secrets
 import time
 from collections.abc import Callable
@@ -291,8 +290,10 @@ class Server:
                     answer = ControlError(code=ControlCode.INTERNAL,
                                           message="unexpected error; see the server log")
                 if isinstance(answer, Job):
-                    self.tasks.submit(envelope, answer)
-                    return
+                    refused = self.tasks.submit(envelope, answer)
+                    if refused is None:
+                        return
+                    answer = refused
                 if isinstance(answer, Deferred):
                     if not self.ledger.is_durable(answer.name, answer.value):
                         self._parked.append(_Parked(answer.name, answer.value, self.control_outbox,
@@ -324,12 +325,7 @@ class Server:
             writing_since is None or self._clock() - writing_since < DISK_LAG_S)
 
     def _on_written(self) -> None:
-        self.writer.drain_wakeups()
-        while True:
-            try:
-                result = self.writer.results.get_nowait()
-            except queue.Empty:
-                break
+        for result in self.writer.written():
             self._record(result.ok, result.names, result.seconds)
         self._submit()
 
@@ -418,7 +414,7 @@ class Server:
             if not self.ledger.in_flight:
                 self._release(False)
                 break
-            result = self.writer.results.get()
+            result = self.writer.wait()
             self._record(result.ok, result.names, result.seconds)
         self.writer.stop()  # a refill still in flight is finished; the exact marks follow
         self._on_tasks_done(self.tasks.stop())  # a fence being persisted is finished too

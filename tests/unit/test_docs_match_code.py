@@ -41,6 +41,7 @@ from seqgen_common.outbox import DEFAULT_LIMIT as OUTBOX_LIMIT
 from seqgen_common.sockets import MAX_CONTROL_REPLY_BYTES, PUBLIC
 from seqgen_proxy.config import _build_parser as proxy_parser
 from seqgen_server.config import _build_parser as server_parser
+from seqgen_server.tasks import MAX_TASKS
 from tests.markdown import ROOT, Table, inline_code, read, section, table_with
 
 PARSERS: dict[str, Callable[[], argparse.ArgumentParser]] = {
@@ -301,6 +302,7 @@ BOUNDS: dict[str, int] = {
     "admin, HTTP request body": MAX_BODY_BYTES,
     "admin, connections at once": MAX_CONNECTIONS,
     "admin, idle connections (no request being answered)": MAX_IDLE_CONNECTIONS,
+    "server, slow control requests in hand": MAX_TASKS,
 }
 """The bounds of docs/protocol.md's table that are constants of the code, not flags."""
 _UNITS = {"": 1, "KiB": 1024, "MiB": 1024 * 1024}
