@@ -116,3 +116,34 @@ def test_without_any_witness_record_only_an_explicit_margin_shrinks(cluster: Clu
     first = numbers(one.server.bind, "orders")[0]
     assert first % 2 == 1 and first > 5000, first
     assert numbers(two.server.bind, "orders")[0] > 5000
+
+
+def test_a_shrink_stalled_by_the_death_of_instance_three_finishes_with_retiring_lost(
+        cluster: Cluster) -> None:
+    urls = [free_admin_url() for _ in range(3)]
+    hosts = [start_host(cluster, k, 3, urls[k - 1], [u for u in urls if u != urls[k - 1]])
+             for k in (1, 2, 3)]
+    one, two, three = hosts
+    issued = {k: numbers(host.server.bind, "orders", count=100) for k, host in
+              enumerate(hosts, 1)}
+    for host in (one, two):
+        wait_witnessed(host, 3, "orders", max(issued[3]))
+    for host in hosts:  # a shrink begun everywhere (step begin), then instance 3 dies
+        with host.http() as http:
+            begun = http.post("/resize/step", json={"step": "begin", "instances": 2})
+        assert begun.status_code == 200 and begun.json()["resize_to"] == 2, begun.text
+    three.server.kill()
+    three.admin.proc.kill()
+    shutil.rmtree(three.server.data)
+    stuck = resize(one, 2)
+    assert stuck.status_code == 503 and "unfinished" in stuck.json()["detail"], stuck.text
+    done = _shrink_lost(one, 2)
+    assert done.status_code == 200, done.text
+    for host in (one, two):
+        got = status(host)
+        assert (got["instances"], got["fenced"]) == (2, False), got
+        assert cluster_view(host)["resize_to"] is None
+    top = max(v for values in issued.values() for v in values)
+    after = numbers(one.server.bind, "orders", count=3) + numbers(two.server.bind, "orders",
+                                                                  count=3)
+    assert min(after) > top and len(set(after)) == 6, (after, top)
