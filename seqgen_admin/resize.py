@@ -182,7 +182,7 @@ async def run_step(client: ControlClient, http: httpx.AsyncClient, peers: Sequen
     ``preparations`` keeps what ``prepare`` read for the ``floors`` step of the same
     ``token``; ``lost``, ``margin_given``, ``own_witness``: steps ``witnessed`` and
     ``lostfloors`` (seqgen_admin.resize_lost)."""
-    if quiet is not None and step != "state":
+    if quiet is not None and step not in ("state", "witnessed"):
         quiet(step)  # from ``prepare`` on: the peers' polling would compete with the steps
     names = raised = jump = used_margin = seen = 0
     used = False
