@@ -17,6 +17,8 @@ number repeats. The admin that receives the request coordinates; every admin
             computes the boundaries and raises its server's floors to them;
 ``commit`` the new layout (or the retirement) recorded by the server;
 ``end``    the resize finished there; the fence released unless retired.
+``witnessed``, ``lostfloors``  a shrink whose retiring server is lost
+           (seqgen_admin.resize_lost, seqgen_admin.resize_retire).
 ``abort``  (an undo: ``POST /resize`` with the count from before an unfinished
            resize) the resize forgotten there and the fence released, unless
            this server is the new one of a grow (it waits again). Refused where
@@ -48,6 +50,7 @@ from seqgen_admin.layout import LayoutError, LayoutNode, boundaries, resize_marg
 from seqgen_admin.margin import Implausible
 from seqgen_admin.peers import PeerError, PeerReader
 from seqgen_admin.recover import own_values
+from seqgen_admin.resize_lost import OwnWitness, raise_lost, witnessed
 from seqgen_admin.resize_prep import (
     FeedLost,
     Preparations,
@@ -65,7 +68,7 @@ __all__ = ["STEP_TIMEOUT_S", "Part", "ResizeOutcome", "Step", "StepAnswer", "coo
 log = logging.getLogger(__name__)
 
 Step = Literal["state", "prepare", "preraise", "drain", "begin", "floors", "commit", "end",
-               "abort"]
+               "abort", "witnessed", "lostfloors"]
 STEP_TIMEOUT_S: Final = 600.0
 """The longest one step may take at a peer (``floors`` reads every server: large stores)."""
 
@@ -87,6 +90,10 @@ class StepAnswer(msgspec.Struct, frozen=True):
     """``floors``: the largest boundary minus this server's value before."""
     prepared: bool = False
     """``floors``: only what changed since ``prepare`` was read under the fence."""
+    witnessed: int = 0
+    """``witnessed``: names of the lost instance this admin recorded (-1: no record)."""
+    margin: int = 0
+    """``lostfloors``: the margin used (the given one, or the largest of the default rule)."""
 
 
 async def _peer_values(http: httpx.AsyncClient, url: str) -> tuple[int, list[tuple[str, int]]]:
@@ -167,14 +174,17 @@ async def _raise_boundaries(client: ControlClient, http: httpx.AsyncClient, peer
 async def run_step(client: ControlClient, http: httpx.AsyncClient, peers: Sequence[str], step: Step,
                    *, instances: int, retire: bool = False, margin: int = 0, servers: int = 0,
                    token: str = "", quiet: Callable[[str], None] | None = None,
-                   preparations: Preparations | None = None) -> StepAnswer:
+                   preparations: Preparations | None = None, lost: str = "",
+                   margin_given: bool = False, own_witness: OwnWitness | None = None,
+                   ) -> StepAnswer:
     """One step on this admin's own server; SeqgenError (Conflict for a step out of order).
     ``quiet`` pauses this admin's polling of its peers for the fenced steps of a resize;
     ``preparations`` keeps what ``prepare`` read for the ``floors`` step of the same
-    ``token``."""
-    if quiet is not None and step != "state":
+    ``token``; ``lost``, ``margin_given``, ``own_witness``: steps ``witnessed`` and
+    ``lostfloors`` (seqgen_admin.resize_lost)."""
+    if quiet is not None and step not in ("state", "witnessed"):
         quiet(step)  # from ``prepare`` on: the peers' polling would compete with the steps
-    names = raised = jump = 0
+    names = raised = jump = used_margin = seen = 0
     used = False
     ready = preparations.get(token, instances) if preparations is not None else None
     if step == "prepare" and preparations is not None and token:
@@ -191,6 +201,12 @@ async def run_step(client: ControlClient, http: httpx.AsyncClient, peers: Sequen
         names, raised, jump, used = await _raise_boundaries(client, http, peers, instances=instances,
                                                       margin=margin, servers=servers,
                                                       prepared=ready)
+    elif step == "witnessed":
+        seen = await witnessed(own_witness, instances + 1)
+    elif step == "lostfloors":
+        done = await raise_lost(client, http, peers, own_witness, instances=instances, lost=lost,
+                                margin=margin if margin_given else None)
+        names, raised, jump, used_margin = done.names, done.raised, done.largest_jump, done.margin
     elif step == "commit":
         await client.commit_resize(instances, retire)
     elif step in ("end", "abort"):
@@ -202,7 +218,7 @@ async def run_step(client: ControlClient, http: httpx.AsyncClient, peers: Sequen
             await client.abort_resize(instances, (await client.status()).instance > servers)
     status = await client.status()
     return StepAnswer(status.instance, status.instances, status.fenced, status.resize_to,
-                      status.retired, status.drift, names, raised, jump, used)
+                      status.retired, status.drift, names, raised, jump, used, seen, used_margin)
 
 
 class Part(Protocol):
@@ -211,7 +227,8 @@ class Part(Protocol):
     who: str
 
     async def step(self, step: Step, *, instances: int, retire: bool = False, margin: int = 0,
-                   servers: int = 0, token: str = "") -> StepAnswer: ...
+                   servers: int = 0, token: str = "", lost: str = "",
+                   margin_given: bool = False) -> StepAnswer: ...
 
 
 @dataclass
@@ -221,13 +238,16 @@ class _Local:
     peers: Sequence[str]
     quiet: Callable[[str], None] | None
     preparations: Preparations | None
+    own_witness: OwnWitness | None = None
     who: str = THIS_SERVER
 
     async def step(self, step: Step, *, instances: int, retire: bool = False, margin: int = 0,
-                   servers: int = 0, token: str = "") -> StepAnswer:
+                   servers: int = 0, token: str = "", lost: str = "",
+                   margin_given: bool = False) -> StepAnswer:
         return await run_step(self.client, self.http, self.peers, step, instances=instances,
                               retire=retire, margin=margin, servers=servers, token=token,
-                              quiet=self.quiet, preparations=self.preparations)
+                              quiet=self.quiet, preparations=self.preparations, lost=lost,
+                              margin_given=margin_given, own_witness=self.own_witness)
 
 
 @dataclass
@@ -236,9 +256,12 @@ class _Remote:
     who: str
 
     async def step(self, step: Step, *, instances: int, retire: bool = False, margin: int = 0,
-                   servers: int = 0, token: str = "") -> StepAnswer:
-        body = {"step": step, "instances": instances, "retire": retire, "margin": margin,
+                   servers: int = 0, token: str = "", lost: str = "",
+                   margin_given: bool = False) -> StepAnswer:
+        body: dict[str, object] = {"step": step, "instances": instances, "retire": retire, "margin": margin,
                 "servers": servers, "token": token}
+        if lost:  # only a lost shrink's steps carry these
+            body.update(lost=lost, margin_given=margin_given)
         try:
             response = await self.http.post(f"{self.who}/resize/step", json=body,
                                             timeout=STEP_TIMEOUT_S)
@@ -264,9 +287,10 @@ def _detail(content: bytes) -> str:
 
 def parts(client: ControlClient, http: httpx.AsyncClient, peers: Sequence[str],
           quiet: Callable[[str], None] | None = None,
-          preparations: Preparations | None = None) -> list[Part]:
+          preparations: Preparations | None = None, *,
+          own_witness: OwnWitness | None = None) -> list[Part]:
     """This admin's server and every peer's."""
-    return [_Local(client, http, peers, quiet, preparations),
+    return [_Local(client, http, peers, quiet, preparations, own_witness),
             *(_Remote(http, url) for url in peers)]
 
 

@@ -10,8 +10,10 @@ from fastapi import APIRouter, Body, Depends
 from pydantic import Field
 
 from seqgen_admin.api import AUTH_ERRORS, BODY_ERRORS, SERVER_ERRORS, State, _problem, require_writer
-from seqgen_admin.models import _Model
+from seqgen_admin.models import VALUE_PATTERN, _Model
 from seqgen_admin.resize import Step, StepAnswer, coordinate, parts, run_step
+from seqgen_admin.resize_lost import local_witness
+from seqgen_admin.resize_retire import coordinate_lost
 from seqgen_common.errors import Conflict
 
 __all__ = ["resize_router"]
@@ -26,11 +28,21 @@ Count = Annotated[int, Field(ge=1, le=MAX_INSTANCES)]
 class ResizeRequest(_Model):
     instances: Count = Field(description="The number of servers wanted: one more (grow) or "
                              "one fewer (shrink, instance N retires) than now.")
+    retiring_lost: bool = Field(default=False, strict=True, description="A shrink whose "
+                                "retiring server (instance N) is lost for good: go on without "
+                                "it, covering its numbers by the survivors' witness records of "
+                                "it + the margin (docs/operations.md). Only on your word: never "
+                                "because a server does not answer.")
+    margin: Annotated[str | None, Field(
+        pattern=VALUE_PATTERN, max_length=64, examples=["100000"],
+        description="With `retiring_lost` only: decimal digits added to every name instead of "
+        "the default margin. Required when no surviving admin holds a witness record of the "
+        "lost instance.")] = None
 
 
 class ResizeStepRequest(_Model):
     step: Literal["state", "prepare", "preraise", "drain", "begin", "floors", "commit", "end",
-                  "abort"] = Field(
+                  "abort", "witnessed", "lostfloors"] = Field(
         description="The step (docs/protocol.md, \"Changing the number of servers\").")
     instances: Count = Field(description="The number of servers the resize goes to.")
     retire: bool = Field(default=False, strict=True,
@@ -45,6 +57,10 @@ class ResizeStepRequest(_Model):
     token: str = Field(default="", max_length=32, pattern="^[0-9a-f]*$",
                        description="`prepare`, `floors`: the resize's id; `floors` uses what "
                        "`prepare` read with the same token (else it reads every server).")
+    lost: str = Field(default="", max_length=2000, description="`witnessed`, `lostfloors`: "
+                      "the lost server's admin URL (this admin does not read it).")
+    margin_given: bool = Field(default=False, strict=True, description="`lostfloors`: "
+                               "`margin` is the operator's (else the default rule).")
 
 
 class LayoutOut(_Model):
@@ -61,6 +77,9 @@ class LayoutOut(_Model):
                               "the server's value before.")
     prepared: bool = Field(default=False, description="`floors`: only what changed since "
                            "`prepare` was read under the fence (false: every server in full).")
+    witnessed: int = Field(default=0, description="`witnessed`: names of the lost instance "
+                           "this admin recorded (-1: it holds no record of it).")
+    margin: int = Field(default=0, description="`lostfloors`: the margin used.")
 
 
 class ServerResized(LayoutOut):
@@ -94,7 +113,8 @@ def _out(answer: StepAnswer) -> dict[str, object]:
     return {"instance": answer.instance, "instances": answer.instances,
             "fenced": answer.fenced, "resize_to": answer.resize_to, "retired": answer.retired,
             "drift": answer.drift, "names": answer.names, "raised": answer.raised,
-            "largest_jump": answer.largest_jump, "prepared": answer.prepared}
+            "largest_jump": answer.largest_jump, "prepared": answer.prepared,
+            "witnessed": answer.witnessed, "margin": answer.margin}
 
 
 _RESIZE_ERRORS: Final = {
@@ -122,10 +142,18 @@ async def resize(state: State, body: Annotated[ResizeRequest, Body()]) -> Resize
     lock = state.plane.resizing
     if lock.locked():
         raise Conflict("a resize is already running on this admin")
+    if body.margin is not None and not body.retiring_lost:
+        raise Conflict("margin is only for a shrink with retiring_lost (a resize of servers "
+                       "that answer reads them all: it needs no margin of yours)")
+    servers = parts(state.client, state.plane.http, state.config.peers, state.plane.quiet,
+                    state.plane.resize_prep, own_witness=local_witness(
+                        state.plane.witness, state.config.witness_interval_s))
     async with lock:
-        outcome = await coordinate(parts(state.client, state.plane.http, state.config.peers,
-                                         state.plane.quiet, state.plane.resize_prep),
-                                   body.instances)
+        if body.retiring_lost:
+            outcome = await coordinate_lost(servers, body.instances, None if body.margin is None
+                                            else int(body.margin))
+        else:
+            outcome = await coordinate(servers, body.instances)
     return ResizeResult(
         instances=outcome.instances, previous=outcome.old, already=outcome.done_already,
         names=outcome.names, largest_jump=str(outcome.largest_jump), margin=str(outcome.margin),
@@ -148,5 +176,8 @@ async def resize_step(state: State, body: Annotated[ResizeStepRequest, Body()]) 
     answer = await run_step(state.client, state.plane.http, state.config.peers, step,
                             instances=body.instances, retire=body.retire, margin=body.margin,
                             servers=body.servers, token=body.token, quiet=state.plane.quiet,
-                            preparations=state.plane.resize_prep)
+                            preparations=state.plane.resize_prep, lost=body.lost,
+                            margin_given=body.margin_given,
+                            own_witness=local_witness(state.plane.witness,
+                                                      state.config.witness_interval_s))
     return LayoutOut(**_out(answer))  # type: ignore[arg-type]
