@@ -16,7 +16,7 @@ import msgspec
 from seqgen_common.control import ChangePage
 from seqgen_common.fields import described
 
-__all__ = ["BackwardsReport", "Changes", "Ready", "WitnessEntry", "WitnessPage"]
+__all__ = ["BackwardsReport", "Changes", "Ready", "StepAnswer", "WitnessEntry", "WitnessPage"]
 
 
 class Ready(msgspec.Struct, kw_only=True, frozen=True):
@@ -68,3 +68,28 @@ class WitnessPage(msgspec.Struct, kw_only=True, frozen=True):
     stale_s: Annotated[float | None, described(
         "How long that instance may have issued numbers missing here: lost_at (or now) minus "
         "confirmed_at; null when never confirmed.")]
+
+
+class StepAnswer(msgspec.Struct, kw_only=True, frozen=True):
+    """``POST /resize/step``: a server's layout after one step of a resize (what the
+    coordinating admin reads back from each admin)."""
+
+    instance: Annotated[int, described("The server's instance.")]
+    instances: Annotated[int, described(
+        "Its number of instances (the layout it issues under).")]
+    fenced: Annotated[bool, described("Whether it is fenced now.")]
+    resize_to: Annotated[int | None, described(
+        "The count of a resize begun there and not finished (null: none).")]
+    retired: Annotated[bool, described("A resize retired it: fenced for good.")]
+    drift: Annotated[int, described("Its --drift.")]
+    names: Annotated[int, described("`floors`: names that got a boundary.")] = 0
+    raised: Annotated[int, described("`floors`: floors that moved.")] = 0
+    largest_jump: Annotated[int, described(
+        "`floors`: the largest boundary minus the server's value before.")] = 0
+    prepared: Annotated[bool, described(
+        "`floors`: only what changed since `prepare` was read under the fence (false: every "
+        "server in full).")] = False
+    witnessed: Annotated[int, described(
+        "`witnessed`: names of the lost instance this admin recorded (-1: it holds no record "
+        "of it).")] = 0
+    margin: Annotated[int, described("`lostfloors`: the margin used.")] = 0

@@ -46,9 +46,11 @@ import msgspec
 
 from seqgen_admin.cluster import THIS_SERVER
 from seqgen_admin.control_client import ControlClient
+from seqgen_admin.derive import read_answer
 from seqgen_admin.layout import LayoutError, LayoutNode, boundaries, resize_margin, resize_plan
 from seqgen_admin.margin import Implausible
-from seqgen_admin.peers import PeerError, PeerReader
+from seqgen_admin.messages import StepAnswer
+from seqgen_admin.peers import PeerError, PeerReader, peer_value
 from seqgen_admin.recover import own_values
 from seqgen_admin.resize_lost import OwnWitness, raise_lost, witnessed
 from seqgen_admin.resize_prep import (
@@ -62,7 +64,7 @@ from seqgen_admin.resize_prep import (
 )
 from seqgen_common.errors import Conflict, SeqgenError, Unavailable
 
-__all__ = ["STEP_TIMEOUT_S", "Part", "ResizeOutcome", "Step", "StepAnswer", "coordinate",
+__all__ = ["STEP_TIMEOUT_S", "Part", "ResizeOutcome", "Step", "coordinate",
            "parts", "run_step"]
 
 log = logging.getLogger(__name__)
@@ -71,29 +73,6 @@ Step = Literal["state", "prepare", "preraise", "drain", "begin", "floors", "comm
                "abort", "witnessed", "lostfloors"]
 STEP_TIMEOUT_S: Final = 600.0
 """The longest one step may take at a peer (``floors`` reads every server: large stores)."""
-
-
-class StepAnswer(msgspec.Struct, frozen=True):
-    """A server's layout after one step (the body of ``POST /resize/step``'s answer)."""
-
-    instance: int
-    instances: int
-    fenced: bool
-    resize_to: int | None
-    retired: bool
-    drift: int
-    names: int = 0
-    """``floors``: names that got a boundary."""
-    raised: int = 0
-    """``floors``: floors that moved."""
-    largest_jump: int = 0
-    """``floors``: the largest boundary minus this server's value before."""
-    prepared: bool = False
-    """``floors``: only what changed since ``prepare`` was read under the fence."""
-    witnessed: int = 0
-    """``witnessed``: names of the lost instance this admin recorded (-1: no record)."""
-    margin: int = 0
-    """``lostfloors``: the margin used (the given one, or the largest of the default rule)."""
 
 
 async def _peer_values(http: httpx.AsyncClient, url: str) -> tuple[int, list[tuple[str, int]]]:
@@ -217,8 +196,10 @@ async def run_step(client: ControlClient, http: httpx.AsyncClient, peers: Sequen
         else:  # ``servers``: the count the cluster goes back to
             await client.abort_resize(instances, (await client.status()).instance > servers)
     status = await client.status()
-    return StepAnswer(status.instance, status.instances, status.fenced, status.resize_to,
-                      status.retired, status.drift, names, raised, jump, used, seen, used_margin)
+    return StepAnswer(instance=status.instance, instances=status.instances,
+                      fenced=status.fenced, resize_to=status.resize_to,
+                      retired=status.retired, drift=status.drift, names=names, raised=raised,
+                      largest_jump=jump, prepared=used, witnessed=seen, margin=used_margin)
 
 
 class Part(Protocol):
@@ -273,7 +254,7 @@ class _Remote:
                 raise Conflict(f"{self.who}: {detail}")
             raise PeerError(f"{self.who}: HTTP {response.status_code} {detail}".rstrip())
         try:
-            return msgspec.json.decode(response.content, type=StepAnswer)
+            return read_answer(response.content, StepAnswer, peer_value)
         except (msgspec.DecodeError, ValueError) as exc:
             raise PeerError(f"{self.who}: unreadable answer: {exc}") from exc
 

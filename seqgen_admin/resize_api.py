@@ -4,14 +4,16 @@ does the work; docs/admin.md documents both."""
 
 from __future__ import annotations
 
-from typing import Annotated, Final, Literal
+from typing import TYPE_CHECKING, Annotated, Final, Literal
 
 from fastapi import APIRouter, Body, Depends
 from pydantic import Field
 
+from seqgen_admin import messages
 from seqgen_admin.api import AUTH_ERRORS, BODY_ERRORS, SERVER_ERRORS, State, _problem, require_writer
+from seqgen_admin.derive import derive, to_model
 from seqgen_admin.models import VALUE_PATTERN, _Model
-from seqgen_admin.resize import Step, StepAnswer, coordinate, parts, run_step
+from seqgen_admin.resize import Step, coordinate, parts, run_step
 from seqgen_admin.resize_lost import local_witness
 from seqgen_admin.resize_retire import coordinate_lost
 from seqgen_common.errors import Conflict
@@ -63,23 +65,10 @@ class ResizeStepRequest(_Model):
                                "`margin` is the operator's (else the default rule).")
 
 
-class LayoutOut(_Model):
-    instance: int = Field(description="The server's instance.")
-    instances: int = Field(description="Its number of instances (the layout it issues under).")
-    fenced: bool = Field(description="Whether it is fenced now.")
-    resize_to: int | None = Field(description="The count of a resize begun there and not "
-                                  "finished (null: none).")
-    retired: bool = Field(description="A resize retired it: fenced for good.")
-    drift: int = Field(description="Its --drift.")
-    names: int = Field(default=0, description="`floors`: names that got a boundary.")
-    raised: int = Field(default=0, description="`floors`: floors that moved.")
-    largest_jump: int = Field(default=0, description="`floors`: the largest boundary minus "
-                              "the server's value before.")
-    prepared: bool = Field(default=False, description="`floors`: only what changed since "
-                           "`prepare` was read under the fence (false: every server in full).")
-    witnessed: int = Field(default=0, description="`witnessed`: names of the lost instance "
-                           "this admin recorded (-1: it holds no record of it).")
-    margin: int = Field(default=0, description="`lostfloors`: the margin used.")
+if TYPE_CHECKING:  # for type checkers: the fields are made from the message at import
+    class LayoutOut(_Model): ...
+else:
+    LayoutOut = derive(messages.StepAnswer, "LayoutOut")
 
 
 class ServerResized(LayoutOut):
@@ -107,14 +96,6 @@ class ResizeResult(_Model):
     undone: int | None = Field(default=None, description="The count of the unfinished resize "
                                "that this request undid (null: none).")
     servers: list[ServerResized] = Field(description="Each server's layout afterwards.")
-
-
-def _out(answer: StepAnswer) -> dict[str, object]:
-    return {"instance": answer.instance, "instances": answer.instances,
-            "fenced": answer.fenced, "resize_to": answer.resize_to, "retired": answer.retired,
-            "drift": answer.drift, "names": answer.names, "raised": answer.raised,
-            "largest_jump": answer.largest_jump, "prepared": answer.prepared,
-            "witnessed": answer.witnessed, "margin": answer.margin}
 
 
 _RESIZE_ERRORS: Final = {
@@ -159,7 +140,7 @@ async def resize(state: State, body: Annotated[ResizeRequest, Body()]) -> Resize
         names=outcome.names, largest_jump=str(outcome.largest_jump), margin=str(outcome.margin),
         retired=outcome.retired, fenced_s=round(outcome.fenced_s, 3), prepared=outcome.prepared,
         undone=outcome.undone, steps=outcome.steps,
-        servers=[ServerResized(who=who, **_out(answer))  # type: ignore[arg-type]
+        servers=[ServerResized(who=who, **to_model(answer, LayoutOut).model_dump())
                  for who, answer in outcome.servers])
 
 
@@ -180,4 +161,4 @@ async def resize_step(state: State, body: Annotated[ResizeStepRequest, Body()]) 
                             margin_given=body.margin_given,
                             own_witness=local_witness(state.plane.witness,
                                                       state.config.witness_interval_s))
-    return LayoutOut(**_out(answer))  # type: ignore[arg-type]
+    return to_model(answer, LayoutOut)

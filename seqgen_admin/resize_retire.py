@@ -18,7 +18,8 @@ import time
 from collections.abc import Sequence
 
 from seqgen_admin.layout import LayoutNode
-from seqgen_admin.resize import Part, ResizeOutcome, StepAnswer, _each
+from seqgen_admin.messages import StepAnswer
+from seqgen_admin.resize import Part, ResizeOutcome, _each
 from seqgen_admin.resize_lost import blind, lost_plan
 from seqgen_common.errors import Conflict, SeqgenError
 

@@ -45,15 +45,11 @@ NOT_MESSAGES: dict[str, str] = {
     "RecoverResult": "composed from recover.Outcome; no peer reads it",
     "PeerAsked": "composed from recover.PeerAnswer; no peer reads it",
     "ResizeResult": "composed from resize.ResizeOutcome; no peer reads it",
-    "LayoutOut": "resize.StepAnswer as served (seqgen_admin/resize.py is being changed "
-                 "apart; its decoder StepAnswer is still written by hand)",
     "ServerResized": "LayoutOut and who answered",
 }
 """The OpenAPI schemas that are not derived from a message, and why."""
 
-HAND_WRITTEN_STRUCTS: dict[str, str] = {
-    "seqgen_admin.resize.StepAnswer": "the decoder of LayoutOut (see NOT_MESSAGES)",
-}
+HAND_WRITTEN_STRUCTS: dict[str, str] = {}
 """msgspec Structs of seqgen_admin outside seqgen_admin.messages, and why."""
 
 
