@@ -278,12 +278,12 @@ class ClientBase(Generic[S, F]):
     # ---- hedging (seqgen_common.hedging): what both clients do around their I/O ----------
 
     def _hedge_to(self, index: int) -> int | None:
-        """The endpoint to hedge an attempt on ``index`` to, when the budget allows; None when
-        no other endpoint is healthy or the budget is spent."""
+        """The endpoint to hedge an attempt on ``index`` to (``Rotation.pick_hedge``), when the
+        budget allows; None when there is none or the budget is spent."""
         hedging = self._hedging
         if hedging is None:
             return None
-        target = self._rotation.pick_healthy(index)
+        target = self._rotation.pick_hedge(index)
         if target is None or not hedging.allow():
             return None
         stats = self._lanes.stats

@@ -151,16 +151,24 @@ class Rotation:
                 soonest = index
         return soonest
 
-    def pick_healthy(self, other_than: int) -> int | None:
-        """The endpoint for a hedge of an attempt on ``other_than``: the next one in
-        round-robin order that is not in back-off (nor a probe), or None."""
+    def pick_hedge(self, other_than: int) -> int | None:
+        """The endpoint for a hedge of an attempt on ``other_than``, or None.
+
+        The next healthy one in round-robin order; when no other endpoint is healthy, the
+        other one due soonest, its back-off untouched. An attempt is hedged because it has
+        not been answered: its endpoint may be down while the one in back-off is back (a
+        client whose own link was cut off keeps one endpoint in back-off for up to
+        ``max_backoff_s`` after the link heals, and then loses the other). A hedge to an
+        endpoint in back-off is a probe within the budget; one that is answered puts it back.
+        """
         size, failures = self._size, self._failures
         for step in range(size):
             index = (self._cursor + step) % size
             if index != other_than and not failures[index]:
                 self._cursor = (index + 1) % size
                 return index
-        return None
+        others = [index for index in range(size) if index != other_than]
+        return min(others, key=self._retry_at.__getitem__, default=None)
 
     def failed(self, index: int, started: float, now: float) -> None:
         """An attempt started at ``started`` got no usable answer by ``now``.

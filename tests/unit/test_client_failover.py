@@ -65,17 +65,32 @@ def test_only_endpoints_in_back_off_left_gives_the_one_due_soonest() -> None:
     assert rotation.pick(0.6, skip={0, 1, 2}) is None
 
 
-def test_a_hedge_goes_to_the_next_healthy_endpoint_never_one_in_back_off() -> None:
+def test_a_hedge_goes_to_the_next_healthy_endpoint_first() -> None:
     rotation = Rotation(3, 1.0, 8.0)
-    assert [rotation.pick_healthy(0) for _ in range(4)] == [1, 2, 1, 2]  # never the attempt's own
+    assert [rotation.pick_hedge(0) for _ in range(4)] == [1, 2, 1, 2]  # never the attempt's own
     rotation.failed(2, 10.0, 10.0)
-    assert rotation.pick_healthy(0) == 1
-    assert rotation.pick_healthy(1) == 0
-    assert rotation.pick_healthy(2) in (0, 1)
-    rotation.failed(1, 10.0, 10.0)
-    assert rotation.pick_healthy(0) is None  # its back-off over or not: not a probe target
-    assert rotation.pick(100.0, {0}) in (1, 2)  # a first attempt may probe it, as before
-    assert rotation.pick_healthy(0) is None
+    assert [rotation.pick_hedge(0) for _ in range(3)] == [1, 1, 1]  # not 2 while 1 is healthy
+    assert rotation.pick_hedge(1) == 0
+    assert rotation.pick_hedge(2) in (0, 1)
+
+
+def test_with_no_other_endpoint_healthy_a_hedge_goes_to_the_one_due_soonest() -> None:
+    # The attempt on a healthy endpoint is unanswered: that one may just have gone down,
+    # while one in back-off is back (after the client's own link was cut off).
+    rotation = Rotation(3, 1.0, 8.0)
+    rotation.failed(2, 10.0, 10.0)  # due at 11.0
+    rotation.failed(1, 10.0, 10.2)  # due at 11.2
+    assert rotation.pick_hedge(0) == 2  # 0 is healthy, no other one is
+    rotation.failed(0, 10.0, 10.5)  # due at 11.5: every one is suspect
+    assert rotation.pick_hedge(0) == 2
+    assert rotation.pick_hedge(2) == 1
+    assert rotation.pick_hedge(1) == 2
+    assert rotation.pick(10.6) == 2  # the hedges left every back-off as it was
+    assert rotation.pick(10.6, {2}) == 1
+    rotation.succeeded(1, 10.7)
+    assert rotation.pick_hedge(0) == 1  # healthy again: the round-robin rule
+    assert rotation.pick_hedge(1) == 2
+    assert Rotation(1, 1.0, 8.0).pick_hedge(0) is None  # nothing else to hedge to
 
 
 def test_an_endpoint_that_lost_to_a_hedge_is_probed_every_back_off_not_doubled() -> None:

@@ -461,9 +461,9 @@ class Client {
     return outcome;
   }
 
-  /** The endpoint to hedge an attempt on `index` to, when one is healthy and the budget allows. */
+  /** The endpoint to hedge an attempt on `index` to (Rotation.pickHedge), when the budget allows. */
   _hedgeTo(index) {
-    const target = this._rotation.pickHealthy(index);
+    const target = this._rotation.pickHedge(index);
     if (target === null || !this._hedging.allow()) return null;
     this._stats.hedges += 1;
     this._stats.attempts += 1;

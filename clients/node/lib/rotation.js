@@ -103,10 +103,15 @@ class Rotation {
   }
 
   /**
-   * The endpoint for a hedge of an attempt on `otherThan`: the next one in round-robin
-   * order that is not in back-off (nor a probe), or null.
+   * The endpoint for a hedge of an attempt on `otherThan`, or null. The next healthy one
+   * in round-robin order; when no other endpoint is healthy, the other one due soonest,
+   * its back-off untouched. An attempt is hedged because it has not been answered: its
+   * endpoint may be down while the one in back-off is back (a client whose own link was
+   * cut off keeps one endpoint in back-off for up to `maxBackoffMs` after the link heals,
+   * and then loses the other). A hedge to an endpoint in back-off is a probe within the
+   * budget; one that is answered puts it back.
    */
-  pickHealthy(otherThan) {
+  pickHedge(otherThan) {
     const size = this.size;
     for (let step = 0; step < size; step += 1) {
       const index = (this._cursor + step) % size;
@@ -115,7 +120,12 @@ class Rotation {
         return index;
       }
     }
-    return null;
+    let soonest = null;
+    for (let index = 0; index < size; index += 1) {
+      if (index === otherThan) continue;
+      if (soonest === null || this._retryAt[index] < this._retryAt[soonest]) soonest = index;
+    }
+    return soonest;
   }
 
   /**

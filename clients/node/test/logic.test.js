@@ -14,16 +14,31 @@ const z85 = require('../lib/z85');
 const ENDPOINTS = ['tcp://a:1', 'tcp://b:1', 'tcp://c:1'];
 
 describe('Rotation', () => {
-  it('hedges to the next healthy endpoint, never one in back-off', () => {
+  it('hedges to the next healthy endpoint first', () => {
     const rotation = new Rotation(3, 1000, 8000);
-    assert.deepEqual([0, 0, 0, 0].map((i) => rotation.pickHealthy(i)), [1, 2, 1, 2]);
+    assert.deepEqual([0, 0, 0, 0].map((i) => rotation.pickHedge(i)), [1, 2, 1, 2]);
     rotation.failed(2, 10000, 10000);
-    assert.equal(rotation.pickHealthy(0), 1);
-    assert.equal(rotation.pickHealthy(1), 0);
-    rotation.failed(1, 10000, 10000);
-    assert.equal(rotation.pickHealthy(0), null);
-    assert.ok([1, 2].includes(rotation.pick(100000, new Set([0])))); // a first attempt may probe
-    assert.equal(rotation.pickHealthy(0), null);
+    assert.deepEqual([0, 0, 0].map((i) => rotation.pickHedge(i)), [1, 1, 1]); // not 2
+    assert.equal(rotation.pickHedge(1), 0);
+  });
+
+  it('with no other endpoint healthy, hedges to the one due soonest', () => {
+    // The attempt on a healthy endpoint is unanswered: it may just have gone down, while
+    // one in back-off is back (after the client's own link was cut off).
+    const rotation = new Rotation(3, 1000, 8000);
+    rotation.failed(2, 10000, 10000); // due at 11000
+    rotation.failed(1, 10000, 10200); // due at 11200
+    assert.equal(rotation.pickHedge(0), 2); // 0 is healthy, no other one is
+    rotation.failed(0, 10000, 10500); // due at 11500: every one is suspect
+    assert.equal(rotation.pickHedge(0), 2);
+    assert.equal(rotation.pickHedge(2), 1);
+    assert.equal(rotation.pickHedge(1), 2);
+    assert.equal(rotation.pick(10600), 2); // the hedges left every back-off as it was
+    assert.equal(rotation.pick(10600, new Set([2])), 1);
+    rotation.succeeded(1, 10700);
+    assert.equal(rotation.pickHedge(0), 1); // healthy again: the round-robin rule
+    assert.equal(rotation.pickHedge(1), 2);
+    assert.equal(new Rotation(1, 1000, 8000).pickHedge(0), null);
   });
 
   it('an endpoint that lost to a hedge is probed every back-off, not doubled', () => {
