@@ -71,6 +71,9 @@ class Fencing(NamedTuple):
     """Sets the fence in force (on the serving thread)."""
     persist: Callable[[bool], None]
     """Makes it durable (in the tasks thread); raises StoreError."""
+    beginning: Callable[[int | None], None]
+    """A resize to that many servers is beginning (None: its begin step ended): until the
+    store records ``resize_to``, the public socket holds requests as it does afterwards."""
 
 
 def _failed(exc: BaseException) -> ControlError:
@@ -307,6 +310,7 @@ class ControlHandler:
         store = self._require_store()
         self._fence_changes += 1
         self._fencing.set(True)  # in force at once, whatever follows
+        self._fencing.beginning(instances)  # held, not refused, while the store records it
 
         def begin() -> None:
             if store.resize_to not in (None, instances):
@@ -316,7 +320,11 @@ class ControlHandler:
                 raise Conflict("this server was retired by a resize: it takes part in no other")
             store.set_meta(fenced=True, resize_to=instances)
 
-        return Job(begin, self._layout_or_error)
+        def begun(result: object, error: BaseException | None) -> ControlReply:
+            self._fencing.beginning(None)  # from now on the store's resize_to says it
+            return self._layout_or_error(result, error)
+
+        return Job(begin, begun)
 
     def _commit_resize(self, instances: int, retire: bool) -> Job:
         store = self._require_store()

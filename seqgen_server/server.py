@@ -138,7 +138,7 @@ class Server:
             restored=self.store.restored,
             store_ok=lambda: self.store_ok,
             fencing=Fencing(get=lambda: self.fenced, set=self._set_fenced,
-                            persist=self.store.set_fenced),
+                            persist=self.store.set_fenced, beginning=self._resize_beginning),
             feed=ChangeFeed(self.epoch, clock),
             backups=Backups(self.store),
             store=self.store,
@@ -146,6 +146,9 @@ class Server:
         self._parked: list[_Parked] = []
         self._held: list[tuple[float, list[bytes]]] = []
         """Public requests that wait for a resize to end (when they came, the envelope)."""
+        self._beginning_to: int | None = None
+        """The count of a resize whose begin step is being recorded (the store's
+        ``resize_to`` is not set yet), else None."""
         self._max_disk_waits = config.max_disk_waits
         self._clock = clock
         self._may_wait_now = self._may_wait  # bound once: the hot path passes it on
@@ -175,6 +178,8 @@ class Server:
             log.warning("%s", "fenced: the public socket answers UNAVAILABLE, nothing is issued"
                         if fenced else "fence released: serving numbers again")
         self.fenced = fenced
+        if not fenced:
+            self._beginning_to = None  # a begin step that never ended holds nothing after it
 
     # ---- replies ----------------------------------------------------------------
 
@@ -245,10 +250,14 @@ class Server:
 
     def _holding(self) -> bool:
         """Whether a fenced request may wait: during a resize this server survives (a
-        retiring one sends its clients on at once)."""
+        retiring one sends its clients on at once), from the moment its begin step fences
+        it, before the store has recorded the resize."""
         store = self.store
-        return (store.resize_to is not None and not store.retired
-                and self.allocator.instance <= store.resize_to)
+        target = store.resize_to if store.resize_to is not None else self._beginning_to
+        return target is not None and not store.retired and self.allocator.instance <= target
+
+    def _resize_beginning(self, instances: int | None) -> None:
+        self._beginning_to = instances
 
     def _on_held(self) -> None:
         """Serve the held requests once the fence lifted; refuse those that waited too long."""

@@ -4,8 +4,10 @@ nothing (docs/operations.md, "Change the number of servers")."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
+from seqgen_server.server import RESIZE_HOLD_S
 from tests.conftest import Cluster, ask, numbers, wait_until
 from tests.integration.operator_support import (
     Host,
@@ -120,7 +122,9 @@ def test_an_admin_not_peered_with_the_new_server_stops_it_and_the_same_request_f
     assert stopped.status_code == 409, stopped.text
     assert "does not read instance(s) [3]" in stopped.text and "unfinished" in stopped.text
     assert cluster_view(two)["resize_to"] == 3
-    assert ask(one.server.bind, ["orders", "0"]) == ["UNAVAILABLE", "fenced"]  # after 0.5 s
+    started = time.monotonic()
+    assert ask(one.server.bind, ["orders", "0"]) == ["UNAVAILABLE", "fenced"]
+    assert time.monotonic() - started >= RESIZE_HOLD_S  # held for the fence to lift first
     two.admin.proc.kill()
     two = restart_admin(cluster, two, [urls[0], urls[2]])
     done = resize(one, 3)
